@@ -1,0 +1,10 @@
+"""Design checks (``multihome validate``): findings over a loaded lab, before anything runs.
+
+Each rule module registers its checks; :func:`run_checks` applies them all.
+"""
+
+from multihome.check import addressing, cluster, expect, nads, pods, storage  # noqa: F401
+from multihome.check.findings import Finding, Severity
+from multihome.check.registry import CHECKS, run_checks
+
+__all__ = ["CHECKS", "Finding", "Severity", "run_checks"]

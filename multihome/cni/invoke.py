@@ -1,0 +1,299 @@
+"""Executing one plugin (libcni's pkg/invoke): lookup in CNI_PATH, VERSION, env, stdin/stdout,
+error decoding, the deadline, and the node's namespaces.
+
+A plugin runs in its own process group; past the deadline the whole group is killed and
+CNITimeout is raised. VERSION answers are cached per binary (path, device, inode, size and
+mtime), so a plugin is asked once until its file changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import INCOMPATIBLE_VERSION, RUNTIME_FAILURE, CNIError, CNITimeout
+from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering
+from .version import CURRENT_VERSION, negotiate
+
+log = logging.getLogger(__name__)
+
+_DETAIL_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A plugin binary found in CNI_PATH (the path is as the node sees it)."""
+
+    type: str
+    path: str
+    key: tuple[str, int, int, int, int]  # path, dev, inode, size, mtime_ns
+
+
+@dataclass(frozen=True)
+class ExecEvent:
+    """One finished plugin process, for observers (``CNIRuntime(on_exec=...)``)."""
+
+    plugin: str
+    command: str
+    seconds: float  # spawn to exit, as seen from this process
+    returncode: int
+
+
+_versions: dict[tuple[str, int, int, int, int], tuple[str, ...]] = {}
+_versions_lock = threading.Lock()
+
+
+def format_cni_args(args: Sequence[tuple[str, str]]) -> str:
+    """CNI_ARGS: ``K=V;K=V``."""
+    return ";".join(f"{k}={v}" for k, v in args)
+
+
+class Invoker:
+    """Finds and runs plugins for one runtime: its CNI_PATH, node and deadline."""
+
+    def __init__(
+        self,
+        cni_path: Sequence[str],
+        node: NodeNamespaces | None,
+        timeout: float,
+        on_exec: Callable[[ExecEvent], None] | None = None,
+    ) -> None:
+        self.cni_path = tuple(cni_path)
+        self.node = node
+        self.timeout = timeout
+        self.on_exec = on_exec
+        self.fs = NodeFS(node.mntns if node else None)
+
+    def close(self) -> None:
+        self.fs.close()
+
+    # -- lookup and versions ---------------------------------------------------------------
+
+    def find(self, kind: str) -> Plugin | None:
+        for directory in self.cni_path:
+            path = os.path.join(directory, kind)
+            try:
+                st = self.fs.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+                return Plugin(kind, path, (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        return None
+
+    def locate(self, kind: str, command: str) -> Plugin:
+        try:
+            found = self.find(kind)
+        except NamespaceUnavailable as exc:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot reach the node's mount namespace",
+                str(exc),
+                plugin=kind,
+                command=command,
+            ) from exc
+        if found is None:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "plugin not found",
+                f"no executable {kind!r} in CNI_PATH {':'.join(self.cni_path)}",
+                plugin=kind,
+                command=command,
+            )
+        return found
+
+    def supported_versions(self, plugin: Plugin) -> tuple[str, ...]:
+        with _versions_lock:
+            cached = _versions.get(plugin.key)
+        if cached is not None:
+            return cached
+        env = dict(os.environ, CNI_COMMAND="VERSION")
+        stdin = json.dumps({"cniVersion": CURRENT_VERSION}).encode()
+        out = self._exec(plugin, "VERSION", env, stdin)
+        versions = _parse_version_info(out, plugin)
+        with _versions_lock:
+            _versions[plugin.key] = versions
+        return versions
+
+    def version_for(self, plugin: Plugin, config_version: str, command: str) -> str:
+        """The version to send: the highest the plugin supports that is <= the config's."""
+        supported = self.supported_versions(plugin)
+        chosen = negotiate(config_version, supported)
+        if chosen is None:
+            raise CNIError(
+                INCOMPATIBLE_VERSION,
+                "incompatible CNI versions",
+                f"config is {config_version!r}, plugin supports {list(supported)}",
+                plugin=plugin.type,
+                command=command,
+            )
+        return chosen
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        plugin: Plugin,
+        command: str,
+        *,
+        container_id: str,
+        netns: str,
+        ifname: str,
+        args: Sequence[tuple[str, str]],
+        stdin: bytes,
+    ) -> bytes:
+        """Run ``command`` (ADD, DEL, CHECK) and return stdout; CNIError on failure."""
+        env = dict(os.environ)
+        env.update(
+            CNI_COMMAND=command,
+            CNI_CONTAINERID=container_id,
+            CNI_NETNS=netns,
+            CNI_IFNAME=ifname,
+            CNI_ARGS=format_cni_args(args),
+            CNI_PATH=":".join(self.cni_path),
+        )
+        return self._exec(plugin, command, env, stdin)
+
+    def _exec(self, plugin: Plugin, command: str, env: dict[str, str], stdin: bytes) -> bytes:
+        started = time.perf_counter()
+        try:
+            with entering(self.node) as preexec:
+                proc = subprocess.Popen(
+                    [plugin.path],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    close_fds=True,
+                    process_group=0,
+                    preexec_fn=preexec,
+                )
+        except NamespaceUnavailable as exc:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot enter the node's namespaces",
+                str(exc),
+                plugin=plugin.type,
+                command=command,
+            ) from exc
+        except subprocess.SubprocessError as exc:  # setns failed in the child
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot enter the node's namespaces",
+                f"netns={self.node.netns if self.node else None} "
+                f"mntns={self.node.mntns if self.node else None}",
+                plugin=plugin.type,
+                command=command,
+            ) from exc
+        except OSError as exc:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot execute plugin",
+                f"{plugin.path}: {exc.strerror or exc}",
+                plugin=plugin.type,
+                command=command,
+            ) from exc
+        try:
+            out, err = proc.communicate(stdin, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            self._observe(plugin, command, started, proc.returncode)
+            raise CNITimeout(
+                RUNTIME_FAILURE,
+                f"timed out after {self.timeout:g}s; the plugin's process group was killed",
+                plugin=plugin.type,
+                command=command,
+            ) from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        self._observe(plugin, command, started, proc.returncode)
+        if proc.returncode != 0:
+            raise _decode_error(plugin, command, proc.returncode, out, err)
+        if err:
+            log.debug("%s %s stderr: %s", plugin.type, command, err.decode(errors="replace"))
+        return out
+
+    def _observe(self, plugin: Plugin, command: str, started: float, rc: int | None) -> None:
+        seconds = time.perf_counter() - started
+        log.debug("%s %s exited %s after %.1f ms", plugin.type, command, rc, seconds * 1000)
+        if self.on_exec is not None:
+            self.on_exec(ExecEvent(plugin.type, command, seconds, -1 if rc is None else rc))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the plugin's whole process group, then reap it and drain its pipes."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:  # a descendant left the group and holds the pipes
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
+
+
+def _trim(data: bytes) -> str:
+    text = data.decode(errors="replace").strip()
+    return text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "..."
+
+
+def _decode_error(plugin: Plugin, command: str, rc: int, out: bytes, err: bytes) -> CNIError:
+    """A plugin's error JSON on stdout as CNIError; anything else as a runtime failure."""
+    try:
+        data: Any = json.loads(out)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("code"), int):
+        details = data.get("details")
+        return CNIError(
+            data["code"],
+            str(data.get("msg") or ""),
+            details if isinstance(details, str) else "",
+            plugin=plugin.type,
+            command=command,
+        )
+    if rc < 0:
+        try:
+            why = f"killed by signal {signal.Signals(-rc).name}"
+        except ValueError:
+            why = f"killed by signal {-rc}"
+    else:
+        why = f"exited with status {rc} without a CNI error"
+    return CNIError(
+        RUNTIME_FAILURE,
+        why,
+        _trim(err) or _trim(out),
+        plugin=plugin.type,
+        command=command,
+    )
+
+
+def _parse_version_info(out: bytes, plugin: Plugin) -> tuple[str, ...]:
+    try:
+        data: Any = json.loads(out)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        listed = data.get("supportedVersions")
+        if isinstance(listed, list) and all(isinstance(v, str) for v in listed):
+            return tuple(listed)
+        if isinstance(data.get("cniVersion"), str):
+            return (data["cniVersion"],)
+    raise CNIError(
+        RUNTIME_FAILURE,
+        "invalid VERSION answer",
+        _trim(out),
+        plugin=plugin.type,
+        command="VERSION",
+    )

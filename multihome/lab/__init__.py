@@ -1,0 +1,1 @@
+"""Realize a plan on the kernel: sandbox, netlink, segments, nodes, hosts, daemons, pods."""

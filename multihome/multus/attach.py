@@ -1,0 +1,257 @@
+"""Attaching and detaching a pod: run its delegates through the CNI runtime, as Multus does.
+
+ADD runs the delegates in order, one at a time (one pod's delegates never run in parallel;
+different pods may be attached from different threads: nothing here is shared). If one
+fails, it and every delegate before it are deleted again, in reverse, and
+:class:`AttachError` names ``namespace/pod:network`` and carries the plugin's error. After
+all ADDs, ``default-route`` is applied in the pod's namespace (:mod:`.netutils`), the
+results and their cache entries are adjusted to match, and the network-status entries are
+returned. DEL runs every delegate in reverse, continuing past errors, and raises
+:class:`DetachError` with all of them joined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from multihome.cni import (
+    CNIRuntime,
+    ConfigError,
+    NetworkConfigList,
+    Result,
+    RuntimeConf,
+    load_network_config,
+)
+from multihome.multus.delegates import Delegate, cni_args
+from multihome.multus.errors import AttachError, DetachError
+from multihome.multus.netutils import DefaultRouteEditor, NetlinkFailure
+from multihome.multus.status import adjust_default_routes, network_status_entries
+
+
+@dataclass(frozen=True)
+class PodSandbox:
+    """The pod being attached: who it is and where its network namespace is.
+
+    ``container_id`` is the sandbox's (infra container's) ID: CNI_CONTAINERID and
+    K8S_POD_INFRA_CONTAINER_ID. ``netns`` is the path of the pod's network namespace as the
+    plugins (and this process) open it.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    container_id: str
+    netns: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def runtime_conf(self, delegate: Delegate) -> RuntimeConf:
+        """The CNI runtime parameters for one delegate."""
+        return RuntimeConf(
+            container_id=self.container_id,
+            netns=self.netns,
+            ifname=delegate.ifname,
+            args=cni_args(self.namespace, self.name, self.uid, self.container_id),
+            capability_args=dict(delegate.capability_args),
+        )
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One delegate after ADD: its CNI result (default-route applied) and status entries."""
+
+    delegate: Delegate
+    result: Result
+    network_status: list[dict[str, Any]]
+
+
+def attach_pod(
+    runtime: CNIRuntime, pod: PodSandbox, delegates: Sequence[Delegate]
+) -> list[dict[str, Any]]:
+    """ADD every delegate to ``pod``; returns the network-status entries, in order
+    (:func:`attach_pod_detailed` has the results too)."""
+    return [
+        entry for a in attach_pod_detailed(runtime, pod, delegates) for entry in a.network_status
+    ]
+
+
+def attach_pod_detailed(
+    runtime: CNIRuntime, pod: PodSandbox, delegates: Sequence[Delegate]
+) -> list[Attachment]:
+    """ADD every delegate to ``pod`` in order, apply default-route, return what each made.
+
+    On any failure everything added so far (the failing delegate included, as Multus's
+    ``delPlugins`` does) is deleted in reverse and :class:`AttachError` is raised.
+    """
+    networks = [_load(pod, d) for d in delegates]
+    results: list[dict[str, Any]] = []
+    for index, (delegate, net) in enumerate(zip(delegates, networks, strict=True)):
+        try:
+            result = runtime.add_network_list(net, pod.runtime_conf(delegate))
+        except Exception as err:
+            _rollback(runtime, pod, delegates[: index + 1], networks[: index + 1])
+            raise AttachError(
+                f"{pod.ref}:{delegate.network}: error adding container to network "
+                f"{delegate.config_name!r}: {err}",
+                pod=pod.ref,
+                network=delegate.network,
+                cause=err,
+            ) from err
+        results.append(result.to_json())
+
+    if any(d.changes_default_route for d in delegates):
+        try:
+            results = _apply_default_routes(runtime, pod, delegates, networks, results)
+        except AttachError:
+            _rollback(runtime, pod, delegates, networks)
+            raise
+
+    return [
+        Attachment(
+            delegate=d,
+            result=Result.from_json(r),
+            network_status=network_status_entries(d.network, r, default=d.is_default),
+        )
+        for d, r in zip(delegates, results, strict=True)
+    ]
+
+
+def detach_pod(runtime: CNIRuntime, pod: PodSandbox, delegates: Sequence[Delegate]) -> None:
+    """DEL every delegate of ``pod`` in reverse order, continuing past errors; raises
+    :class:`DetachError` listing every failure. Safe to repeat."""
+    errors: list[tuple[str, BaseException]] = []
+    for delegate in reversed(delegates):
+        try:
+            net = load_network_config(delegate.config)
+            runtime.del_network_list(net, pod.runtime_conf(delegate))
+        except Exception as err:
+            errors.append((delegate.network, err))
+    if errors:
+        joined = " / ".join(f"{network}: {err}" for network, err in errors)
+        raise DetachError(
+            f"{pod.ref}: error deleting networks: {joined}", pod=pod.ref, errors=errors
+        )
+
+
+# -- internals ------------------------------------------------------------------------------
+
+
+def _load(pod: PodSandbox, delegate: Delegate) -> NetworkConfigList:
+    try:
+        return load_network_config(delegate.config)
+    except ConfigError as err:
+        raise AttachError(
+            f"{pod.ref}:{delegate.network}: invalid CNI config: {err}",
+            pod=pod.ref,
+            network=delegate.network,
+            cause=err,
+        ) from err
+
+
+def _rollback(
+    runtime: CNIRuntime,
+    pod: PodSandbox,
+    delegates: Sequence[Delegate],
+    networks: Sequence[NetworkConfigList],
+) -> None:
+    """Delete in reverse, ignoring errors: DEL must be idempotent anyway (Multus)."""
+    for delegate, net in reversed(list(zip(delegates, networks, strict=True))):
+        with contextlib.suppress(Exception):  # best effort, as Multus's delPlugins on ADD failure
+            runtime.del_network_list(net, pod.runtime_conf(delegate))
+
+
+def _apply_default_routes(
+    runtime: CNIRuntime,
+    pod: PodSandbox,
+    delegates: Sequence[Delegate],
+    networks: Sequence[NetworkConfigList],
+    results: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Multus CmdAdd's gateway handling, for every delegate whose result made an interface
+    or an address: drop its default routes when it filters them or sets its own, then add
+    the requested gateways. Results (and their cache entries) follow the pod."""
+    adjusted = list(results)
+    try:
+        with DefaultRouteEditor(pod.netns) as editor:
+            for index, delegate in enumerate(delegates):
+                result = results[index]
+                if not delegate.changes_default_route:
+                    continue
+                if not (result.get("interfaces") or result.get("ips")):
+                    continue  # some plugins make nothing in the pod (Multus skips them)
+                gateways = list(delegate.gateways or ())
+                try:
+                    editor.delete_default_routes(delegate.ifname)
+                    for gateway in gateways:
+                        editor.add_default_route(delegate.ifname, gateway)
+                except NetlinkFailure as err:
+                    action = "setting" if gateways else "deleting"
+                    raise AttachError(
+                        f"{pod.ref}:{delegate.network}: error {action} default gateway: {err}",
+                        pod=pod.ref,
+                        network=delegate.network,
+                        cause=err,
+                    ) from err
+                adjusted[index] = adjust_default_routes(result, remove=True, gateways=gateways)
+                try:
+                    _update_cache(runtime, pod, networks[index], delegate.ifname, adjusted[index])
+                except (NetlinkFailure, OSError) as err:
+                    raise AttachError(
+                        f"{pod.ref}:{delegate.network}: error updating the result cache "
+                        f"for the default gateway: {err}",
+                        pod=pod.ref,
+                        network=delegate.network,
+                        cause=err,
+                    ) from err
+    except NetlinkFailure as err:  # the namespace itself could not be opened
+        raise AttachError(
+            f"{pod.ref}:{delegates[0].network}: error setting default gateway: {err}",
+            pod=pod.ref,
+            network=delegates[0].network,
+            cause=err,
+        ) from err
+    return adjusted
+
+
+def _update_cache(
+    runtime: CNIRuntime,
+    pod: PodSandbox,
+    net: NetworkConfigList,
+    ifname: str,
+    result: dict[str, Any],
+) -> None:
+    """Multus Delete/AddDefaultGWCache: rewrite the ``result`` of libcni's cache entry
+    (``<cacheDir>/results/<network>-<containerID>-<ifname>``) so CHECK and DEL see what the
+    pod really has. A missing entry is left missing."""
+    path = Path(runtime.cache_dir) / "results" / f"{net.name}-{pod.container_id}-{ifname}"
+    try:
+        entry = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as err:
+        raise NetlinkFailure(f"cannot update the result cache {path}: {err}") from err
+    if not isinstance(entry, dict):
+        raise NetlinkFailure(f"cannot update the result cache {path}: not a JSON object")
+    converted = Result.from_json(result).to_json(net.cni_version)
+    if "kind" in entry:
+        entry["result"] = converted
+    else:  # libcni's older layout: the bare result
+        entry = converted
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(entry, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,1 @@
+"""Resolve a spec into a concrete, fully named plan. Pure, no side effects."""

@@ -1,0 +1,1 @@
+"""Files for a real RKE2 / Rancher cluster from the plan."""

@@ -1,0 +1,80 @@
+"""Tables that summarize a design for people (``multihome show``): what the lab file says,
+resolved the way the cluster would see it (node-ips, pod placement, interface names)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from multihome.check.context import Context
+from multihome.check.pods import ifnames
+from multihome.plan.scheduling import node_taints
+from multihome.spec import LabFile
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
+def design_tables(lab_file: LabFile) -> list[Table]:
+    ctx = Context(lab_file)
+    spec = ctx.spec
+    title = f"{lab_file.lab.metadata.name}"
+
+    networks = _table(f"{title}: networks", ("NAME", "VLAN", "SUBNET", "GATEWAY", "MTU", "DHCP"))
+    for net in spec.networks:
+        dhcp = "-"
+        if net.dhcp:
+            dhcp = f"{net.dhcp.range} lease {net.dhcp.lease_time}"
+            dhcp += ", offers router" if net.dhcp.router else ", no router"
+        networks.add_row(
+            net.name,
+            str(net.vlan or "-"),
+            str(net.subnet),
+            str(net.gateway or "-"),
+            str(net.mtu),
+            dhcp,
+        )
+
+    nodes = _table(f"{title}: nodes", ("NAME", "ROLE", "NODE-IP", "NICS", "TAINTS"))
+    for node in spec.nodes:
+        nics = ", ".join(
+            f"{n.name}={n.network}" + (f"({n.address})" if n.address else "") for n in node.nics
+        )
+        taints = ", ".join(f"{t.key}={t.value}:{t.effect}" for t in node_taints(node, spec.cluster))
+        nodes.add_row(node.name, node.role, str(node.effective_node_ip or "-"), nics, taints or "-")
+    tables = [networks, nodes]
+
+    if spec.hosts:
+        hosts = _table(f"{title}: hosts", ("NAME", "NICS", "SERVES"))
+        for host in spec.hosts:
+            nics = ", ".join(f"{n.name}={n.network}({n.address or '-'})" for n in host.nics)
+            serves = [f"http:{host.serve.http}"] if host.serve.http else []
+            serves += [f"tcp:{p}" for p in host.serve.tcp] + [f"udp:{p}" for p in host.serve.udp]
+            hosts.add_row(host.name, nics, ", ".join(serves) or "-")
+        tables.append(hosts)
+
+    if ctx.nads:
+        nads = _table(f"{title}: network attachments", ("NAD", "TYPE", "ON", "IPAM"))
+        for key, nad in ctx.nads.items():
+            on = nad.master or nad.bridge or "-"
+            nads.add_row(key, nad.main_type or "(invalid)", on, nad.ipam_type or "-")
+        tables.append(nads)
+
+    if ctx.pods:
+        pods = _table(f"{title}: pods", ("POD", "KIND", "MAY RUN ON", "INTERFACES"))
+        for pod in ctx.pods:
+            interfaces = ["eth0=cluster"] + [
+                f"{ifname}={s.namespace}/{s.name}"
+                for s, ifname in zip(pod.selections, ifnames(pod), strict=True)
+            ]
+            pods.add_row(
+                f"{pod.template.namespace}/{pod.template.name}",
+                pod.template.manifest.kind,
+                ", ".join(n.name for n in pod.eligible) or "(none)",
+                ", ".join(interfaces),
+            )
+        tables.append(pods)
+    return tables

@@ -1,0 +1,200 @@
+"""The ``kind: Lab`` document as pydantic models (camelCase keys, unknown keys rejected).
+
+The models check structure only: types, required keys, unknown keys and enumerations.
+Whether names are valid (DNS-1123, Linux interface names), addresses lie inside subnets,
+networks exist, and so on, is for the design checks, which point back here with
+``LabFile.locate``. A key written as ``null`` counts as absent when the key has a default.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, ip_address
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic.alias_generators import to_camel
+
+from .types import (
+    DHCPRange,
+    IPAddr,
+    IPAddress,
+    IPNetwork,
+    LeaseTime,
+    Port,
+    drop_null_optionals,
+    lease_seconds,
+)
+
+API_VERSION = "multihome.dev/v1alpha1"
+KIND = "Lab"
+
+StrictInt = Annotated[int, Strict()]
+StrictBool = Annotated[bool, Strict()]
+Seconds = Annotated[float, Strict(), Field(gt=0)]
+CNIName = Literal["multus", "canal", "calico", "cilium", "flannel", "none"]
+DEFAULT_CNI: tuple[CNIName, ...] = ("multus", "canal")
+
+
+class SpecModel(BaseModel):
+    """Base of the lab models: camelCase aliases, no unknown keys, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        frozen=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        return drop_null_optionals(cls, data)
+
+
+class LabMetadata(SpecModel):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class DHCP(SpecModel):
+    """A DHCP server (dnsmasq) on a network."""
+
+    range: DHCPRange
+    lease_time: LeaseTime = "1h"
+    router: StrictBool = False
+    """Whether the server offers a router (option 3): the network's gateway."""
+    server: IPAddress | None = None
+    """The server's own address; None: the plan chooses one."""
+
+    @property
+    def start(self) -> IPAddr:
+        return ip_address(self.range.split("-")[0])
+
+    @property
+    def end(self) -> IPAddr:
+        return ip_address(self.range.split("-")[1])
+
+    @property
+    def lease_seconds(self) -> int | None:
+        """The lease time in seconds; None for ``infinite``."""
+        return lease_seconds(self.lease_time)
+
+
+class Network(SpecModel):
+    """One L2 segment (a VLAN on the real network)."""
+
+    name: str
+    vlan: Annotated[int, Strict(), Field(ge=1, le=4094)] | None = None
+    subnet: IPNetwork
+    gateway: IPAddress | None = None
+    mtu: Annotated[int, Strict(), Field(ge=68, le=65535)] = 1500
+    dhcp: DHCP | None = None
+
+
+class NIC(SpecModel):
+    """A NIC of a node or host, plugged into one network."""
+
+    name: str
+    network: str
+    address: IPAddress | None = None
+    """The NIC's address, without prefix (the prefix is the network's); None: no address."""
+    bridge: str | None = None
+    """The node-local Linux bridge this NIC is enslaved to (for bridge-CNI NADs)."""
+
+
+class Taint(SpecModel):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class Node(SpecModel):
+    """A Kubernetes node: an RKE2 server or agent."""
+
+    name: str
+    role: Literal["server", "agent"]
+    node_ip: IPAddress | None = Field(default=None, alias="nodeIP")
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    nics: list[NIC]
+
+    @property
+    def effective_node_ip(self) -> IPAddr | None:
+        """``nodeIP``, or else the address of the first NIC that has one."""
+        if self.node_ip is not None:
+            return self.node_ip
+        return next((nic.address for nic in self.nics if nic.address is not None), None)
+
+
+class Canal(SpecModel):
+    iface: str | None = None
+    """The interface Calico and Flannel use (None: their own auto-detection)."""
+    backend: Literal["host-gw", "vxlan"] = "vxlan"
+
+
+class Cluster(SpecModel):
+    distribution: Literal["rke2"] = "rke2"
+    version: str | None = None
+    cni: list[CNIName] = Field(default_factory=lambda: list(DEFAULT_CNI))
+    canal: Canal = Field(default_factory=Canal)
+    cluster_cidr: IPNetwork = Field(default=IPv4Network("10.42.0.0/16"), alias="clusterCIDR")
+    service_cidr: IPNetwork = Field(default=IPv4Network("10.43.0.0/16"), alias="serviceCIDR")
+    node_cidr_mask_size: Annotated[int, Strict(), Field(ge=1, le=128)] = Field(
+        default=24, alias="nodeCIDRMaskSize"
+    )
+    servers_run_workloads: StrictBool = False
+
+
+class Serve(SpecModel):
+    """Services a host runs: an HTTP server and plain TCP/UDP listeners."""
+
+    http: Port | None = None
+    tcp: list[Port] = Field(default_factory=list)
+    udp: list[Port] = Field(default_factory=list)
+
+
+class Host(SpecModel):
+    """A machine outside the cluster, on one or more networks."""
+
+    name: str
+    nics: list[NIC]
+    serve: Serve = Field(default_factory=Serve)
+
+
+class Longhorn(SpecModel):
+    storage_network: str | None = None
+    """Longhorn's ``storage-network`` setting: ``namespace/nad-name``."""
+
+
+class Expect(SpecModel):
+    """One thing verify must prove: ``from`` reaches (or not) ``to``."""
+
+    from_: str = Field(alias="from")
+    to: str
+    via: str | None = None
+    proto: Literal["icmp", "tcp", "udp", "http"] = "icmp"
+    result: Literal["allow", "deny"] = "allow"
+    deadline: Seconds = 5.0
+    retries: Annotated[int, Strict(), Field(ge=0)] = 3
+
+
+class LabSpec(SpecModel):
+    resources: list[str] = Field(default_factory=list)
+    networks: list[Network]
+    nodes: list[Node]
+    cluster: Cluster = Field(default_factory=Cluster)
+    hosts: list[Host] = Field(default_factory=list)
+    longhorn: Longhorn | None = None
+    expect: list[Expect] = Field(default_factory=list)
+
+
+class Lab(SpecModel):
+    """The ``kind: Lab`` document."""
+
+    api_version: Literal["multihome.dev/v1alpha1"]
+    kind: Literal["Lab"]
+    metadata: LabMetadata
+    spec: LabSpec

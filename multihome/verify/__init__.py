@@ -1,0 +1,1 @@
+"""Probes and checks against a running lab."""
