@@ -1,50 +1,25 @@
-"""Name rules shared by the checks: DNS-1123 labels and subdomains, Linux interface names."""
+"""Name rules of the checks: DNS-1123 subdomains (node names); labels and interface names
+are Multus's own rules (:mod:`multihome.multus.validate`), so both judge a name alike."""
 
 from __future__ import annotations
 
 import re
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-IFNAMSIZ = 15
+from multihome.multus.validate import dns1123_label_problem, ifname_problem
 
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-def dns1123_label_problem(name: str) -> str | None:
-    if not name:
-        return "is empty"
-    if len(name) > 63:
-        return f"is {len(name)} characters long (at most 63)"
-    if not _DNS1123_LABEL.match(name):
-        return (
-            "must be lower-case letters, digits and '-', starting and ending with a letter or digit"
-        )
-    return None
+__all__ = ["dns1123_label_problem", "dns1123_subdomain_problem", "ifname_problem"]
 
 
 def dns1123_subdomain_problem(name: str) -> str | None:
     if not name:
-        return "is empty"
+        return "must not be empty"
     if len(name) > 253:
-        return f"is {len(name)} characters long (at most 253)"
+        return f"must be at most 253 characters (has {len(name)})"
     if not _DNS1123_SUBDOMAIN.match(name):
         return (
             "must be lower-case letters, digits, '-' and '.', "
             "starting and ending with a letter or digit"
         )
-    return None
-
-
-def ifname_problem(name: str) -> str | None:
-    """Why the kernel would refuse this interface name (dev_valid_name), or None."""
-    if not name:
-        return "is empty"
-    if len(name) > IFNAMSIZ:
-        return f"is {len(name)} characters long (Linux allows at most {IFNAMSIZ})"
-    if name in (".", ".."):
-        return "can't be '.' or '..'"
-    bad = sorted({c for c in name if c in "/:" or c.isspace()})
-    if bad:
-        return "contains " + ", ".join(repr(c) for c in bad)
     return None

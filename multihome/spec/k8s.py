@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, Strict
 
-from .types import drop_null_optionals
+from .base import CamelModel
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 """The pod annotation that selects extra networks (Multus / NPWG)."""
@@ -21,22 +20,10 @@ NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 
 
-class View(BaseModel):
+class View(CamelModel):
     """Base of the views: camelCase aliases, unknown keys kept, immutable."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=False,
-        serialize_by_alias=True,
-        frozen=True,
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, data: Any) -> Any:
-        return drop_null_optionals(cls, data)
+    model_config = ConfigDict(extra="allow")
 
 
 class TemplateMeta(View):

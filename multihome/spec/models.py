@@ -9,11 +9,11 @@ networks exist, and so on, is for the design checks, which point back here with
 from __future__ import annotations
 
 from ipaddress import IPv4Network, ip_address
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, Strict
 
+from .base import CamelModel
 from .types import (
     DHCPRange,
     IPAddr,
@@ -21,7 +21,6 @@ from .types import (
     IPNetwork,
     LeaseTime,
     Port,
-    drop_null_optionals,
     lease_seconds,
 )
 
@@ -35,22 +34,10 @@ CNIName = Literal["multus", "canal", "calico", "cilium", "flannel", "none"]
 DEFAULT_CNI: tuple[CNIName, ...] = ("multus", "canal")
 
 
-class SpecModel(BaseModel):
+class SpecModel(CamelModel):
     """Base of the lab models: camelCase aliases, no unknown keys, immutable."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=False,
-        serialize_by_alias=True,
-        frozen=True,
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, data: Any) -> Any:
-        return drop_null_optionals(cls, data)
+    model_config = ConfigDict(extra="forbid")
 
 
 class LabMetadata(SpecModel):
