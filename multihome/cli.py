@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from multihome.check import Finding, Severity, run_checks
+from multihome.render import DesignInvalid, RenderError, Target, TokenSource, render_lab
 from multihome.show import design_tables
 from multihome.spec import LabFile, SpecError, load_lab
 
@@ -92,17 +93,21 @@ def validate(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
+def _print_finding(f: Finding) -> None:
+    """Compiler style: ``file:line:col: severity [id] message`` then the fix, indented."""
+    colour = "red" if f.severity is Severity.ERROR else "yellow"
+    where = f"{f.location}: " if f.location else ""
+    out.print(
+        f"{escape(where)}[bold {colour}]{f.severity}[/] [bold]\\[{f.id}][/] {escape(f.message)}"
+    )
+    out.print(f"    [dim]fix:[/] {escape(f.fix)}")
+
+
 def _print_findings(
     lab_file: LabFile, findings: list[Finding], errors: int, warnings: int, failed: bool
 ) -> None:
-    """Compiler style: ``file:line:col: severity [id] message`` then the fix, indented."""
     for f in findings:
-        colour = "red" if f.severity is Severity.ERROR else "yellow"
-        where = f"{f.location}: " if f.location else ""
-        out.print(
-            f"{escape(where)}[bold {colour}]{f.severity}[/] [bold]\\[{f.id}][/] {escape(f.message)}"
-        )
-        out.print(f"    [dim]fix:[/] {escape(f.fix)}")
+        _print_finding(f)
     verdict = "[bold red]FAIL[/]" if failed else "[bold green]OK[/]"
     out.print(
         f"{verdict} {escape(lab_file.lab.metadata.name)} ({escape(str(lab_file.path))}): "
@@ -116,6 +121,43 @@ def show(lab: LabArg = None) -> None:
     lab_file = _load(lab)
     for table in design_tables(lab_file):
         out.print(table)
+
+
+@app.command()
+def render(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write into.")],
+    lab: LabArg = None,
+    target: Annotated[Target, typer.Option("--target", help="rke2 or rancher")] = Target.rke2,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file", help="File with the RKE2 token (default: $MULTIHOME_RKE2_TOKEN)."
+        ),
+    ] = None,
+) -> None:
+    """Write the files a real RKE2 (or Rancher-provisioned) cluster needs for this design."""
+    lab_file = _load(lab)
+    try:
+        result = render_lab(lab_file, output, target, force, TokenSource(token_file=token_file))
+    except DesignInvalid as exc:
+        findings = list(exc.findings)
+        errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+        _print_findings(lab_file, findings, errors, len(findings) - errors, True)
+        err.print("not rendered: fix the errors above first")
+        raise typer.Exit(EXIT_FAILED) from None
+    except RenderError as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    for warning in result.warnings:
+        _print_finding(warning)
+    out.print(
+        f"wrote {len(result.files)} files to {escape(str(result.out_dir))} "
+        f"(target {result.target}; manifests validated against Kubernetes {result.schema_version})"
+    )
+    for note in result.notes:
+        out.print(f"  {escape(note)}")
 
 
 def main() -> None:

@@ -111,3 +111,20 @@ def test_show_summarizes_the_seed() -> None:
     assert code == 0
     for word in ("vlan50", "multi-homed-wrk-3", "172.16.40.51", "macvlan", "net-tools", "web"):
         assert word in out
+
+
+def test_render_writes_the_tree_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    code, out, _ = run("render", "-o", str(out_dir))
+    assert code == 0, out
+    config = out_dir / "nodes/multi-homed-wrk-1/etc/rancher/rke2/config.yaml"
+    assert "node-ip: 172.16.40.47" in config.read_text()
+    code, _, err = run("render", "-o", str(out_dir))
+    assert code == 2 and "--force" in err
+    assert run("render", "-o", str(out_dir), "--force")[0] == 0
+
+
+def test_render_refuses_a_design_that_fails_validate(tmp_path: Path) -> None:
+    code, out, _ = run("render", str(_broken(tmp_path)), "-o", str(tmp_path / "out"))
+    assert code == 1 and "canal-iface-network" in out
+    assert not (tmp_path / "out").exists()

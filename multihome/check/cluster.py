@@ -84,7 +84,7 @@ def canal_iface(ctx: Context) -> Iterator[Finding]:
         yield ctx.error(
             "canal-iface-missing",
             where,
-            f"Canal is pinned to {canal.iface}, which {nodes_phrase(missing)} lack: "
+            f"Canal is pinned to {canal.iface}, which is missing on {nodes_phrase(missing)}: "
             "Flannel fails to start there and those nodes get no pod network",
             f"give every node a NIC named {canal.iface}, or pin Canal to a NIC all nodes have",
         )

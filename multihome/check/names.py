@@ -7,7 +7,9 @@ import re
 
 from multihome.multus.validate import dns1123_label_problem, ifname_problem
 
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 
 __all__ = ["dns1123_label_problem", "dns1123_subdomain_problem", "ifname_problem"]
 

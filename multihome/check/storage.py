@@ -56,7 +56,8 @@ def longhorn_storage_network(ctx: Context) -> Iterator[Finding]:
             yield ctx.error(
                 "longhorn-master-missing",
                 where,
-                f"Longhorn's storage network {value} rides on {nad.master}, which "
+                f"Longhorn's storage network {value} rides on {nad.master}, "
+                + "missing on "
                 + nodes_phrase(lacking, "agent")
                 + " lack: their instance-managers can't start (multus-cni#871)",
                 f"give every agent a NIC named {nad.master}",

@@ -1,0 +1,67 @@
+"""``build_plan``: a loaded lab in, the whole plan out. Pure: reads nothing, writes nothing."""
+
+from __future__ import annotations
+
+from multihome.plan.longhorn import longhorn_plan
+from multihome.plan.manifests import manifest_plans
+from multihome.plan.model import ClusterPlan, HostPlan, Plan
+from multihome.plan.nads import nad_plans
+from multihome.plan.networks import network_index, network_plans, nic_plan
+from multihome.plan.nodes import bootstrap_server, join_address, node_plans
+from multihome.plan.pods import pod_plans
+from multihome.spec import LabFile, LabSpec
+
+
+def _hosts(spec: LabSpec) -> tuple[HostPlan, ...]:
+    nets = network_index(spec)
+    return tuple(
+        HostPlan(
+            name=host.name,
+            nics=tuple(nic_plan(host.name, n, nets, management=False) for n in host.nics),
+            http=host.serve.http,
+            tcp=tuple(host.serve.tcp),
+            udp=tuple(host.serve.udp),
+        )
+        for host in spec.hosts
+    )
+
+
+def build_plan(lab_file: LabFile) -> Plan:
+    """Resolve a loaded lab into its plan; raises :class:`PlanError` when it can't.
+
+    Meant for labs that pass the design checks; the few faults that would make a plan
+    meaningless (no server, a node-ip on no NIC, too small a clusterCIDR, an invalid
+    annotation, two pods with one name) raise instead of being guessed around.
+    """
+    spec = lab_file.lab.spec
+    networks = network_plans(spec)
+    nodes = node_plans(spec)
+    first = bootstrap_server(spec)
+    bootstrap = next(n for n in nodes if n.name == first.name)
+    cluster = spec.cluster
+    nads = nad_plans(lab_file)
+    longhorn = longhorn_plan(lab_file)
+    return Plan(
+        name=lab_file.lab.metadata.name,
+        cluster=ClusterPlan(
+            distribution=cluster.distribution,
+            version=cluster.version,
+            cni=tuple(cluster.cni),
+            canal_iface=cluster.canal.iface,
+            canal_backend=cluster.canal.backend,
+            cluster_cidr=cluster.cluster_cidr,
+            service_cidr=cluster.service_cidr,
+            node_cidr_mask_size=cluster.node_cidr_mask_size,
+            servers_run_workloads=cluster.servers_run_workloads,
+            management_network=bootstrap.management_network,
+            bootstrap_server=bootstrap.name,
+            join_address=join_address(bootstrap.node_ip),
+        ),
+        networks=networks,
+        nodes=nodes,
+        hosts=_hosts(spec),
+        nads=nads,
+        pods=pod_plans(lab_file, nodes, networks, nads, longhorn),
+        manifests=manifest_plans(lab_file),
+        longhorn=longhorn,
+    )

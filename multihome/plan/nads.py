@@ -1,0 +1,78 @@
+"""NetworkAttachmentDefinitions resolved: the CNI type, IPAM and the node interface each rides
+on, and which lab network an attachment lands on for a given node."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from multihome.plan.model import NADPlan, NICPlan
+from multihome.spec import LabFile
+
+_MASTER_KEYS = {"macvlan": "master", "ipvlan": "master", "vlan": "master", "host-device": "device"}
+
+
+def _plugins(config: str) -> list[dict[str, Any]]:
+    """The plugin dicts of a conf or conflist ([] when it is not JSON of that shape)."""
+    try:
+        raw = json.loads(config)
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(raw, dict):
+        return []
+    plugins = raw.get("plugins") if "plugins" in raw else [raw]
+    if not isinstance(plugins, list):
+        return []
+    return [p for p in plugins if isinstance(p, dict)]
+
+
+def nad_plan(namespace: str, name: str, config: str) -> NADPlan:
+    """One NAD from its ``spec.config``."""
+    plugins = _plugins(config)
+    main = plugins[0] if plugins else {}
+    kind = main.get("type") if isinstance(main.get("type"), str) else None
+    ipams = []
+    for plugin in plugins:
+        ipam = plugin.get("ipam")
+        if isinstance(ipam, dict) and isinstance(ipam.get("type"), str):
+            ipams.append(ipam["type"])
+    master = None
+    if kind in _MASTER_KEYS:
+        value = main.get(_MASTER_KEYS[kind])
+        master = value if isinstance(value, str) and value else None
+    bridge = None
+    if kind == "bridge":
+        value = main.get("bridge", "cni0")
+        bridge = value if isinstance(value, str) and value else None
+    return NADPlan(
+        namespace=namespace,
+        name=name,
+        config=config,
+        cni_type=kind,
+        ipam_types=tuple(ipams),
+        master=master,
+        bridge=bridge,
+    )
+
+
+def nad_plans(lab_file: LabFile) -> tuple[NADPlan, ...]:
+    """Every NAD, in lab order (the first of a duplicated namespace/name)."""
+    plans: dict[str, NADPlan] = {}
+    for manifest in lab_file.nads():
+        spec = manifest.body.get("spec")
+        config = spec.get("config") if isinstance(spec, dict) else None
+        plan = nad_plan(manifest.namespace or "default", manifest.name, config or "")
+        plans.setdefault(plan.key, plan)
+    return tuple(plans.values())
+
+
+def lab_network_on(nad: NADPlan, nics: tuple[NICPlan, ...]) -> str | None:
+    """The lab network the NAD's interfaces land on for a node with these NICs."""
+    if nad.master is not None:
+        for nic in nics:
+            if nad.master in (nic.name, nic.bridge):
+                return nic.network
+        return None
+    if nad.bridge is not None:
+        return next((nic.network for nic in nics if nic.bridge == nad.bridge), None)
+    return None
