@@ -1,0 +1,466 @@
+"""The one module of multihome that speaks netlink (pyroute2).
+
+A ``NetNS`` is one network namespace and the one ``IPRoute`` socket the lab uses in it,
+reused for every object: bridges, veth pairs (one end created directly in another
+namespace under its final name, the other enslaved to a bridge), addresses, routes, link
+state and counters, and the namespace's own net.* sysctls. ``Netlink`` keeps one ``NetNS``
+per path. Named namespaces (``ip netns add`` semantics: a bind mount of the namespace on
+``/run/netns/NAME``) are made and removed by ``create_netns``/``delete_netns`` without a
+subprocess.
+
+Everything here runs inside the lab's sandbox (a process that entered it): the paths are
+the sandbox's (its own ``/run/netns``), and the calling thread's network namespace is
+switched only for the moment a socket or a /proc/sys/net file is opened, then restored.
+Errors are ``NetlinkError`` naming the namespace, the operation and the object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import os
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError
+
+from . import ns
+from .names import check_ifname, check_name, check_sysctl
+
+NETNS_DIR = "/run/netns"
+
+
+class NetlinkError(RuntimeError):
+    """A netlink (or namespace) operation failed; ``errno`` is the kernel's error code."""
+
+    def __init__(self, message: str, code: int | None = 0) -> None:
+        super().__init__(message)
+        self.errno = code or 0
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """A link's counters (IFLA_STATS64), e.g. to see which segment carried traffic."""
+
+    rx_bytes: int
+    tx_bytes: int
+    rx_packets: int
+    tx_packets: int
+    rx_dropped: int
+    tx_dropped: int
+
+
+# -- named namespaces -----------------------------------------------------------------------
+def netns_path(name: str, run_dir: str = NETNS_DIR) -> str:
+    return os.path.join(run_dir, check_name(name, "namespace name"))
+
+
+def create_netns(name: str, run_dir: str = NETNS_DIR) -> str:
+    """Make a new network namespace held by a bind mount on ``run_dir/name`` (as
+    ``ip netns add`` does) with ``lo`` down, and return its path. Only the calling thread
+    unshares, for a moment: no fork, no subprocess."""
+    path = netns_path(name, run_dir)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    except FileExistsError as exc:
+        raise NetlinkError(f"network namespace {name!r} already exists", errno.EEXIST) from exc
+    home = os.open(ns.ns_file("thread-self", "net"), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ns.unshare(ns.CLONE_NEWNET)
+        try:
+            ns.mount(ns.ns_file("thread-self", "net"), path, None, ns.MS_BIND)
+        finally:
+            ns.setns(home, ns.CLONE_NEWNET)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise NetlinkError(f"cannot create network namespace {name!r}: {exc}", exc.errno) from exc
+    finally:
+        os.close(home)
+    return path
+
+
+def delete_netns(name: str, run_dir: str = NETNS_DIR) -> None:
+    """Remove the named namespace's bind mount and file (missing is fine). The namespace
+    itself goes when its last process and link reference go (asynchronously)."""
+    path = netns_path(name, run_dir)
+    with contextlib.suppress(OSError):
+        ns.umount(path, ns.MNT_DETACH)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def list_netns(run_dir: str = NETNS_DIR) -> list[str]:
+    try:
+        return sorted(os.listdir(run_dir))
+    except FileNotFoundError:
+        return []
+
+
+# -- one namespace, one socket --------------------------------------------------------------
+class NetNS:
+    """A network namespace (by path: ``/run/netns/NAME``, ``/proc/PID/ns/net``) and its
+    netlink socket. Use as a context manager or ``close()`` it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = ns.open_ns(path)
+        try:
+            with ns.thread_in_netns(self.fd):
+                self._ipr: Any = IPRoute(groups=0)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self._index: dict[str, int] = {}
+
+    def __enter__(self) -> NetNS:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(Exception):
+                self._ipr.close()
+            os.close(self.fd)
+            self.fd = -1
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _PyrNetlinkError as exc:
+            raise NetlinkError(f"{self.path}: {what}: {exc.args[-1]}", exc.code) from exc
+
+    # -- links ------------------------------------------------------------------------------
+    def index(self, name: str) -> int:
+        """The ifindex of link ``name`` (NetlinkError ENODEV if there is none)."""
+        found = self._index.get(name)
+        if found is not None:
+            return found
+        check_ifname(name)
+        try:
+            # one RTM_GETLINK by name, not a dump of every link
+            found = self._ipr.link("get", ifname=name)
+        except _PyrNetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                raise NetlinkError(f"{self.path}: no link {name!r}", errno.ENODEV) from exc
+            raise NetlinkError(f"{self.path}: look up {name}: {exc.args[-1]}", exc.code) from exc
+        idx = int(found[0]["index"])
+        self._index[name] = idx
+        return idx
+
+    def _forget(self, name: str) -> None:
+        self._index.pop(name, None)
+
+    def has_link(self, name: str) -> bool:
+        try:
+            self.index(name)
+        except NetlinkError as exc:
+            if exc.errno == errno.ENODEV:
+                return False
+            raise
+        return True
+
+    def link_names(self) -> list[str]:
+        links = self._call("list links", self._ipr.get_links)
+        return sorted(str(link.get_attr("IFLA_IFNAME")) for link in links)
+
+    def add_bridge(self, name: str, *, mtu: int | None = None, up: bool = True) -> int:
+        """A Linux bridge (one emulated VLAN segment). An explicit ``mtu`` is kept by the
+        kernel whatever ports join later."""
+        check_ifname(name)
+        self._forget(name)
+        self._call(f"add bridge {name}", self._ipr.link, "add", ifname=name, kind="bridge")
+        idx = self.index(name)
+        changes: dict[str, Any] = {}
+        if mtu is not None:
+            changes["mtu"] = mtu
+        if up:
+            changes["state"] = "up"
+        if changes:
+            self._call(f"set bridge {name}", self._ipr.link, "set", index=idx, **changes)
+        return idx
+
+    def add_veth(
+        self,
+        name: str,
+        peer: str,
+        *,
+        peer_ns: NetNS | None = None,
+        master: str | None = None,
+        mtu: int | None = None,
+        up: bool = True,
+    ) -> int:
+        """A veth pair: ``name`` here (enslaved to bridge ``master``, up), ``peer`` made
+        directly inside ``peer_ns`` under its final name (e.g. a node's ``ens224``), left
+        down for its namespace to configure. One netlink request; returns ``name``'s index."""
+        check_ifname(name)
+        check_ifname(peer, "peer name")
+        peer_spec: dict[str, Any] = {"ifname": peer}
+        if peer_ns is not None:
+            peer_spec["net_ns_fd"] = peer_ns.fd
+            peer_ns._forget(peer)
+        if mtu is not None:
+            peer_spec["mtu"] = mtu
+        spec: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
+        if mtu is not None:
+            spec["mtu"] = mtu
+        if master is not None:
+            spec["master"] = self.index(master)
+        if up:
+            spec["state"] = "up"
+        self._forget(name)
+        self._call(f"add veth {name} (peer {peer})", self._ipr.link, "add", **spec)
+        return self.index(name)
+
+    def add_macvlan(
+        self, name: str, master: str, *, mode: str = "bridge", mtu: int | None = None
+    ) -> int:
+        """A macvlan child of ``master`` in this namespace (a host's NIC on a segment)."""
+        check_ifname(name)
+        if mode not in ("bridge", "private", "vepa", "passthru"):
+            raise ValueError(f"macvlan mode {mode!r} is not one of bridge/private/vepa/passthru")
+        spec: dict[str, Any] = {
+            "ifname": name,
+            "kind": "macvlan",
+            "link": self.index(master),
+            "macvlan_mode": mode,
+        }
+        if mtu is not None:
+            spec["mtu"] = mtu
+        self._forget(name)
+        self._call(f"add macvlan {name} on {master}", self._ipr.link, "add", **spec)
+        return self.index(name)
+
+    def set_link(
+        self,
+        name: str,
+        *,
+        up: bool | None = None,
+        mtu: int | None = None,
+        master: str | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if mtu is not None:
+            changes["mtu"] = mtu
+        if master is not None:
+            changes["master"] = self.index(master)
+        if up is not None:
+            changes["state"] = "up" if up else "down"
+        if changes:
+            self._call(f"set {name}", self._ipr.link, "set", index=self.index(name), **changes)
+
+    def move_link(self, name: str, target: NetNS, new_name: str | None = None) -> None:
+        """Move link ``name`` into ``target``'s namespace, renamed to ``new_name``."""
+        changes: dict[str, Any] = {"net_ns_fd": target.fd}
+        if new_name is not None:
+            changes["ifname"] = check_ifname(new_name)
+            target._forget(new_name)
+        idx = self.index(name)
+        self._call(f"move {name} to {target.path}", self._ipr.link, "set", index=idx, **changes)
+        self._forget(name)
+
+    def delete_link(self, name: str, *, missing_ok: bool = True) -> None:
+        try:
+            idx = self.index(name)
+        except NetlinkError as exc:
+            if missing_ok and exc.errno == errno.ENODEV:
+                return
+            raise
+        self._forget(name)
+        try:
+            self._call(f"delete {name}", self._ipr.link, "del", index=idx)
+        except NetlinkError as exc:
+            if not (missing_ok and exc.errno == errno.ENODEV):
+                raise
+
+    def is_up(self, name: str) -> bool:
+        link = self._call(f"get {name}", self._ipr.get_links, self.index(name))[0]
+        return bool(link["flags"] & 1)
+
+    def mtu(self, name: str) -> int:
+        link = self._call(f"get {name}", self._ipr.get_links, self.index(name))[0]
+        return int(link.get_attr("IFLA_MTU"))
+
+    def master(self, name: str) -> str | None:
+        link = self._call(f"get {name}", self._ipr.get_links, self.index(name))[0]
+        idx = link.get_attr("IFLA_MASTER")
+        if not idx:
+            return None
+        return str(self._call("get master", self._ipr.get_links, idx)[0].get_attr("IFLA_IFNAME"))
+
+    def link_stats(self, name: str) -> LinkStats:
+        link = self._call(f"get {name}", self._ipr.get_links, self.index(name))[0]
+        stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS")
+        return LinkStats(
+            rx_bytes=int(stats["rx_bytes"]),
+            tx_bytes=int(stats["tx_bytes"]),
+            rx_packets=int(stats["rx_packets"]),
+            tx_packets=int(stats["tx_packets"]),
+            rx_dropped=int(stats["rx_dropped"]),
+            tx_dropped=int(stats["tx_dropped"]),
+        )
+
+    # -- addresses and routes ---------------------------------------------------------------
+    def add_address(self, dev: str, cidr: str, *, exist_ok: bool = False) -> None:
+        """Add ``cidr`` (``172.16.40.46/24``, IPv4 or IPv6) to ``dev``."""
+        iface = ipaddress.ip_interface(cidr)
+        spec: dict[str, Any] = {
+            "index": self.index(dev),
+            "address": str(iface.ip),
+            "prefixlen": iface.network.prefixlen,
+        }
+        if iface.version == 4 and iface.network.prefixlen < 31:
+            spec["broadcast"] = str(iface.network.broadcast_address)
+        try:
+            self._call(f"add address {cidr} to {dev}", self._ipr.addr, "add", **spec)
+        except NetlinkError as exc:
+            if not (exist_ok and exc.errno == errno.EEXIST):
+                raise
+
+    def addresses(self, dev: str | None = None, family: int | None = None) -> list[str]:
+        """Addresses as ``ip/prefix``, of ``dev`` or of every link; ``family`` 4 or 6."""
+        kwargs: dict[str, Any] = {} if dev is None else {"index": self.index(dev)}
+        if family is not None:
+            kwargs["family"] = 2 if family == 4 else 10
+        found = self._call("list addresses", self._ipr.get_addr, **kwargs)
+        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in found]
+
+    def add_route(
+        self,
+        dst: str,
+        *,
+        via: str | None = None,
+        dev: str | None = None,
+        metric: int | None = None,
+        src: str | None = None,
+    ) -> None:
+        """Add a route to ``dst`` (``default`` or a CIDR) via a gateway and/or out of a dev."""
+        if via is None and dev is None:
+            raise ValueError("a route needs via, dev or both")
+        spec: dict[str, Any] = {}
+        if dst == "default":
+            family = ipaddress.ip_address(via).version if via else 4
+            spec["dst"] = "0.0.0.0" if family == 4 else "::"
+            spec["dst_len"] = 0
+        else:
+            net = ipaddress.ip_network(dst, strict=True)
+            family = net.version
+            spec["dst"] = str(net.network_address)
+            spec["dst_len"] = net.prefixlen
+        spec["family"] = 2 if family == 4 else 10
+        if via is not None:
+            spec["gateway"] = str(ipaddress.ip_address(via))
+        if dev is not None:
+            spec["oif"] = self.index(dev)
+        if metric is not None:
+            spec["priority"] = metric
+        if src is not None:
+            spec["prefsrc"] = str(ipaddress.ip_address(src))
+        self._call(f"add route {dst}", self._ipr.route, "add", **spec)
+
+    def routes(self, family: int = 4) -> list[dict[str, Any]]:
+        """The main table's routes: ``{"dst": "default"|CIDR, "via": ip|None, "dev": name}``."""
+        names = {
+            int(link["index"]): str(link.get_attr("IFLA_IFNAME"))
+            for link in self._call("list links", self._ipr.get_links)
+        }
+        found = []
+        fam = 2 if family == 4 else 10
+        for route in self._call("list routes", self._ipr.get_routes, family=fam, table=254):
+            dst = route.get_attr("RTA_DST")
+            found.append(
+                {
+                    "dst": "default" if dst is None else f"{dst}/{route['dst_len']}",
+                    "via": route.get_attr("RTA_GATEWAY"),
+                    "dev": names.get(int(route.get_attr("RTA_OIF") or 0)),
+                }
+            )
+        return found
+
+    # -- sysctls ----------------------------------------------------------------------------
+    def _sysctl_path(self, key: str) -> str:
+        check_sysctl(key)
+        if not key.startswith("net."):
+            raise ValueError(f"{key}: only net.* sysctls belong to a network namespace")
+        return "/proc/sys/" + key.replace(".", "/")
+
+    def set_sysctl(self, key: str, value: str | int) -> None:
+        """Write a net.* sysctl of this namespace (e.g. ``net.ipv4.ip_forward``, 1). The file
+        is opened with the thread inside the namespace, which is what selects its copy."""
+        path = self._sysctl_path(key)
+        with ns.thread_in_netns(self.fd):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise NetlinkError(f"{self.path}: sysctl {key}: {exc.strerror}", exc.errno) from exc
+        try:
+            os.write(fd, f"{value}\n".encode())
+        except OSError as exc:
+            raise NetlinkError(
+                f"{self.path}: sysctl {key}={value}: {exc.strerror}", exc.errno
+            ) from exc
+        finally:
+            os.close(fd)
+
+    def get_sysctl(self, key: str) -> str:
+        path = self._sysctl_path(key)
+        with ns.thread_in_netns(self.fd):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise NetlinkError(f"{self.path}: sysctl {key}: {exc.strerror}", exc.errno) from exc
+        try:
+            return os.read(fd, 4096).decode().strip()
+        finally:
+            os.close(fd)
+
+
+class Netlink:
+    """One ``NetNS`` per namespace path, made on first use and reused; close() closes all."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, NetNS] = {}
+
+    def __enter__(self) -> Netlink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def ns(self, path: str) -> NetNS:
+        found = self._open.get(path)
+        if found is None:
+            found = self._open[path] = NetNS(path)
+        return found
+
+    def named(self, name: str, run_dir: str = NETNS_DIR) -> NetNS:
+        return self.ns(netns_path(name, run_dir))
+
+    def here(self) -> NetNS:
+        """The calling thread's own namespace (the sandbox's, once entered)."""
+        return self.ns(ns.ns_file("thread-self", "net"))
+
+    def forget(self, path: str) -> None:
+        found = self._open.pop(path, None)
+        if found is not None:
+            found.close()
+
+    def close(self) -> None:
+        for found in self._open.values():
+            found.close()
+        self._open.clear()

@@ -1,0 +1,166 @@
+"""A node of the lab: a network namespace plus a mount namespace with the node's own files.
+
+The node's mount namespace is a copy of the sandbox's in which ``/var/lib/cni``,
+``/run/cni``, ``/etc/cni/net.d``, ``/opt/cni/bin`` and ``/etc/rancher/rke2`` are bind
+mounts of the node's directory in the lab's state (``<state>/nodes/<node>/<dir>``, see
+``NODE_DIRS``); ``opt-cni-bin`` holds a symlink to each reference plugin (``/usr/lib/cni``),
+so ``ls /opt/cni/bin`` on a node lists them. The sandbox must have been created with
+``mountpoints=NODE_MOUNTPOINTS`` (the directories must exist inside it).
+
+Both namespaces persist without a process: the network namespace is bind-mounted on
+``/run/netns/<node>`` and the mount namespace on ``<scratch>/ns/<node>`` (on the sandbox's
+private scratch tmpfs). ``/run/netns`` is shared between the sandbox and every node, so a
+pod namespace made later is visible to plugins running on the node. To run something on a
+node, enter its network namespace, then its mount namespace (``Node.netns``,
+``Node.mntns``: paths inside the sandbox) between fork and exec, as ``multihome.cni`` does
+with ``NodeNamespaces``; from outside the sandbox, ``Sandbox.command(argv, netns=...,
+mntns=...)``. Call ``create_node``/``delete_node`` from inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import netlink, ns, sandbox
+from .names import check_abs_path, check_name
+
+CNI_BIN_DIR = "/usr/lib/cni"
+NODE_DIRS: dict[str, str] = {
+    "/var/lib/cni": "var-lib-cni",
+    "/run/cni": "run-cni",
+    "/etc/cni/net.d": "etc-cni-net.d",
+    "/opt/cni/bin": "opt-cni-bin",
+    "/etc/rancher/rke2": "etc-rancher-rke2",
+}
+NODE_MOUNTPOINTS: tuple[str, ...] = tuple(NODE_DIRS)
+
+Recorder = Callable[..., None]
+
+
+class NodeError(RuntimeError):
+    """A node's namespaces could not be made."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node's namespaces (paths inside the sandbox) and its directory in the state."""
+
+    name: str
+    netns: str
+    mntns: str
+    root: str
+
+    def dir(self, mountpoint: str) -> str:
+        """The node's directory behind ``mountpoint`` (e.g. ``/etc/rancher/rke2``)."""
+        return os.path.join(self.root, NODE_DIRS[mountpoint])
+
+
+def prepare_dirs(root: str, cni_bin: str = CNI_BIN_DIR) -> None:
+    """Make the node's directories; ``opt-cni-bin`` gets a symlink per plugin."""
+    for sub in NODE_DIRS.values():
+        os.makedirs(os.path.join(root, sub), mode=0o755, exist_ok=True)
+    bin_dir = os.path.join(root, NODE_DIRS["/opt/cni/bin"])
+    try:
+        plugins = sorted(os.listdir(cni_bin))
+    except FileNotFoundError as exc:
+        raise NodeError(
+            f"CNI plugins not found in {cni_bin} (install containernetworking-plugins)"
+        ) from exc
+    for plugin in plugins:
+        link = os.path.join(bin_dir, plugin)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(cni_bin, plugin), link)
+
+
+def create_node(
+    name: str,
+    *,
+    root: str,
+    ns_dir: str,
+    run_dir: str = netlink.NETNS_DIR,
+    cni_bin: str = CNI_BIN_DIR,
+    record: Recorder | None = None,
+    cpu: int = -1,
+) -> Node:
+    """Make node ``name``: its network namespace ``run_dir/name``, its directories under
+    ``root`` and its mount namespace held on ``ns_dir/name``. ``record`` (e.g.
+    ``LabState.record``) hears of each namespace before it is made. Pass ``cpu=sandbox.cpu``
+    (see ``sandbox.pin_to``: needed on Linux >= 6.18 with more than one CPU)."""
+    check_name(name, "node name")
+    root = check_abs_path(os.path.abspath(root), "node dir")
+    mnt_path = os.path.join(ns_dir, name)
+    net_path = netlink.netns_path(name, run_dir)
+    prepare_dirs(root, cni_bin)
+    if record is not None:
+        record("netns", name, phase="intent", path=net_path)
+    netlink.create_netns(name, run_dir)
+    if record is not None:
+        record("mntns", name, phase="intent", path=mnt_path)
+    try:
+        _make_mntns(mnt_path, root, cpu)
+    except BaseException:
+        netlink.delete_netns(name, run_dir)
+        raise
+    return Node(name=name, netns=net_path, mntns=mnt_path, root=root)
+
+
+def delete_node(node: Node, *, remove_dirs: bool = False) -> None:
+    """Remove the node's namespaces (and, if asked, its directories); missing is fine."""
+    with contextlib.suppress(OSError):
+        ns.umount(node.mntns, ns.MNT_DETACH)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(node.mntns)
+    netlink.delete_netns(os.path.basename(node.netns), os.path.dirname(node.netns))
+    if remove_dirs:
+        shutil.rmtree(node.root, ignore_errors=True)
+
+
+def _make_mntns(path: str, root: str, cpu: int) -> None:
+    """A forked child unshares a mount namespace and bind-mounts the node's directories;
+    this process then pins that namespace on ``path``."""
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    up_r, up_w = os.pipe()
+    down_r, down_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            os.close(up_r)
+            os.close(down_w)
+            sandbox.pin_to(cpu)
+            ns.unshare(ns.CLONE_NEWNS)
+            for mountpoint, sub in NODE_DIRS.items():
+                ns.mount(os.path.join(root, sub), mountpoint, None, ns.MS_BIND)
+            os.write(up_w, b"ok\n")
+            os.read(down_r, 1)
+            code = 0
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                os.write(up_w, f"error {exc}\n".encode())
+        finally:
+            os._exit(code)
+    os.close(up_w)
+    os.close(down_r)
+    try:
+        reply = os.read(up_r, 4096).decode(errors="replace").strip()
+        if reply != "ok":
+            raise NodeError(f"cannot make the node's mount namespace: {reply or 'child died'}")
+        try:
+            ns.mount(ns.ns_file(pid, "mnt"), path, None, ns.MS_BIND)
+        except OSError as exc:
+            raise NodeError(
+                f"cannot pin the node's mount namespace on {path}: {exc} (was cpu= the "
+                "sandbox's cpu? see sandbox.pin_to)"
+            ) from exc
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(up_r)
+        os.close(down_w)
+        os.waitpid(pid, 0)

@@ -1,0 +1,259 @@
+"""The lab's daemons: start one inside given namespaces, watch it, stop it by PID.
+
+``start()`` runs an argv (never a shell) with the child moved into a network namespace and
+optionally a mount namespace (a node's) between fork and exec, in its own session, stdin
+from /dev/null and output to a log file. It records the daemon through the caller's
+``record`` callback twice: before the fork (``intent``: argv, namespaces and a token that
+also goes into the daemon's environment as ``MULTIHOME_PROCESS``) and right after (``done``:
+PID and start time from /proc/PID/stat). A daemon is only ever signalled when its PID still
+has the recorded start time, so a reused PID is never hit; a daemon whose PID was never
+recorded (crash between fork and record) is found by its token.
+
+Called from inside the sandbox, the daemon lands in the lab's PID namespace too, so it also
+dies with the sandbox's supervisor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import ns
+from .names import check_name
+
+ENV_TOKEN = "MULTIHOME_PROCESS"
+
+Recorder = Callable[..., None]
+
+
+class ProcessError(RuntimeError):
+    """A daemon could not be started or stopped."""
+
+
+def start_time(pid: int) -> int | None:
+    return ns.start_time(pid)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A process the lab started, identified by PID and start time."""
+
+    name: str
+    pid: int
+    start_time: int
+    argv: tuple[str, ...]
+    token: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "argv": list(self.argv),
+            "token": self.token,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Daemon:
+        return cls(
+            name=str(data["name"]),
+            pid=int(data["pid"]),
+            start_time=int(data["start_time"]),
+            argv=tuple(str(a) for a in data.get("argv", ())),
+            token=str(data.get("token", "")),
+        )
+
+    def alive(self) -> bool:
+        ns.reap(self.pid)
+        return ns.is_running(self.pid, self.start_time)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` s; wait until gone. True if it was
+        running. Idempotent; never signals a process that is not this one."""
+        return _stop(self.pid, self.start_time, timeout)
+
+
+def _stop(pid: int, started: int, timeout: float) -> bool:
+    if not ns.is_running(pid, started):
+        ns.reap(pid)
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        if not ns.is_running(pid, started):
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        delay = 0.0005
+        while ns.is_running(pid, started):
+            ns.reap(pid)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+    ns.reap(pid)
+    if ns.is_running(pid, started):
+        raise ProcessError(f"process {pid} survived SIGKILL")
+    return True
+
+
+def find_by_token(token: str) -> list[int]:
+    """PIDs of this user's processes whose environment carries ``MULTIHOME_PROCESS=token``."""
+    needle = f"{ENV_TOKEN}={token}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in env:
+            found.append(int(entry))
+    return found
+
+
+def stop_recorded(entry: Mapping[str, Any], timeout: float = 2.0) -> None:
+    """Stop the process a journal entry names: by PID + start time, or by its token when
+    the PID was never recorded."""
+    if "pid" in entry and "start_time" in entry:
+        _stop(int(entry["pid"]), int(entry["start_time"]), timeout)
+        return
+    token = entry.get("token")
+    if token:
+        for pid in find_by_token(str(token)):
+            started = ns.start_time(pid)
+            if started is not None:
+                _stop(pid, started, timeout)
+
+
+def _resolve(argv: Sequence[str]) -> list[str]:
+    if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ProcessError(f"argv must be a non-empty list of strings, got {argv!r}")
+    if any("\0" in a for a in argv):
+        raise ProcessError("argv contains a NUL byte")
+    exe = argv[0]
+    if "/" not in exe:
+        found = shutil.which(exe)
+        if found is None:
+            raise ProcessError(f"{exe}: command not found")
+        exe = found
+    return [exe, *argv[1:]]
+
+
+def _spawn_detached(args: list[str], popen_args: dict[str, Any]) -> int:
+    """Start ``args`` from a short-lived intermediate child and return the daemon's PID (as
+    this process sees it). The intermediate exits right after, so the daemon is re-parented
+    to its PID namespace's init: inside the sandbox that is the lab's supervisor, which
+    reaps it the moment it exits (a daemon of ours never waits on the host's init)."""
+    up_r, up_w = os.pipe()
+    down_r, down_w = os.pipe()
+    mid = os.fork()
+    if mid == 0:  # pragma: no cover - runs in the intermediate child
+        code = 1
+        try:
+            os.close(up_r)
+            os.close(down_w)
+            proc = subprocess.Popen(args, **popen_args)
+            proc.returncode = 0  # not ours to wait for: the daemon outlives us
+            os.write(up_w, b"started\n")
+            os.read(down_r, 1)  # the parent reads our children list meanwhile
+            code = 0
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                os.write(up_w, f"error {exc}\n".encode())
+        finally:
+            os._exit(code)
+    os.close(up_w)
+    os.close(down_r)
+    try:
+        reply = os.read(up_r, 4096).decode(errors="replace").strip()
+        if reply != "started":
+            raise ProcessError(reply.removeprefix("error ") or "the starter process died")
+        # the PID that Popen saw is the one in the lab's PID namespace; /proc (the host's)
+        # lists the intermediate's child under the PID this process uses
+        with open(f"/proc/{mid}/task/{mid}/children") as fh:
+            kids = fh.read().split()
+        if len(kids) != 1:
+            raise ProcessError(f"cannot find the started process (children: {kids})")
+        return int(kids[0])
+    finally:
+        os.close(up_r)
+        os.close(down_w)
+        os.waitpid(mid, 0)
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    *,
+    netns: str | None = None,
+    mntns: str | None = None,
+    env: Mapping[str, str] | None = None,
+    log: str | None = None,
+    cwd: str = "/",
+    record: Recorder | None = None,
+) -> Daemon:
+    """Start a daemon named ``name`` (journal key) running ``argv`` inside ``netns`` (and
+    ``mntns``), both given as paths. ``record(kind, name, phase=..., **data)`` (e.g.
+    ``LabState.record``) is called before the fork and once the PID is known."""
+    check_name(name, "process name")
+    args = _resolve(argv)
+    token = secrets.token_hex(8)
+    fds: list[tuple[int, int]] = []
+    out: int | None = None
+    try:
+        if netns is not None:
+            fds.append((ns.open_ns(netns), ns.CLONE_NEWNET))
+        if mntns is not None:
+            fds.append((ns.open_ns(mntns), ns.CLONE_NEWNS))
+        targets = tuple(fds)
+
+        def enter() -> None:  # pragma: no cover - runs in the child between fork and exec
+            for fd, kind in targets:
+                ns.setns(fd, kind)
+            os.chdir(cwd)
+
+        out = (
+            os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            if log
+            else os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        )
+        child_env = dict(os.environ if env is None else env)
+        child_env[ENV_TOKEN] = token
+        if record is not None:
+            record("process", name, phase="intent", argv=args, token=token, netns=netns)
+        popen_args: dict[str, Any] = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": out,
+            "stderr": subprocess.STDOUT,
+            "env": child_env,
+            "preexec_fn": enter,
+            "start_new_session": True,
+            "close_fds": True,
+        }
+        try:
+            pid = _spawn_detached(args, popen_args)
+        except ProcessError as exc:
+            if record is not None:
+                record("process", name, phase="removed")
+            raise ProcessError(f"cannot start {name} ({args[0]}): {exc}") from exc
+        started = ns.start_time(pid)
+        if started is None:
+            raise ProcessError(f"{name} ({args[0]}) exited at once (see {log or 'its log'})")
+        if record is not None:
+            record("process", name, phase="done", pid=pid, start_time=started)
+        return Daemon(name=name, pid=pid, start_time=started, argv=tuple(args), token=token)
+    finally:
+        for fd, _ in fds:
+            os.close(fd)
+        if out is not None:
+            os.close(out)

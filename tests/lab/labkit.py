@@ -1,0 +1,104 @@
+"""Helpers for the lab tests: sandbox availability, host snapshots, an ICMP ping in Python.
+
+Every sandbox a test makes goes through the ``make_sandbox`` fixture (conftest.py), which
+destroys it pass or fail; the session guard then checks no supervisor is left.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+
+from multihome.lab import ns, sandbox
+
+MakeSandbox = Callable[..., sandbox.Sandbox]
+
+
+@functools.cache
+def sandbox_unavailable_reason() -> str | None:
+    """Why a sandbox can't be made here (no user namespaces, ...), or None."""
+    if not os.path.exists("/proc/self/ns/user"):
+        return "this kernel has no user namespaces"
+    with tempfile.TemporaryDirectory(prefix="mh-probe-") as tmp:
+        scratch = os.path.join(tmp, "scratch")
+        os.mkdir(scratch)
+        try:
+            sb = sandbox.create("probe", scratch)
+        except (sandbox.SandboxError, OSError) as exc:
+            return f"cannot create a sandbox here: {exc}"
+        sb.destroy()
+    return None
+
+
+def _lines(*argv: str) -> list[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # other test sessions may make mhtest-* namespaces meanwhile: not ours to judge
+    return sorted(line for line in done.stdout.splitlines() if "mhtest-" not in line)
+
+
+def host_snapshot() -> dict[str, list[str]]:
+    """The host's links, addresses, routes, named namespaces and mount points."""
+    watched = ("/run/netns", "/etc", "/opt", "/var/lib", "/run/cni", "/tmp/pytest-of-")
+    mounts = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point, source = fields[4], fields[fields.index("-") + 2]
+            # other sessions on this machine mount their own namespaces meanwhile: only
+            # mounts the lab could make are compared (ours are all named "multihome")
+            if source == "multihome" or point.startswith(watched) or "multihome" in point:
+                mounts.append(point)
+    return {
+        "links": _lines("ip", "-br", "link"),
+        "addrs": _lines("ip", "addr"),
+        "routes": _lines("ip", "route", "show", "table", "all"),
+        "routes6": _lines("ip", "-6", "route", "show", "table", "all"),
+        "netns": _lines("ip", "netns", "list"),
+        "mounts": sorted(m for m in mounts if "mhtest-" not in m),
+        "ip_forward": [open("/proc/sys/net/ipv4/ip_forward").read().strip()],
+    }
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def ping(netns: str, address: str, timeout: float = 2.0) -> bool:
+    """One ICMP echo from the network namespace at path ``netns`` to ``address``; True
+    when the reply comes back. Run inside the sandbox (a raw socket needs CAP_NET_RAW
+    there)."""
+    fd = ns.open_ns(netns)
+    try:
+        with ns.thread_in_netns(fd):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    finally:
+        os.close(fd)
+    with sock:
+        ident = os.getpid() & 0xFFFF
+        payload = b"multihome-ping"
+        header = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
+        packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, 1) + payload
+        sock.sendto(packet, (address, 0))
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data, peer = sock.recvfrom(2048)
+            except TimeoutError:
+                return False
+            ihl = (data[0] & 0x0F) * 4
+            kind, _, _, rid, _ = struct.unpack("!BBHHH", data[ihl : ihl + 8])
+            if kind == 0 and rid == ident and peer[0] == address:
+                return True
+    return False

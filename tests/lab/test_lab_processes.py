@@ -1,0 +1,119 @@
+"""processes.py: daemons started in a node's namespaces, watched and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labkit import MakeSandbox
+
+from multihome.lab import netlink, ns, processes
+from multihome.lab.processes import Daemon, ProcessError
+
+TRAP_TERM = "trap '' TERM; echo started; while :; do sleep 0.05; done"
+
+
+def _start_in_node(
+    sb_call: Any, argv: list[str], log: str, records: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    def work() -> dict[str, Any]:
+        path = netlink.create_netns("node")
+        seen: list[dict[str, Any]] = []
+
+        def record(kind: str, name: str, phase: str = "intent", **data: Any) -> None:
+            seen.append({"kind": kind, "name": name, "phase": phase, **data})
+
+        daemon = processes.start("daemon", argv, netns=path, log=log, record=record)
+        return {"daemon": daemon.to_dict(), "records": seen, "netns_ino": os.stat(path).st_ino}
+
+    result: dict[str, Any] = sb_call(work)
+    if records is not None:
+        records.extend(result["records"])
+    return result
+
+
+def _wait_for(path: Path, text: str) -> None:
+    deadline = time.monotonic() + 5
+    while text not in (path.read_text() if path.exists() else ""):
+        assert time.monotonic() < deadline, f"{path} never said {text!r}"
+        time.sleep(0.01)
+
+
+def test_start_watch_stop(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    sb = make_sandbox("procs")
+    log = tmp_path / "daemon.log"
+    records: list[dict[str, Any]] = []
+    result = _start_in_node(
+        sb.call, ["sh", "-c", "echo started; exec sleep 300"], str(log), records
+    )
+    daemon = Daemon.from_dict(result["daemon"])
+    try:
+        assert [r["phase"] for r in records] == ["intent", "done"]
+        assert records[0]["token"] == daemon.token and "pid" not in records[0]
+        assert records[1]["pid"] == daemon.pid
+        assert records[1]["start_time"] == daemon.start_time
+        assert daemon.argv[0].startswith("/")  # resolved before the fork, never a shell
+        assert daemon.alive()
+        _wait_for(log, "started")
+        # it runs in the node's netns and in the lab's PID namespace
+        assert os.stat(f"/proc/{daemon.pid}/ns/net").st_ino == result["netns_ino"]
+        assert os.stat(f"/proc/{daemon.pid}/ns/pid").st_ino == os.stat(sb.ns_path("pid")).st_ino
+        assert processes.find_by_token(daemon.token) == [daemon.pid]
+        assert daemon.stop(timeout=2) is True
+        assert not daemon.alive()
+        assert daemon.stop() is False  # idempotent
+    finally:
+        daemon.stop()
+
+
+def test_stop_escalates_to_sigkill(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    sb = make_sandbox("stubborn")
+    log = tmp_path / "trap.log"
+    daemon = Daemon.from_dict(_start_in_node(sb.call, ["sh", "-c", TRAP_TERM], str(log))["daemon"])
+    try:
+        _wait_for(log, "started")
+        t0 = time.monotonic()
+        assert daemon.stop(timeout=0.3) is True
+        assert 0.3 <= time.monotonic() - t0 < 5
+        assert not daemon.alive()
+    finally:
+        daemon.stop(timeout=0.1)
+
+
+def test_a_reused_pid_is_never_signalled(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    sb = make_sandbox("reuse")
+    daemon = Daemon.from_dict(
+        _start_in_node(sb.call, ["sleep", "300"], str(tmp_path / "l"))["daemon"]
+    )
+    try:
+        impostor = Daemon(
+            name="daemon",
+            pid=daemon.pid,
+            start_time=daemon.start_time - 1,
+            argv=daemon.argv,
+            token="x",
+        )
+        assert not impostor.alive()
+        assert impostor.stop() is False
+        assert daemon.alive()
+    finally:
+        daemon.stop()
+
+
+def test_daemons_die_with_the_sandbox(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    sb = make_sandbox("with-sandbox")
+    daemon = Daemon.from_dict(
+        _start_in_node(sb.call, ["sleep", "300"], str(tmp_path / "l"))["daemon"]
+    )
+    assert daemon.alive()
+    sb.destroy()
+    assert not ns.is_running(daemon.pid, daemon.start_time)
+
+
+def test_bad_argv_is_refused() -> None:
+    for bad in ([], "sleep 1", ["no-such-command-xyz"], ["sleep", "1\0"]):
+        with pytest.raises(ProcessError):
+            processes.start("bad", bad)  # type: ignore[arg-type]

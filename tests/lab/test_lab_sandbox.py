@@ -1,0 +1,165 @@
+"""The sandbox: made, entered and destroyed without the host noticing; side by side."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from labkit import MakeSandbox, host_snapshot
+
+from multihome.lab import netlink, ns, sandbox
+from multihome.lab.names import InvalidName
+
+
+def _inside_view() -> dict[str, object]:
+    with netlink.Netlink() as nl:
+        links = nl.here().link_names()
+    return {
+        "uid": os.getuid(),
+        "links": links,
+        "netns": netlink.list_netns(),
+        "lo_up": netlink.NetNS("/proc/self/ns/net").is_up("lo"),
+    }
+
+
+def test_create_enter_destroy_leaves_host_untouched(make_sandbox: MakeSandbox) -> None:
+    before = host_snapshot()
+    had_rancher = os.path.exists("/etc/rancher")
+    sb = make_sandbox("alpha", mountpoints=["/etc/rancher/rke2", "/opt/cni/bin"])
+    assert sb.alive()
+    assert ns.start_time(sb.pid) == sb.start_time
+    for kind in ("user", "mnt", "net", "pid"):
+        assert os.stat(sb.ns_path(kind)).st_ino != os.stat(ns.ns_file("self", kind)).st_ino
+
+    def work() -> dict[str, object]:
+        view = _inside_view()
+        with netlink.Netlink() as nl:
+            nl.here().add_bridge("br0", mtu=1400)
+            nl.here().set_sysctl("net.ipv4.ip_forward", 1)
+        netlink.create_netns("n1")
+        view["after"] = netlink.list_netns()
+        view["rke2_dir"] = os.path.isdir("/etc/rancher/rke2")
+        return view
+
+    view = sb.call(work)
+    assert view["uid"] == 0
+    assert view["links"] == ["lo"]
+    assert view["lo_up"] is True
+    assert view["netns"] == []  # the host's /run/netns is not visible inside
+    assert view["after"] == ["n1"]
+    assert view["rke2_dir"] is True
+    assert host_snapshot() == before  # nothing new on the host while it runs
+    assert os.path.exists("/etc/rancher") == had_rancher
+    sb.destroy()
+    assert not sb.alive()
+    sb.destroy()  # idempotent
+    assert host_snapshot() == before
+
+
+def test_host_dirs_are_never_written(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    missing = tmp_path / "host-only" / "a" / "b"
+    (tmp_path / "host-only").mkdir()
+    sb = make_sandbox("dirs", mountpoints=[str(missing)])
+    assert sb.call(lambda: os.path.isdir(str(missing))) is True
+    assert not (tmp_path / "host-only" / "a").exists()
+
+
+def test_two_sandboxes_side_by_side(make_sandbox: MakeSandbox) -> None:
+    one, two = make_sandbox("one"), make_sandbox("two")
+
+    def build() -> list[str]:
+        with netlink.Netlink() as nl:
+            here = nl.here()
+            here.add_bridge("br0")
+            here.add_veth("v0", "v0p", master="br0")
+            here.set_link("v0p", up=True)
+            here.add_address("v0p", "10.0.0.1/24")
+            return here.addresses("v0p", family=4)
+
+    assert one.call(build) == two.call(build)  # same names and addresses, no clash
+    one.destroy()
+    assert not one.alive() and two.alive()
+
+    def names() -> list[str]:
+        with netlink.Netlink() as nl:
+            return nl.here().link_names()
+
+    assert two.call(names) == ["br0", "lo", "v0", "v0p"]
+
+
+def test_command_runs_argv_inside(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox("cmd")
+    done = subprocess.run(
+        sb.command(["sh", "-c", "echo $$; ip -br link; ls /run/netns | wc -l"]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid_inside, link, count = done.stdout.split("\n")[:3]
+    assert int(pid_inside) > 1  # in the lab's PID namespace: small numbers
+    assert link.split()[0] == "lo"
+    assert count.strip() == "0"
+
+
+def test_destroy_kills_everything_inside(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox("kill")
+    proc = subprocess.Popen(sb.command(["sleep", "300"]))
+    try:
+        # nsenter forks: the sleep is its child, inside the lab's PID namespace
+        deadline = 200
+        child = None
+        while child is None and deadline:
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            child = int(kids[0]) if kids else None
+            deadline -= 1
+            if child is None:
+                subprocess.run(["sleep", "0.01"], check=False)
+        assert child is not None
+        sb.destroy()
+        assert proc.wait(timeout=5) != 0
+        assert not ns.is_running(child)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_enter_needs_a_single_thread(make_sandbox: MakeSandbox) -> None:
+    import threading
+
+    sb = make_sandbox("threads")
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        with pytest.raises(RuntimeError, match="single-threaded"):
+            sb.enter()
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_call_propagates_exceptions(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox("errors")
+
+    def fail() -> None:
+        raise ValueError("boom inside")
+
+    with pytest.raises(ValueError, match="boom inside"):
+        sb.call(fail)
+
+
+def test_gone_sandbox_is_reported(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox("gone")
+    sb.destroy()
+    with pytest.raises(sandbox.SandboxError, match="gone"):
+        sb.call(lambda: None)
+
+
+def test_bad_names_never_reach_the_kernel(tmp_path: Path) -> None:
+    with pytest.raises(InvalidName):
+        sandbox.create("../etc", str(tmp_path))
+    with pytest.raises(InvalidName):
+        sandbox.create("ok", str(tmp_path), mountpoints=["relative/path"])
