@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-BENCHMARKS = ["cni_overhead", "multus_attach", "lab_primitives"]
+BENCHMARKS = ["cni_overhead", "multus_attach", "dhcp_attach", "lab_primitives"]
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,8 @@
 ``{"kind": "cniCacheV1", "containerId", "config" (base64 of the list's JSON), "ifName",
 "networkName", "netns", "cniArgs", "capabilityArgs", "result"}``. Files are written atomically
 (temp file + rename) with mode 0600 in 0700 directories, as libcni makes them.
+:func:`update_result` replaces only the ``result`` of an existing entry (what Multus does to
+the cache after it moves default routes).
 """
 
 from __future__ import annotations
@@ -53,16 +55,30 @@ def write(
     entry["result"] = dict(result)
     path = result_path(cache_dir, network, container_id, ifname)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(entry, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    _replace(path, entry)
     return path
+
+
+def update_result(
+    cache_dir: Path,
+    network: str,
+    container_id: str,
+    ifname: str,
+    result: Mapping[str, Any],
+) -> bool:
+    """Replace the ``result`` of an existing entry, keeping every other field as it is; a
+    file in the older layout (the bare result) stays in that layout. Returns False (and
+    writes nothing) when there is no entry; ValueError if the file is not a cache entry."""
+    path = result_path(cache_dir, network, container_id, ifname)
+    entry = read(cache_dir, network, container_id, ifname)
+    if entry is None:
+        return False
+    if "kind" in entry:
+        entry["result"] = dict(result)
+        _replace(path, entry)
+    else:
+        _replace(path, dict(result))
+    return True
 
 
 def read(cache_dir: Path, network: str, container_id: str, ifname: str) -> dict[str, Any] | None:
@@ -84,6 +100,19 @@ def read(cache_dir: Path, network: str, container_id: str, ifname: str) -> dict[
     if data["kind"] != KIND:
         raise ValueError(f"{path}: unknown cache kind {data['kind']!r}")
     return data
+
+
+def _replace(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, mode 0600 (mkstemp's)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def remove(cache_dir: Path, network: str, container_id: str, ifname: str) -> None:

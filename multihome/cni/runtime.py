@@ -178,6 +178,30 @@ class CNIRuntime:
         _check_names(net, rt)
         return self._cached(net, rt)
 
+    def set_cached_result(self, net: NetworkConfigList, rt: RuntimeConf, result: Result) -> bool:
+        """Replace the cached result of an attachment that is in the cache (stored in the
+        list's cniVersion; config, args and netns of the entry are kept), so that CHECK and DEL
+        see what the container really has after the caller changed it, as Multus does after
+        moving default routes. Returns False and writes nothing when the attachment has no
+        entry (it was never added, or already deleted). CNIError if the entry can't be read
+        or written."""
+        _check_names(net, rt)
+        try:
+            return cache.update_result(
+                self.cache_dir,
+                net.name,
+                rt.container_id,
+                rt.ifname,
+                result.to_json(net.cni_version),
+            )
+        except (OSError, ValueError) as exc:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot update the result cache",
+                str(exc),
+                network=net.name,
+            ) from exc
+
     def validate_network_list(self, net: NetworkConfigList) -> None:
         """libcni's ValidateNetworkList: every plugin (and IPAM plugin) is in CNI_PATH and
         speaks a version this list can use. ConfigError listing every problem."""

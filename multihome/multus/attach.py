@@ -2,26 +2,24 @@
 
 ADD runs the delegates in order, one at a time (one pod's delegates never run in parallel;
 different pods may be attached from different threads: nothing here is shared). If one
-fails, it and every delegate before it are deleted again, in reverse, and
-:class:`AttachError` names ``namespace/pod:network`` and carries the plugin's error. After
-all ADDs, ``default-route`` is applied in the pod's namespace (:mod:`.netutils`), the
-results and their cache entries are adjusted to match, and the network-status entries are
-returned. DEL runs every delegate in reverse, continuing past errors, and raises
+fails, every delegate before it is deleted again, in reverse (the runtime has already
+cleaned up the failing one), and :class:`AttachError` names ``namespace/pod:network`` and
+carries the plugin's error. After all ADDs, ``default-route`` is applied in the pod's
+namespace (:mod:`.netutils`), the results and their cache entries (through
+:meth:`CNIRuntime.set_cached_result`) are adjusted to match, and the network-status entries
+are returned. DEL runs every delegate in reverse, continuing past errors, and raises
 :class:`DetachError` with all of them joined.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from multihome.cni import (
+    CNIError,
     CNIRuntime,
     ConfigError,
     NetworkConfigList,
@@ -89,8 +87,11 @@ def attach_pod_detailed(
 ) -> list[Attachment]:
     """ADD every delegate to ``pod`` in order, apply default-route, return what each made.
 
-    On any failure everything added so far (the failing delegate included, as Multus's
-    ``delPlugins`` does) is deleted in reverse and :class:`AttachError` is raised.
+    On any failure everything added so far is deleted in reverse and :class:`AttachError`
+    is raised. Multus's ``delPlugins`` also DELs the failing delegate, because libcni leaves
+    a failed ADD to its caller; :meth:`CNIRuntime.add_network_list` has already DELed that
+    chain (with the same input: a failed ADD caches no result), so only the delegates added
+    before it are deleted here. Failures of the runtime's cleanup are notes on the error.
     """
     networks = [_load(pod, d) for d in delegates]
     results: list[dict[str, Any]] = []
@@ -98,14 +99,17 @@ def attach_pod_detailed(
         try:
             result = runtime.add_network_list(net, pod.runtime_conf(delegate))
         except Exception as err:
-            _rollback(runtime, pod, delegates[: index + 1], networks[: index + 1])
-            raise AttachError(
+            _rollback(runtime, pod, delegates[:index], networks[:index])
+            failure = AttachError(
                 f"{pod.ref}:{delegate.network}: error adding container to network "
                 f"{delegate.config_name!r}: {err}",
                 pod=pod.ref,
                 network=delegate.network,
                 cause=err,
-            ) from err
+            )
+            for note in getattr(err, "__notes__", ()):
+                failure.add_note(note)
+            raise failure from err
         results.append(result.to_json())
 
     if any(d.changes_default_route for d in delegates):
@@ -163,7 +167,8 @@ def _rollback(
     delegates: Sequence[Delegate],
     networks: Sequence[NetworkConfigList],
 ) -> None:
-    """Delete in reverse, ignoring errors: DEL must be idempotent anyway (Multus)."""
+    """Delete ``delegates`` (all added in full) in reverse, ignoring errors: DEL must be
+    idempotent anyway (Multus)."""
     for delegate, net in reversed(list(zip(delegates, networks, strict=True))):
         with contextlib.suppress(Exception):  # best effort, as Multus's delPlugins on ADD failure
             runtime.del_network_list(net, pod.runtime_conf(delegate))
@@ -203,8 +208,14 @@ def _apply_default_routes(
                     ) from err
                 adjusted[index] = adjust_default_routes(result, remove=True, gateways=gateways)
                 try:
-                    _update_cache(runtime, pod, networks[index], delegate.ifname, adjusted[index])
-                except (NetlinkFailure, OSError) as err:
+                    # Multus Delete/AddDefaultGWCache: the cache follows the pod, so CHECK and
+                    # DEL see its routes; an attachment without a cache entry is left so.
+                    runtime.set_cached_result(
+                        networks[index],
+                        pod.runtime_conf(delegate),
+                        Result.from_json(adjusted[index]),
+                    )
+                except (CNIError, ValueError) as err:
                     raise AttachError(
                         f"{pod.ref}:{delegate.network}: error updating the result cache "
                         f"for the default gateway: {err}",
@@ -220,38 +231,3 @@ def _apply_default_routes(
             cause=err,
         ) from err
     return adjusted
-
-
-def _update_cache(
-    runtime: CNIRuntime,
-    pod: PodSandbox,
-    net: NetworkConfigList,
-    ifname: str,
-    result: dict[str, Any],
-) -> None:
-    """Multus Delete/AddDefaultGWCache: rewrite the ``result`` of libcni's cache entry
-    (``<cacheDir>/results/<network>-<containerID>-<ifname>``) so CHECK and DEL see what the
-    pod really has. A missing entry is left missing."""
-    path = Path(runtime.cache_dir) / "results" / f"{net.name}-{pod.container_id}-{ifname}"
-    try:
-        entry = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError) as err:
-        raise NetlinkFailure(f"cannot update the result cache {path}: {err}") from err
-    if not isinstance(entry, dict):
-        raise NetlinkFailure(f"cannot update the result cache {path}: not a JSON object")
-    converted = Result.from_json(result).to_json(net.cni_version)
-    if "kind" in entry:
-        entry["result"] = converted
-    else:  # libcni's older layout: the bare result
-        entry = converted
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(entry, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from cni_helpers import Fakes, fake_rt
 
-from multihome.cni import CNIError, CNIRuntime, NetworkConfigList, load_network_config
+from multihome.cni import (
+    CNIError,
+    CNIRuntime,
+    ConfigError,
+    NetworkConfigList,
+    Result,
+    load_network_config,
+)
 
 
 def net_of(*plugins: dict[str, Any], version: str = "1.0.0", **extra: Any) -> NetworkConfigList:
@@ -200,3 +207,82 @@ def test_legacy_cache_file_is_read(abc: Fakes, fake_runtime: CNIRuntime, tmp_pat
     got = fake_runtime.get_cached_result(net, fake_rt())
     assert got is not None and got.cni_version == "1.0.0"
     assert str(got.ips[0].address) == "10.0.0.9/8"
+
+
+# -- set_cached_result: what Multus does to the cache after moving default routes ------------
+
+
+def test_set_cached_result_replaces_only_the_result(
+    abc: Fakes, fake_runtime: CNIRuntime, tmp_path: Path
+) -> None:
+    net = net_of({"type": "a", "fake": {"ADD": {"ip": "10.0.0.2/24"}}}, version="0.4.0")
+    rt = fake_rt(args=[("K8S_POD_NAME", "p")], capability_args={"mac": "02:00:00:00:00:01"})
+    result = fake_runtime.add_network_list(net, rt)
+    before = json.loads(cache_file(tmp_path).read_text())
+    changed = Result.from_json(
+        {
+            "cniVersion": "1.0.0",  # stored in the list's version, as ADD stores it
+            "ips": [{"address": "10.0.0.2/24"}],
+            "routes": [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}],
+        }
+    )
+    assert fake_runtime.set_cached_result(net, rt, changed) is True
+    after = json.loads(cache_file(tmp_path).read_text())
+    assert {k: v for k, v in after.items() if k != "result"} == {
+        k: v for k, v in before.items() if k != "result"
+    }
+    assert after["result"] == {
+        "cniVersion": "0.4.0",
+        "ips": [{"version": "4", "address": "10.0.0.2/24"}],
+        "routes": [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}],
+        "dns": {},
+    }
+    assert cache_file(tmp_path).stat().st_mode & 0o777 == 0o600
+    assert fake_runtime.get_cached_result(net, rt) == changed.convert("0.4.0") != result
+    # CHECK and DEL now get what the caller set
+    fake_runtime.check_network_list(net, rt)
+    fake_runtime.del_network_list(net, rt)
+    for call in abc.calls("CHECK") + abc.calls("DEL"):
+        assert call["stdin"]["prevResult"]["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}]
+    assert not cache_file(tmp_path).exists()
+
+
+def test_set_cached_result_without_an_entry_writes_nothing(
+    abc: Fakes, fake_runtime: CNIRuntime, tmp_path: Path
+) -> None:
+    net = net_of({"type": "a"})
+    result = Result.from_json({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24"}]})
+    assert fake_runtime.set_cached_result(net, fake_rt(), result) is False
+    assert not cache_file(tmp_path).exists()
+    fake_runtime.add_network_list(net, fake_rt())
+    fake_runtime.del_network_list(net, fake_rt())
+    assert fake_runtime.set_cached_result(net, fake_rt(), result) is False  # after DEL too
+    assert not cache_file(tmp_path).exists()
+    assert not list(cache_file(tmp_path).parent.iterdir())  # no temp files either
+
+
+def test_set_cached_result_keeps_the_legacy_layout(
+    abc: Fakes, fake_runtime: CNIRuntime, tmp_path: Path
+) -> None:
+    net = net_of({"type": "a"}, version="0.4.0")
+    path = cache_file(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"cniVersion": "0.4.0", "dns": {}}))
+    new = Result.from_json(
+        {"cniVersion": "0.4.0", "ips": [{"version": "4", "address": "10.1.0.9/16"}]}
+    )
+    assert fake_runtime.set_cached_result(net, fake_rt(), new) is True
+    assert json.loads(path.read_text()) == new.to_json()
+
+
+def test_set_cached_result_errors(abc: Fakes, fake_runtime: CNIRuntime, tmp_path: Path) -> None:
+    net = net_of({"type": "a"})
+    fake_runtime.add_network_list(net, fake_rt())
+    cache_file(tmp_path).write_text("{broken")
+    result = Result(cni_version="1.0.0")
+    with pytest.raises(CNIError, match="cannot update the result cache") as err:
+        fake_runtime.set_cached_result(net, fake_rt(), result)
+    assert err.value.network == "fakenet"
+    assert cache_file(tmp_path).read_text() == "{broken"
+    with pytest.raises(ConfigError):
+        fake_runtime.set_cached_result(net, fake_rt(ifname="a/b"), result)

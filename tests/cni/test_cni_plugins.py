@@ -23,6 +23,7 @@ from multihome.cni import (
     CNITimeout,
     NetworkConfigList,
     NodeNamespaces,
+    Result,
     load_network_config,
 )
 
@@ -209,6 +210,40 @@ def test_ptp_and_tuning_conflist(node: Node) -> None:
         assert node.pod_links() == ["lo"] and node.node_links() == ["lo"]
         assert not cache_path(node, net).exists()
         runtime.del_network_list(net, rt)
+
+
+def test_check_after_the_default_route_moved(node: Node) -> None:
+    """ptp's CHECK compares the cached routes with the pod's: after a caller (Multus) removed
+    the default route, CHECK fails until the cached result says so too."""
+    net = load_network_config(
+        {
+            "cniVersion": "1.0.0",
+            "name": "k8s-pod-network",
+            "type": "ptp",
+            "ipam": host_local(node.tmp, "10.42.1.0/24", routes=[{"dst": "0.0.0.0/0"}]),
+        }
+    )
+    rt = node.rt()
+    with node.runtime() as runtime:
+        result = runtime.add_network_list(net, rt)
+        assert [str(r.dst) for r in result.routes] == ["0.0.0.0/0"]
+        runtime.check_network_list(net, rt)
+        ip(node.pod, "route", "del", "default", "dev", "eth0")
+        with pytest.raises(CNIError) as err:
+            runtime.check_network_list(net, rt)
+        assert err.value.plugin == "ptp" and err.value.command == "CHECK"
+        before = json.loads(cache_path(node, net).read_text())
+        moved = Result.from_json(result.to_json())
+        moved.routes = [r for r in moved.routes if r.dst.prefixlen != 0]
+        assert runtime.set_cached_result(net, rt, moved) is True
+        after = json.loads(cache_path(node, net).read_text())
+        assert after == {**before, "result": moved.to_json("1.0.0")}
+        assert "routes" not in after["result"]
+        runtime.check_network_list(net, rt)
+        runtime.del_network_list(net, rt)
+        assert node.pod_links() == ["lo"] and allocations(node.tmp, net.name) == []
+        assert runtime.set_cached_result(net, rt, moved) is False
+        assert not cache_path(node, net).exists()
 
 
 def test_110_list_against_100_plugins(node: Node) -> None:

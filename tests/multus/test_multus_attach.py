@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kernel import ip, netns, netns_path, require_cni_plugins, require_link_kind, require_netns
 
-from multihome.cni import CNIError, CNIRuntime, NodeNamespaces, load_network_config
+from multihome.cni import CNIError, CNIRuntime, ExecEvent, NodeNamespaces, load_network_config
 from multihome.multus import (
     NETWORKS_ANNOTATION,
     AttachError,
@@ -111,6 +111,15 @@ def node(tmp_path: Path) -> Iterator[Node]:
             ("pods", "lan60"): _macvlan("ens256", "172.16.60.10/24", "172.16.60.1"),
             ("pods", "broken"): _macvlan("nope0", "172.16.70.10/24"),
             ("pods", "far"): _macvlan("ens256", "172.16.61.10/24"),
+            ("pods", "badtune"): json.dumps(
+                {  # macvlan makes net2, then tuning fails on a sysctl that does not exist
+                    "cniVersion": "0.4.0",
+                    "plugins": [
+                        json.loads(_macvlan("ens256", "172.16.62.10/24")),
+                        {"type": "tuning", "sysctl": {"net.ipv4.conf.net2.no_such_knob": "1"}},
+                    ],
+                }
+            ),
         }
         with runtime:
             yield Node(name, runtime, tmp_path / "cache", tmp_path / "ipam", nads)
@@ -258,6 +267,37 @@ def test_failing_second_delegate_leaves_nothing(node: Node, pod_ns: str) -> None
     assert links(pod_ns) == ["lo"]
     assert node.cache_files() == []
     assert node.allocations() == []
+
+
+def test_failing_chain_is_deleted_once(node: Node, pod_ns: str) -> None:
+    """The runtime DELs a failed ADD's chain itself; the rollback DELs only the delegates
+    added before it (no second DEL of the failing one), and nothing is left."""
+    events: list[ExecEvent] = []
+    delegates = node.delegates("lan50, badtune")
+    pod = sandbox(pod_ns)
+    with CNIRuntime(
+        ["/usr/lib/cni"],
+        node.cache_dir,
+        node=NodeNamespaces(netns=netns_path(node.name)),
+        on_exec=events.append,
+    ) as runtime:
+        with pytest.raises(AttachError, match=r"^pods/web:pods/badtune: error adding") as info:
+            attach_pod(runtime, pod, delegates)
+        assert info.value.cause is not None
+        assert isinstance(info.value.cause, CNIError)
+        assert info.value.cause.plugin == "tuning"
+        assert [(e.plugin, e.command) for e in events if e.command != "VERSION"] == [
+            ("ptp", "ADD"),
+            ("macvlan", "ADD"),
+            ("macvlan", "ADD"),
+            ("tuning", "ADD"),
+            ("tuning", "DEL"),  # the runtime's cleanup of the failed chain, in reverse
+            ("macvlan", "DEL"),
+            ("macvlan", "DEL"),  # the rollback: lan50, then eth0
+            ("ptp", "DEL"),
+        ]
+    assert links(pod_ns) == ["lo"]
+    assert node.cache_files() == [] and node.allocations() == []
 
 
 def test_unreachable_default_route_gateway_rolls_back(node: Node, pod_ns: str) -> None:
