@@ -6,7 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -158,6 +158,217 @@ def render(
     )
     for note in result.notes:
         out.print(f"  {escape(note)}")
+
+
+# -- the lab: up, down, get, exec -----------------------------------------------------------
+
+
+class GetOutput(StrEnum):
+    table = "table"
+    wide = "wide"
+    json = "json"
+
+
+class Kind(StrEnum):
+    nodes = "nodes"
+    pods = "pods"
+    networks = "networks"
+    hosts = "hosts"
+
+
+NameArg = Annotated[str | None, typer.Argument(help="The lab's name (default: the one lab up).")]
+
+
+def _lab_error(exc: Exception) -> NoReturn:
+    from multihome.lab.api import LabError
+
+    if _State.debug:
+        raise exc
+    _fail(str(exc), exc.code if isinstance(exc, LabError) else EXIT_FAILED)
+
+
+@app.command()
+def up(lab: LabArg = None) -> None:
+    """Build the lab on this machine: segments, nodes, DHCP, hosts, pods (real kernel
+    networking, real CNI plugins)."""
+    from multihome.lab import api
+    from multihome.plan import PlanError
+
+    lab_file = _load(lab)
+    try:
+        status = api.up(lab_file, progress=lambda step: err.print(f"[dim]  {escape(step)}[/]"))
+    except api.LabRunning as exc:
+        out.print(escape(str(exc)))
+        raise typer.Exit(EXIT_OK) from None
+    except (api.LabError, PlanError, OSError, RuntimeError) as exc:
+        _lab_error(exc)
+    _print_nodes(status, wide=False)
+    out.print()
+    _print_pods(status, wide=True)
+    out.print(
+        f"\nlab [bold]{escape(status['name'])}[/] up in {status['elapsed']:.2f} s. Look inside: "
+        "multihome get pods -o wide; multihome exec multus-network-attachments/net-tools -- "
+        "ip addr. Take it down: multihome down"
+    )
+
+
+@app.command()
+def down(name: NameArg = None) -> None:
+    """Remove everything the lab made (idempotent; works after a crashed up)."""
+    from multihome.lab import api
+
+    try:
+        removed = api.down(name)
+    except (api.LabError, OSError, RuntimeError) as exc:
+        _lab_error(exc)
+    out.print(f"removed lab {', '.join(removed)}" if removed else "no lab to remove")
+
+
+def _age(created: float) -> str:
+    import time
+
+    seconds = int(time.time() - created)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    for row in [header, *rows]:
+        out.print(
+            escape("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+        )
+
+
+def _print_nodes(status: dict[str, Any], wide: bool) -> None:
+    ready = "Ready" if status.get("running", True) else "NotReady"
+    header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    if wide:
+        header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = []
+    for n in status["nodes"]:
+        row = [n["name"], ready, n["roles"], _age(status["created"]), n["version"]]
+        if wide:
+            row += [
+                n["internal_ip"],
+                n["external_ip"] or "<none>",
+                n["os_image"],
+                n["kernel"],
+                n["container_runtime"],
+            ]
+        rows.append(row)
+    _table(header, rows)
+
+
+def _print_pods(status: dict[str, Any], wide: bool) -> None:
+    header = ["NAMESPACE", "NAME", "STATUS", "AGE"]
+    if wide:
+        header += ["IP", "NODE", "NETWORKS"]
+    rows = []
+    for p in status["pods"]:
+        entries = p["network_status"]
+        row = [p["namespace"], p["name"], "Running", _age(status["created"])]
+        if wide:
+            eth0: dict[str, Any] = next((e for e in entries if e.get("default")), {})
+            extra = ",".join(
+                f"{e['interface']}={'/'.join(e.get('ips', [])) or '-'}"
+                for e in entries
+                if not e.get("default")
+            )
+            row += [",".join(eth0.get("ips", [])) or "<none>", p["node"], extra or "<none>"]
+        rows.append(row)
+    for ref in status.get("pending", []):
+        ns, _, pod = ref.partition("/")
+        rows.append([ns, pod, "Pending", "-"] + (["<none>", "<none>", "<none>"] if wide else []))
+    _table(header, rows)
+
+
+@app.command()
+def get(
+    kind: Annotated[Kind, typer.Argument(help="nodes, pods, networks or hosts")],
+    output: Annotated[
+        GetOutput, typer.Option("-o", "--output", help="table, wide or json")
+    ] = GetOutput.table,
+    name: Annotated[
+        str | None, typer.Option("--lab", help="The lab (default: the one up).")
+    ] = None,
+) -> None:
+    """Show the running lab's nodes, pods, networks or hosts, as kubectl get does."""
+    from multihome.lab import api
+    from multihome.multus import NETWORK_STATUS_ANNOTATION
+
+    try:
+        status = api.status(name)
+    except (api.LabError, OSError, ValueError) as exc:
+        _lab_error(exc)
+    if output is GetOutput.json:
+        items = list(status[kind.value])
+        if kind is Kind.pods:
+            items = [
+                dict(p, annotations={NETWORK_STATUS_ANNOTATION: json.dumps(p["network_status"])})
+                for p in items
+            ]
+        sys.stdout.write(json.dumps({"kind": kind.value, "items": items}, indent=2) + "\n")
+        return
+    wide = output is GetOutput.wide
+    if kind is Kind.nodes:
+        _print_nodes(status, wide)
+    elif kind is Kind.pods:
+        _print_pods(status, wide)
+    elif kind is Kind.networks:
+        _table(
+            ["NAME", "VLAN", "SUBNET", "BRIDGE", "DHCP", "ATTACHMENTS"],
+            [
+                [
+                    n["name"],
+                    str(n["vlan"] or "-"),
+                    n["subnet"],
+                    n["bridge"],
+                    n["dhcp"]["range"] if n["dhcp"] else "-",
+                    ",".join(n["attachments"]) if wide else str(len(n["attachments"])),
+                ]
+                for n in status["networks"]
+            ],
+        )
+    else:
+        _table(
+            ["NAME", "NICS", "HTTP"],
+            [
+                [
+                    h["name"],
+                    ",".join(f"{c['name']}={c['address'] or '-'}" for c in h["nics"]),
+                    str(h["http"] or "-"),
+                ]
+                for h in status["hosts"]
+            ],
+        )
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def exec_(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="NAMESPACE/POD, a node or a host")],
+    name: Annotated[
+        str | None, typer.Option("--lab", help="The lab (default: the one up).")
+    ] = None,
+) -> None:
+    """Run a command inside a pod, node or host: multihome exec TARGET -- COMMAND..."""
+    from multihome.lab import api
+
+    argv = [a for a in ctx.args]
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    try:
+        code = api.run(target, argv, name)
+    except (api.LabError, OSError, ValueError) as exc:
+        _lab_error(exc)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ NODE_DIRS: dict[str, str] = {
 NODE_MOUNTPOINTS: tuple[str, ...] = tuple(NODE_DIRS)
 
 Recorder = Callable[..., None]
+_MS_NOEXEC = 0x8
 
 
 class NodeError(RuntimeError):
@@ -135,6 +136,9 @@ def _make_mntns(path: str, root: str, cpu: int) -> None:
             ns.unshare(ns.CLONE_NEWNS)
             for mountpoint, sub in NODE_DIRS.items():
                 ns.mount(os.path.join(root, sub), mountpoint, None, ns.MS_BIND)
+            # this child is in the lab's PID namespace: a /proc of that namespace, so the
+            # plugins run on the node (in it too) find themselves in /proc/self, /proc/PID
+            ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | _MS_NOEXEC)
             os.write(up_w, b"ok\n")
             os.read(down_r, 1)
             code = 0

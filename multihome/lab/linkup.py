@@ -1,0 +1,213 @@
+"""Bring links up the moment they appear in a network namespace (a pod's).
+
+Why: the dhcp IPAM plugin of containernetworking-plugins 1.1.1 (Debian's) is asked for a lease
+while the macvlan link is still down (macvlan calls IPAM before it sets the link up). The dhcp
+daemon then finds the link down, sets it up itself and retries with back-off, which costs
+seconds per attachment (fixed upstream in plugins v1.6.0, PR #1076; RKE2 ships a fixed
+version). :class:`LinkUpWatcher` listens for RTM_NEWLINK in the pod's namespace while the pod
+is attached and sets each new link up at once, so the daemon's first DHCPDISCOVER goes out.
+
+``names`` limits it to the links the attachment will make (``net1``, ``net2``...): macvlan
+creates its link under a temporary name and renames it, and kernels before live renaming
+(IFF_UP links can't be renamed there: EBUSY) would make the rename fail if the link were set up
+under its temporary name. With ``names`` the link is set up when it appears under its final
+name, which is before IPAM runs.
+
+Copied from ``bench/linkup.py`` (the lab's copy; keep the two in step until bench uses this one).
+
+The watcher's thread enters the namespace (``setns`` changes only the calling thread) and
+opens both netlink sockets there; :meth:`LinkUpWatcher.start` returns once it is subscribed,
+so no link made after ``start`` is missed, and links already there are looked at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import select
+import socket
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+RTMGRP_LINK = 1
+RTM_NEWLINK = 16
+IFF_UP = 0x1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class LinkUp:
+    """A link the watcher set up: its name and index, and when (``time.time()``)."""
+
+    name: str
+    index: int
+    at: float
+
+
+class LinkUpWatcher:
+    """Sets links up in the namespace at path ``netns`` as they appear (a context manager).
+
+    ``names``: only links with one of these names (None: every link). ``raised`` lists what
+    was set up, ``errors`` what failed (a link that vanished meanwhile is not an error).
+    """
+
+    def __init__(self, netns: str, names: Collection[str] | None = None) -> None:
+        self.netns = netns
+        self.names = frozenset(names) if names is not None else None
+        self.raised: list[LinkUp] = []
+        self.errors: list[str] = []
+        self._pid: int | None = None
+        self._ready = _PipeEvent()
+        self._failure: BaseException | None = None
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def __enter__(self) -> LinkUpWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start watching (in a forked child: a process that entered the lab's PID
+        namespace can't start threads); returns once subscribed. OSError if the namespace
+        can't be entered or the sockets can't be opened."""
+        if self._pid is not None:
+            raise RuntimeError("already started")
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                os.close(ready_r)
+                self._ready.fd = ready_w
+                self._main()
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(ready_w)
+        self._pid = pid
+        try:
+            reply = os.read(ready_r, 4096).decode(errors="replace")
+        finally:
+            os.close(ready_r)
+        if reply != "ok":
+            self.stop()
+            raise OSError(f"link watcher for {self.netns}: {reply or 'it died'}")
+
+    def stop(self) -> None:
+        """Stop watching and release the sockets (and the child's hold on the namespace)."""
+        if self._pid is None:
+            self._close_pipe()
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+        os.waitpid(self._pid, 0)
+        self._pid = None
+        self._close_pipe()
+
+    # -- the watcher thread ----------------------------------------------------------------
+
+    def _main(self) -> None:
+        events: socket.socket | None = None
+        ipr: Any = None
+        try:
+            try:
+                from pyroute2 import IPRoute
+                from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+                _enter(self.netns)
+                events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+                events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                events.bind((0, RTMGRP_LINK))
+                control = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE)
+                try:
+                    ipr = IPRoute(fileno=control.fileno())
+                except BaseException:
+                    control.close()
+                    raise
+                control.detach()  # IPRoute owns it now
+                self._scan(ipr)
+            except BaseException as err:
+                self._failure = err
+                return
+            finally:
+                self._ready.set(self._failure)
+            marshal = MarshalRtnl()
+            while True:
+                readable, _, _ = select.select([events.fileno(), self._stop_r], [], [])
+                if self._stop_r in readable:
+                    return
+                try:
+                    data = events.recv(1 << 16)
+                except OSError as err:
+                    if err.errno == errno.ENOBUFS:  # events were dropped: look at every link
+                        self._scan(ipr)
+                        continue
+                    self.errors.append(f"reading link events: {err}")
+                    return
+                for msg in marshal.parse(data):
+                    if msg["header"]["type"] == RTM_NEWLINK:
+                        self._consider(ipr, msg)
+        finally:
+            if ipr is not None:
+                ipr.close()
+            if events is not None:
+                events.close()
+
+    def _scan(self, ipr: Any) -> None:
+        for msg in ipr.link("dump"):
+            self._consider(ipr, msg)
+
+    def _consider(self, ipr: Any, msg: Any) -> None:
+        if msg["flags"] & IFF_UP:
+            return
+        name = msg.get_attr("IFLA_IFNAME")
+        if self.names is not None and name not in self.names:
+            return
+        index = int(msg["index"])
+        try:
+            ipr.link("set", index=index, state="up")
+        except Exception as err:
+            code = getattr(err, "code", None)
+            if code in (errno.ENODEV, errno.ENOENT):
+                return  # gone again (deleted, or moved to another namespace)
+            self.errors.append(f"setting {name} (index {index}) up: {err}")
+            return
+        self.raised.append(LinkUp(str(name), index, time.time()))
+
+    def _close_pipe(self) -> None:
+        for fd in (self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._stop_r = self._stop_w = -1
+
+
+class _PipeEvent:
+    """Tells the parent on a pipe that the watcher is subscribed (or why it is not)."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+
+    def set(self, failure: BaseException | None) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.fd, b"ok" if failure is None else str(failure).encode()[:4000])
+                os.close(self.fd)
+            self.fd = -1
+
+
+def _enter(netns: str) -> None:
+    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"setns {netns}: {os.strerror(code)}")
+    finally:
+        os.close(fd)

@@ -1,0 +1,199 @@
+"""Realize a plan inside the lab's sandbox: segments, nodes, Canal, hosts, DHCP servers,
+dhcp daemons, pods. Runs in a process that entered the sandbox (``Sandbox.call``); records
+every namespace, link and process in the lab's journal before making it, so a failure
+half-way is rolled back by ``LabState.teardown``.
+
+Naming inside the sandbox's own network namespace (the "switch"): a bridge per network
+(``NetworkPlan.bridge``); the switch end of a machine's NIC is ``n<index>-<nic>`` for
+nodes, ``h<index>-<nic>`` for hosts, ``d<index>`` for DHCP servers (cut to 15 characters).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from multihome.plan import NICPlan, NodePlan, Plan
+
+from . import canal, daemons, netlink, nodes, pods, sandbox
+from .state import LabState
+
+Progress = Callable[[str], None]
+_PR_SET_PDEATHSIG = 1
+
+
+def _switch_port(prefix: str, index: int, nic: str) -> str:
+    return f"{prefix}{index}-{nic}"[:15]
+
+
+def _wire(
+    nl: netlink.Netlink,
+    plan: Plan,
+    state: LabState,
+    netns: str,
+    port: str,
+    nic: NICPlan | None,
+    *,
+    ifname: str,
+    network: str,
+    address: str | None,
+) -> None:
+    """A veth from the network's bridge to ``ifname`` in ``netns``, up, with ``address``."""
+    net = next(n for n in plan.networks if n.name == network)
+    mtu = nic.mtu if nic is not None else net.mtu
+    state.record("link", port, bridge=net.bridge, peer=ifname, netns=netns)
+    nl.here().add_veth(port, ifname, peer_ns=nl.ns(netns), master=net.bridge, mtu=mtu)
+    target = nl.ns(netns)
+    target.set_link(ifname, up=True)
+    if address:
+        target.add_address(ifname, address)
+
+
+def _node_config(plan: Plan, node: NodePlan) -> str:
+    lines = [f"node-ip: {node.node_ip}"]
+    if node.join_address:
+        lines.append(f"server: {node.join_address}")
+    lines.append("cni:")
+    lines.extend(f"- {c}" for c in plan.cluster.cni)
+    if node.taints:
+        lines.append("node-taint:")
+        lines.extend(f'- "{t}"' for t in node.taints)
+    return "\n".join(lines) + "\n"
+
+
+class RealizeError(RuntimeError):
+    """Building the lab failed; the message names the step and the cause (it pickles, so
+    it crosses ``Sandbox.call``)."""
+
+
+def realize(plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress) -> dict[str, Any]:
+    """Build ``plan``; returns the pods' status (network-status and processes). Dies with
+    the process that called it (``up`` killed with SIGKILL stops building at once, and
+    releases the lab's lock, which this child shares)."""
+    _die_with_parent()
+    try:
+        return _realize(plan, state, sb, progress)
+    except Exception as exc:
+        notes = "".join(f"\n  {n}" for n in getattr(exc, "__notes__", ()))
+        raise RealizeError(f"{exc}{notes}") from None
+
+
+def _realize(
+    plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress
+) -> dict[str, Any]:
+    lab_dir = str(state.dir)
+    record = state.record
+    with netlink.Netlink() as nl:
+        switch = nl.here()
+        progress("segments")
+        for net in plan.networks:
+            state.record("link", net.bridge, network=net.name)
+            switch.add_bridge(net.bridge, mtu=net.mtu)
+
+        progress("nodes")
+        made: dict[str, nodes.Node] = {}
+        for node in plan.nodes:
+            where = nodes.create_node(
+                node.name,
+                root=str(state.node_dir(node.name)),
+                ns_dir=sb.ns_dir,
+                record=record,
+                cpu=sb.cpu,
+            )
+            made[node.name] = where
+            inside = nl.ns(where.netns)
+            inside.set_link("lo", up=True)
+            for nic in node.nics:
+                _wire(
+                    nl, plan, state, where.netns, _switch_port("n", node.index, nic.name), nic,
+                    ifname=nic.name, network=nic.network,
+                    address=str(nic.address) if nic.address else None,
+                )  # fmt: skip
+            inside.set_sysctl("net.ipv4.ip_forward", 1)
+            if node.default_gateway is not None:
+                inside.add_route("default", via=str(node.default_gateway), dev=node.management_nic)
+            with open(os.path.join(where.dir("/etc/rancher/rke2"), "config.yaml"), "w") as fh:
+                fh.write(_node_config(plan, node))
+            canal.write_conflist(node, where)
+        for node in plan.nodes:
+            canal.add_routes(nl, plan, node, made[node.name])
+
+        progress("hosts")
+        for index, host in enumerate(plan.hosts):
+            name = f"host-{host.name}"
+            record("netns", name, path=netlink.netns_path(name), host=host.name)
+            path = netlink.create_netns(name)
+            nl.ns(path).set_link("lo", up=True)
+            for nic in host.nics:
+                _wire(
+                    nl, plan, state, path, _switch_port("h", index, nic.name), nic,
+                    ifname=nic.name, network=nic.network,
+                    address=str(nic.address) if nic.address else None,
+                )  # fmt: skip
+            gateway = (
+                next((n.gateway for n in plan.networks if n.name == host.nics[0].network), None)
+                if host.nics
+                else None
+            )
+            if gateway is not None:
+                nl.ns(path).add_route("default", via=str(gateway), dev=host.nics[0].name)
+            if host.http is not None:
+                daemons.start_webserver(host, path, lab_dir, record)
+
+        progress("dhcp servers")
+        for index, net in enumerate(plan.networks):
+            if net.dhcp is None:
+                continue
+            name = f"dhcp-{net.name}"
+            record("netns", name, path=netlink.netns_path(name), network=net.name)
+            path = netlink.create_netns(name)
+            nl.ns(path).set_link("lo", up=True)
+            address = f"{net.dhcp.server}/{net.subnet.prefixlen}"
+            _wire(
+                nl, plan, state, path, f"d{index}", None,
+                ifname="eth0", network=net.name, address=address,
+            )  # fmt: skip
+            daemons.start_dnsmasq(net, path, lab_dir, record)
+
+        placed = [p for p in plan.pods if p.node is not None and not p.host_network]
+        dhcp_nodes = sorted(
+            {p.node for p in placed if p.node and any("dhcp" in i.ipam_types for i in p.interfaces)}
+        )
+        if dhcp_nodes:
+            progress("dhcp daemons")
+        for node_name in dhcp_nodes:
+            daemons.start_dhcp_daemon(made[node_name], lab_dir, record)
+
+        progress("pods")
+        statuses = []
+        for pod in placed:
+            assert pod.node is not None
+            conf = canal.conflist(plan.node(pod.node))
+            statuses.append(pods.attach(plan, pod, made[pod.node], conf, nl, lab_dir, record))
+            progress(f"pod {pod.ref}")
+    return {"pods": statuses, "pending": [p.ref for p in plan.pods if p.node is None]}
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # pragma: no cover - the parent died before prctl
+        os._exit(1)
+
+
+def host_facts() -> dict[str, str]:
+    """What ``get nodes -o wide`` shows for OS-IMAGE and KERNEL-VERSION."""
+    image = platform.system()
+    try:
+        with open("/etc/os-release") as fh:
+            for line in fh:
+                if line.startswith("PRETTY_NAME="):
+                    image = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {"os_image": image, "kernel": platform.release()}

@@ -1,0 +1,220 @@
+"""multihome up on the seed design: the blog's net-tools pod and Longhorn's lhnet1, real
+DHCP and a real web server; down leaves nothing behind (root only)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labkit import host_snapshot, ping, sandbox_unavailable_reason
+from typer.testing import CliRunner
+
+from multihome.cli import app
+from multihome.lab import api, sandbox
+from multihome.lab.state import LabState
+from multihome.spec import load_lab
+
+NET_TOOLS = "multus-network-attachments/net-tools"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="up of the seed runs as root here"),
+    pytest.mark.skipif(not os.path.isdir("/usr/lib/cni"), reason="containernetworking-plugins"),
+    pytest.mark.skipif(not os.path.exists("/usr/sbin/dnsmasq"), reason="dnsmasq-base missing"),
+]
+
+
+def _recorded_pids(name: str) -> list[tuple[int, int]]:
+    objects = LabState(name).objects()
+    return [
+        (int(v["pid"]), int(v["start_time"]))
+        for (kind, _), v in objects.items()
+        if kind in ("process", "sandbox") and "pid" in v and "start_time" in v
+    ]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    reason = sandbox_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("upstate")
+    old = os.environ.get("MULTIHOME_STATE_DIR")
+    os.environ["MULTIHOME_STATE_DIR"] = str(root)
+    before = host_snapshot()
+    try:
+        status = api.up(load_lab(None))
+        yield {"status": status, "before": before, "root": root}
+    finally:
+        api.down("multi-homed")
+        if old is None:
+            os.environ.pop("MULTIHOME_STATE_DIR", None)
+        else:
+            os.environ["MULTIHOME_STATE_DIR"] = old
+
+
+def _exec(target: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        api.exec_argv(target, list(argv)), capture_output=True, text=True, check=False
+    )
+
+
+def _addrs(target: str) -> dict[str, list[ipaddress.IPv4Interface]]:
+    links = json.loads(_exec(target, "ip", "-j", "-4", "addr").stdout)
+    return {
+        link["ifname"]: [
+            ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}") for a in link["addr_info"]
+        ]
+        for link in links
+    }
+
+
+def test_net_tools_has_eth0_net1_net2_from_dhcp(lab: dict[str, Any]) -> None:
+    status = lab["status"]
+    pod = next(p for p in status["pods"] if p["name"] == "net-tools")
+    node = next(n for n in status["nodes"] if n["name"] == pod["node"])
+    addrs = _addrs(NET_TOOLS)
+    assert sorted(addrs) == ["eth0", "lo", "net1", "net2"]
+    (eth0,) = addrs["eth0"]
+    assert eth0.ip in ipaddress.ip_network(node["pod_cidr"])
+    (net1,) = addrs["net1"]
+    (net2,) = addrs["net2"]
+    assert net1.network == ipaddress.ip_network("172.16.50.0/24")
+    assert net2.network == ipaddress.ip_network("172.16.60.0/24")
+    # from the DHCP ranges, as dnsmasq's lease files say
+    assert 30 <= int(str(net1.ip).rsplit(".", 1)[1]) <= 99
+    assert 32 <= int(str(net2.ip).rsplit(".", 1)[1]) <= 99
+    leases = (lab["root"] / "multi-homed" / "dnsmasq-vlan60.leases").read_text()
+    assert str(net2.ip) in leases
+    names = [e["name"] for e in pod["network_status"]]
+    assert names == [
+        "k8s-pod-network",
+        "multus-network-attachments/macvlan-longhorn-dhcp",
+        "multus-network-attachments/macvlan-private-dhcp",
+    ]
+
+
+def test_default_route_only_via_eth0(lab: dict[str, Any]) -> None:
+    routes = json.loads(_exec(NET_TOOLS, "ip", "-j", "-4", "route").stdout)
+    defaults = [r["dev"] for r in routes if r["dst"] == "default"]
+    assert defaults == ["eth0"]
+    assert {r["dst"]: r["dev"] for r in routes if r["dst"].startswith("172.16.")} == {
+        "172.16.50.0/24": "net1",
+        "172.16.60.0/24": "net2",
+    }
+
+
+def test_curl_the_web_server_over_net2(lab: dict[str, Any]) -> None:
+    done = _exec(NET_TOOLS, "curl", "-s", "--max-time", "5", "172.16.60.31")
+    assert done.returncode == 0, done.stderr
+    assert "<title>Welcome to nginx!</title>" in done.stdout
+
+
+def test_exec_exit_code_is_the_commands(lab: dict[str, Any]) -> None:
+    assert _exec(NET_TOOLS, "sh", "-c", "exit 7").returncode == 7
+    out = _exec("multi-homed-wrk-1", "cat", "/etc/rancher/rke2/config.yaml").stdout
+    assert "node-ip: 172.16.40.47" in out
+    ls = _exec("multi-homed-wrk-1", "ls", "/opt/cni/bin").stdout.split()
+    assert {"macvlan", "dhcp", "host-local", "ptp"} <= set(ls)
+
+
+def test_instance_managers_have_lhnet1_on_vlan50(lab: dict[str, Any]) -> None:
+    managers = [p for p in lab["status"]["pods"] if p["namespace"] == "longhorn-system"]
+    assert len(managers) == 3
+    seen = set()
+    for pod in managers:
+        addrs = _addrs(f"longhorn-system/{pod['name']}")
+        (lhnet1,) = addrs["lhnet1"]
+        assert lhnet1.network == ipaddress.ip_network("172.16.50.0/24")
+        seen.add(lhnet1.ip)
+    assert len(seen) == 3
+
+
+def test_pod_to_pod_across_nodes_and_over_vlan50(lab: dict[str, Any]) -> None:
+    status = lab["status"]
+    sb = sandbox.Sandbox.from_dict(status["sandbox"])
+    pods = {p["name"]: p for p in status["pods"]}
+    src = pods["net-tools"]["netns"]
+    other = pods["instance-manager-multi-homed-wrk-2"]
+    eth0 = other["network_status"][0]["ips"][0]
+    lhnet1 = other["network_status"][1]["ips"][0]
+    assert sb.call(ping, src, eth0)  # host-gw over ens192 (wrk-1 -> wrk-2)
+    assert sb.call(ping, src, lhnet1)  # macvlan on VLAN50
+
+
+def test_get_nodes_wide_and_pods_json(lab: dict[str, Any]) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["get", "nodes", "-o", "wide"])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].split() == [
+        "NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP",
+        "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME",
+    ]  # fmt: skip
+    wrk1 = next(line for line in lines if line.startswith("multi-homed-wrk-1"))
+    assert wrk1.split()[:6] == [
+        "multi-homed-wrk-1", "Ready", "worker", wrk1.split()[3], "v1.25.9+rke2r1", "172.16.40.47",
+    ]  # fmt: skip
+    done = runner.invoke(app, ["get", "pods", "-o", "json"])
+    assert done.exit_code == 0, done.output
+    items = json.loads(done.output)["items"]
+    status = json.loads(items[0]["annotations"]["k8s.v1.cni.cncf.io/network-status"])
+    assert [e["interface"] for e in status] == ["eth0", "net1", "net2"]
+    assert [e.get("default", False) for e in status] == [True, False, False]
+
+
+def test_up_again_says_it_runs(lab: dict[str, Any]) -> None:
+    with pytest.raises(api.LabRunning, match="already up"):
+        api.up(load_lab(None))
+
+
+def test_zz_down_leaves_nothing(lab: dict[str, Any]) -> None:
+    """Runs last in the module (name order): down, then compare the host with before up."""
+    pids = _recorded_pids("multi-homed")
+    assert len(pids) >= 6  # sandbox, web, 2 dnsmasq, dhcp daemons, net-tools' sleep
+    assert api.down("multi-homed") == ["multi-homed"]
+    assert api.down("multi-homed") == []  # idempotent
+    assert not (lab["root"] / "multi-homed").exists()
+    for pid, started in pids:
+        assert not sandbox.ns.is_running(pid, started), pid
+    assert host_snapshot() == lab["before"]
+
+
+def test_sigkill_during_up_then_down(state_root: Path, require_sandbox: None) -> None:
+    before = host_snapshot()
+    env = dict(os.environ, MULTIHOME_STATE_DIR=str(state_root))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from multihome.cli import main; main()", "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # kill it once it is building nodes (the journal names one)
+        deadline = time.monotonic() + 20
+        journal = state_root / "multi-homed" / "journal.jsonl"
+        while time.monotonic() < deadline:
+            if journal.exists() and '"mntns"' in journal.read_text():
+                break
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        pids = _recorded_pids("multi-homed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        api.down("multi-homed")
+    assert not (state_root / "multi-homed").exists()
+    for pid, started in pids:
+        assert not sandbox.ns.is_running(pid, started)
+    assert host_snapshot() == before
