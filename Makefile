@@ -13,9 +13,18 @@ STAMP := $(VENV)/.installed
 test: deps
 	$(BIN)/pytest -q
 
+# The main job on the built-in seed design: check it, bring it up, look inside. The lab
+# stays up for you to explore; `.venv/bin/multihome down` removes it.
 demo: deps
 	$(BIN)/multihome validate
-	$(BIN)/multihome show
+	$(BIN)/multihome up
+	$(BIN)/multihome exec multus-network-attachments/net-tools -- ip addr show
+	$(BIN)/multihome exec multus-network-attachments/net-tools -- ip route
+	$(BIN)/multihome exec multus-network-attachments/net-tools -- curl -s 172.16.60.31
+	@echo
+	@echo "The lab is up. Look inside:  .venv/bin/multihome get pods -o wide"
+	@echo "                             .venv/bin/multihome exec multus-network-attachments/net-tools -- ip addr"
+	@echo "Take it down:                .venv/bin/multihome down"
 
 lint: deps
 	$(BIN)/ruff check multihome tests bench
