@@ -12,7 +12,7 @@ Variants, measured side by side in one run:
 
 - (a) dnsmasq defaults (it pings an address before offering it);
 - (b) dnsmasq ``--no-ping``;
-- (c) ``--no-ping`` and a link-up watcher in the pod (:mod:`bench.linkup`);
+- (c) ``--no-ping`` and a link-up watcher in the pod (:mod:`multihome.lab.linkup`);
 - (d) dnsmasq defaults with the watcher (separates the two causes).
 
 The slow variants (no watcher, or pinging) take seconds per attachment, so they get
@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.linkup import LinkUpWatcher
 from multihome.cni import CNIRuntime, ExecEvent, NodeNamespaces
+from multihome.lab.linkup import LinkUpWatcher
 from multihome.multus import NETWORKS_ANNOTATION, Delegate, build_delegates
 from multihome.multus.attach import PodSandbox, attach_pod, detach_pod
 

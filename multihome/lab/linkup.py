@@ -13,18 +13,18 @@ creates its link under a temporary name and renames it, and kernels before live 
 under its temporary name. With ``names`` the link is set up when it appears under its final
 name, which is before IPAM runs.
 
-Copied from ``bench/linkup.py`` (the lab's copy; keep the two in step until bench uses this one).
-
-The watcher's thread enters the namespace (``setns`` changes only the calling thread) and
-opens both netlink sockets there; :meth:`LinkUpWatcher.start` returns once it is subscribed,
-so no link made after ``start`` is missed, and links already there are looked at once.
+The watcher runs in a forked child (a process that joined the lab's PID namespace can't start
+threads) that enters the namespace and opens both netlink sockets there;
+:meth:`LinkUpWatcher.start` returns once it is subscribed, so no link made after ``start`` is
+missed, and links already there are looked at once. :meth:`LinkUpWatcher.stop` collects what
+the child set up (``raised``) and what failed (``errors``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import json
 import os
 import select
 import socket
@@ -33,12 +33,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-CLONE_NEWNET = 0x40000000
+from . import ns
+
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
 IFF_UP = 0x1
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,7 @@ class LinkUpWatcher:
         self._ready = _PipeEvent()
         self._failure: BaseException | None = None
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._report_r = -1
 
     def __enter__(self) -> LinkUpWatcher:
         self.start()
@@ -80,19 +80,29 @@ class LinkUpWatcher:
         can't be entered or the sockets can't be opened."""
         if self._pid is not None:
             raise RuntimeError("already started")
+        # imported here, before the fork, so each child inherits pyroute2 instead of
+        # importing it again (~100 ms a watcher otherwise)
+        import pyroute2.netlink.rtnl.marshal  # noqa: F401
+
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
                 os.close(ready_r)
+                os.close(report_r)
                 self._ready.fd = ready_w
+                self.raised, self.errors = [], []  # the child reports only its own
                 self._main()
+                self._report(report_w)
                 code = 0
             finally:
                 os._exit(code)
         os.close(ready_w)
+        os.close(report_w)
         self._pid = pid
+        self._report_r = report_r
         try:
             reply = os.read(ready_r, 4096).decode(errors="replace")
         finally:
@@ -108,11 +118,38 @@ class LinkUpWatcher:
             return
         with contextlib.suppress(OSError):
             os.write(self._stop_w, b"x")
+        report = self._read_report()
         os.waitpid(self._pid, 0)
         self._pid = None
         self._close_pipe()
+        self.raised.extend(LinkUp(str(n), int(i), float(t)) for n, i, t in report.get("raised", []))
+        self.errors.extend(str(e) for e in report.get("errors", []))
 
-    # -- the watcher thread ----------------------------------------------------------------
+    def _read_report(self) -> dict[str, Any]:
+        """What the child did, written on its report pipe as it ends (empty if it died)."""
+        chunks = []
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self._report_r, 1 << 16):
+                chunks.append(chunk)
+        with contextlib.suppress(OSError):
+            os.close(self._report_r)
+        self._report_r = -1
+        try:
+            report = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            return {"errors": ["link watcher: unreadable report"]}
+        return report if isinstance(report, dict) else {}
+
+    def _report(self, fd: int) -> None:
+        """In the child: send ``raised`` and ``errors`` to the parent."""
+        raised = [[u.name, u.index, u.at] for u in self.raised]
+        data = json.dumps({"raised": raised, "errors": self.errors}).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.close(fd)
+
+    # -- the watcher (in the child) -----------------------------------------------------------
 
     def _main(self) -> None:
         events: socket.socket | None = None
@@ -204,10 +241,8 @@ class _PipeEvent:
 
 
 def _enter(netns: str) -> None:
-    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    fd = ns.open_ns(netns)
     try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"setns {netns}: {os.strerror(code)}")
+        ns.setns(fd, ns.CLONE_NEWNET)
     finally:
         os.close(fd)

@@ -1,4 +1,4 @@
-"""bench.linkup.LinkUpWatcher: links set up the moment they appear in a pod's namespace.
+"""multihome.lab.linkup.LinkUpWatcher: links set up the moment they appear in a pod's namespace.
 
 With the real macvlan plugin and a test-only IPAM plugin that looks at the link while it
 runs: macvlan calls IPAM before it sets the link up itself, so the link is up during IPAM only
@@ -24,8 +24,8 @@ from kernel import (
     require_netns,
 )
 
-from bench.linkup import LinkUpWatcher
 from multihome.cni import CNIRuntime, NodeNamespaces, RuntimeConf, load_network_config
+from multihome.lab.linkup import LinkUpWatcher
 
 pytestmark = pytest.mark.netns
 
