@@ -124,47 +124,30 @@ def _make_mntns(path: str, root: str, cpu: int) -> None:
     """A forked child unshares a mount namespace and bind-mounts the node's directories;
     this process then pins that namespace on ``path``."""
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
-    up_r, up_w = os.pipe()
-    down_r, down_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            os.close(up_r)
-            os.close(down_w)
-            sandbox.pin_to(cpu)
-            ns.unshare(ns.CLONE_NEWNS)
-            for mountpoint, sub in NODE_DIRS.items():
-                ns.mount(os.path.join(root, sub), mountpoint, None, ns.MS_BIND)
-            # this child is in the lab's PID namespace: a /proc of that namespace, so the
-            # plugins run on the node (in it too) find themselves in /proc/self, /proc/PID
-            ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | _MS_NOEXEC)
-            os.write(up_w, b"ok\n")
-            os.read(down_r, 1)
-            code = 0
-        except BaseException as exc:
-            with contextlib.suppress(BaseException):
-                os.write(up_w, f"error {exc}\n".encode())
-        finally:
-            os._exit(code)
-    os.close(up_w)
-    os.close(down_r)
+
+    def setup() -> None:  # in the child
+        sandbox.pin_to(cpu)
+        ns.unshare(ns.CLONE_NEWNS)
+        for mountpoint, sub in NODE_DIRS.items():
+            ns.mount(os.path.join(root, sub), mountpoint, None, ns.MS_BIND)
+        # this child is in the lab's PID namespace: a /proc of that namespace, so the
+        # plugins run on the node (in it too) find themselves in /proc/self, /proc/PID
+        ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | _MS_NOEXEC)
+
     try:
-        reply = os.read(up_r, 4096).decode(errors="replace").strip()
-        if reply != "ok":
-            raise NodeError(f"cannot make the node's mount namespace: {reply or 'child died'}")
-        try:
-            ns.mount(ns.ns_file(pid, "mnt"), path, None, ns.MS_BIND)
-        except OSError as exc:
-            raise NodeError(
-                f"cannot pin the node's mount namespace on {path}: {exc} (was cpu= the "
-                "sandbox's cpu? see sandbox.pin_to)"
-            ) from exc
+        with ns.held_child(setup) as pid:
+            try:
+                ns.mount(ns.ns_file(pid, "mnt"), path, None, ns.MS_BIND)
+            except OSError as exc:
+                raise NodeError(
+                    f"cannot pin the node's mount namespace on {path}: {exc} (was cpu= the "
+                    "sandbox's cpu? see sandbox.pin_to)"
+                ) from exc
+    except ns.ChildSetupError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise NodeError(f"cannot make the node's mount namespace: {exc}") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         raise
-    finally:
-        os.close(up_r)
-        os.close(down_w)
-        os.waitpid(pid, 0)

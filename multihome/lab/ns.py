@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -116,6 +116,65 @@ def thread_in_netns(fd: int) -> Iterator[None]:
             setns(home, CLONE_NEWNET)
     finally:
         os.close(home)
+
+
+class ChildSetupError(Exception):
+    """The child of :func:`held_child` failed its setup; the message is the child's."""
+
+
+@contextlib.contextmanager
+def held_child(setup: Callable[[], None]) -> Iterator[int]:
+    """Fork a child that runs ``setup`` (e.g. unshare and mount, or start a daemon) and then
+    waits; the body runs with the child's PID while the child is held (to pin its namespace
+    or find its children), then the child exits and is reaped.
+
+    ``ChildSetupError`` (before the body) when ``setup`` raised or the child died.
+    """
+    up_r, up_w = os.pipe()
+    down_r, down_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            os.close(up_r)
+            os.close(down_w)
+            setup()
+            os.write(up_w, b"ok")
+            os.read(down_r, 1)  # held until the parent is done with us
+            code = 0
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                os.write(up_w, f"error {exc}".encode())
+        finally:
+            os._exit(code)
+    os.close(up_w)
+    os.close(down_r)
+    try:
+        reply = os.read(up_r, 4096).decode(errors="replace").strip()
+        if reply != "ok":
+            raise ChildSetupError(reply.removeprefix("error ") or "the child died")
+        yield pid
+    finally:
+        os.close(up_r)
+        os.close(down_w)
+        os.waitpid(pid, 0)
+
+
+def pids_with(proc_file: str, wanted: bytes) -> list[int]:
+    """PIDs whose ``/proc/PID/<proc_file>`` (``cmdline``, ``environ``: NUL-separated) has
+    ``wanted`` as one of its items; processes that vanish or can't be read are skipped."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/{proc_file}", "rb") as fh:
+                items = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if wanted in items:
+            found.append(int(entry))
+    return found
 
 
 def thread_count() -> int:

@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import ns
@@ -106,19 +107,7 @@ def _stop(pid: int, started: int, timeout: float) -> bool:
 
 def find_by_token(token: str) -> list[int]:
     """PIDs of this user's processes whose environment carries ``MULTIHOME_PROCESS=token``."""
-    needle = f"{ENV_TOKEN}={token}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if needle in env:
-            found.append(int(entry))
-    return found
+    return ns.pids_with("environ", f"{ENV_TOKEN}={token}".encode())
 
 
 def stop_recorded(entry: Mapping[str, Any], timeout: float = 2.0) -> None:
@@ -154,41 +143,21 @@ def _spawn_detached(args: list[str], popen_args: dict[str, Any]) -> int:
     this process sees it). The intermediate exits right after, so the daemon is re-parented
     to its PID namespace's init: inside the sandbox that is the lab's supervisor, which
     reaps it the moment it exits (a daemon of ours never waits on the host's init)."""
-    up_r, up_w = os.pipe()
-    down_r, down_w = os.pipe()
-    mid = os.fork()
-    if mid == 0:  # pragma: no cover - runs in the intermediate child
-        code = 1
-        try:
-            os.close(up_r)
-            os.close(down_w)
-            proc = subprocess.Popen(args, **popen_args)
-            proc.returncode = 0  # not ours to wait for: the daemon outlives us
-            os.write(up_w, b"started\n")
-            os.read(down_r, 1)  # the parent reads our children list meanwhile
-            code = 0
-        except BaseException as exc:
-            with contextlib.suppress(BaseException):
-                os.write(up_w, f"error {exc}\n".encode())
-        finally:
-            os._exit(code)
-    os.close(up_w)
-    os.close(down_r)
+
+    def setup() -> None:  # in the intermediate child
+        proc = subprocess.Popen(args, **popen_args)
+        proc.returncode = 0  # not ours to wait for: the daemon outlives us
+
     try:
-        reply = os.read(up_r, 4096).decode(errors="replace").strip()
-        if reply != "started":
-            raise ProcessError(reply.removeprefix("error ") or "the starter process died")
-        # the PID that Popen saw is the one in the lab's PID namespace; /proc (the host's)
-        # lists the intermediate's child under the PID this process uses
-        with open(f"/proc/{mid}/task/{mid}/children") as fh:
-            kids = fh.read().split()
-        if len(kids) != 1:
-            raise ProcessError(f"cannot find the started process (children: {kids})")
-        return int(kids[0])
-    finally:
-        os.close(up_r)
-        os.close(down_w)
-        os.waitpid(mid, 0)
+        with ns.held_child(setup) as mid:
+            # the PID that Popen saw is the one in the lab's PID namespace; /proc (the
+            # host's) lists the intermediate's child under the PID this process uses
+            kids = Path(f"/proc/{mid}/task/{mid}/children").read_text().split()
+    except ns.ChildSetupError as exc:
+        raise ProcessError(str(exc)) from exc
+    if len(kids) != 1:
+        raise ProcessError(f"cannot find the started process (children: {kids})")
+    return int(kids[0])
 
 
 def start(

@@ -255,19 +255,15 @@ def kill_holder(pid: int, started: int, timeout: float = 5.0) -> None:
 def find_holders(token: str) -> list[int]:
     """PIDs of sandbox supervisors whose command line carries ``token`` (for a teardown
     after a crash between starting one and recording its PID)."""
-    found = []
-    needle = token.encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                args = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if HOLDER_TAG.encode() in args and needle in args:
-            found.append(int(entry))
-    return found
+    return [pid for pid in ns.pids_with("cmdline", token.encode()) if _has_holder_tag(pid)]
+
+
+def _has_holder_tag(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return HOLDER_TAG.encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def new_token() -> str:
