@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
+from bench.nsfile import netns_file
 from multihome.cni import (
     CNIRuntime,
     ExecEvent,
@@ -32,20 +29,6 @@ from multihome.cni import (
 
 CNI_BIN = "/usr/lib/cni"
 TARGET_OVERHEAD_MS = 5.0
-
-
-@contextmanager
-def _netns(directory: str, label: str) -> Iterator[str]:
-    path = os.path.join(directory, f"{label}-{uuid.uuid4().hex[:6]}")
-    Path(path).touch()
-    try:
-        subprocess.run(["unshare", f"--net={path}", "true"], check=True, capture_output=True)
-        try:
-            yield path
-        finally:
-            subprocess.run(["umount", path], capture_output=True, check=False)
-    finally:
-        os.unlink(path)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -84,7 +67,10 @@ def main(argv: list[str]) -> int:
                 ],
             }
         )
-        with _netns(tmp, "node") as node, _netns(tmp, "pod") as pod:
+        with (
+            netns_file(tmp, "node", lo_up=False) as node,
+            netns_file(tmp, "pod", lo_up=False) as pod,
+        ):
             runtime = CNIRuntime(
                 [CNI_BIN], f"{tmp}/cache", node=NodeNamespaces(netns=node), on_exec=observe
             )

@@ -50,13 +50,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.nsfile import netns_file
 from multihome.cni import CNIRuntime, ExecEvent, NodeNamespaces
 from multihome.lab.linkup import LinkUpWatcher
 from multihome.multus import NETWORKS_ANNOTATION, Delegate, build_delegates
@@ -182,25 +182,6 @@ def _ip(ns: str, *argv: str) -> str:
     if done.returncode != 0:
         raise BenchFailure(f"ip {' '.join(argv)}: {done.stderr.strip()}")
     return done.stdout
-
-
-@contextmanager
-def _netns(directory: str, label: str) -> Iterator[str]:
-    """A network namespace held by a bind mount on a file of our own (not in /run/netns).
-    The mount is detached lazily if a process still has the file open (the dhcp daemon does,
-    while an interrupted acquisition runs out); the namespace goes when that process ends."""
-    path = os.path.join(directory, f"{label}-{uuid.uuid4().hex[:6]}")
-    Path(path).touch()
-    try:
-        subprocess.run(["unshare", f"--net={path}", "true"], check=True, capture_output=True)
-        try:
-            _ip(path, "link", "set", "lo", "up")
-            yield path
-        finally:
-            if subprocess.run(["umount", path], capture_output=True, check=False).returncode:
-                subprocess.run(["umount", "--lazy", path], capture_output=True, check=False)
-    finally:
-        os.unlink(path)
 
 
 @contextmanager
@@ -400,9 +381,11 @@ class Bench:
 
     def __init__(self, stack: ExitStack, tmp: str) -> None:
         self.tmp = Path(tmp)
-        self.switch = stack.enter_context(_netns(tmp, "switch"))
-        self.node = stack.enter_context(_netns(tmp, "node"))
-        self.servers = {s.vlan: stack.enter_context(_netns(tmp, f"dhcp{s.vlan}")) for s in SEGMENTS}
+        self.switch = stack.enter_context(netns_file(tmp, "switch"))
+        self.node = stack.enter_context(netns_file(tmp, "node"))
+        self.servers = {
+            s.vlan: stack.enter_context(netns_file(tmp, f"dhcp{s.vlan}")) for s in SEGMENTS
+        }
         for seg in SEGMENTS:
             bridge = f"br{seg.vlan}"
             _ip(self.switch, "link", "add", bridge, "type", "bridge")
@@ -508,7 +491,7 @@ def run_variant(bench: Bench, variant: Variant, pods: int, out: VariantResult) -
     with bench.dnsmasq(variant) as leases:
         for n in range(pods):
             name = f"net-tools-{variant.key}{n}"
-            with _netns(str(bench.tmp), "pod") as pod_ns:
+            with netns_file(str(bench.tmp), "pod") as pod_ns:
                 delegates = bench.delegates(name)
                 pod = PodSandbox(
                     POD_NAMESPACE, name, f"uid-{name}", f"{variant.key}{n:05d}", pod_ns
@@ -663,7 +646,7 @@ def check_renewal(bench: Bench) -> str:
     """Attach one pod, wait for the daemon's renewal (a unicast REQUEST at T1, then an ACK
     that extends the lease), detach. Returns a one-line report."""
     variant = Variant("r", "renewal", no_ping=True, watcher=True, slow=False)
-    with bench.dnsmasq(variant) as leases, _netns(str(bench.tmp), "pod") as pod_ns:
+    with bench.dnsmasq(variant) as leases, netns_file(str(bench.tmp), "pod") as pod_ns:
         name = "net-tools-renewal"
         delegates = bench.delegates(name)
         pod = PodSandbox(POD_NAMESPACE, name, f"uid-{name}", "r00000", pod_ns)

@@ -15,12 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.nsfile import netns_file
 from multihome.cni import CNIRuntime, NodeNamespaces
 from multihome.multus import NETWORKS_ANNOTATION, build_delegates
 from multihome.multus.attach import PodSandbox, attach_pod, detach_pod
@@ -31,23 +29,6 @@ TARGET_ATTACH_P50_MS = 60.0
 
 def _ip(ns: str, *argv: str) -> None:
     subprocess.run(["nsenter", f"--net={ns}", "ip", *argv], check=True, capture_output=True)
-
-
-@contextmanager
-def _netns(directory: str, label: str) -> Iterator[str]:
-    """A network namespace held by a bind mount on a file of our own (not in /run/netns,
-    so test sessions running at the same time don't see it)."""
-    path = os.path.join(directory, f"{label}-{uuid.uuid4().hex[:6]}")
-    Path(path).touch()
-    try:
-        subprocess.run(["unshare", f"--net={path}", "true"], check=True, capture_output=True)
-        try:
-            _ip(path, "link", "set", "lo", "up")
-            yield path
-        finally:
-            subprocess.run(["umount", path], capture_output=True, check=False)
-    finally:
-        os.unlink(path)
 
 
 def _macvlan(master: str, address: str) -> str:
@@ -69,7 +50,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def run(pods: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {"build": [], "attach": [], "detach": []}
-    with tempfile.TemporaryDirectory(prefix="mhbench-") as tmp, _netns(tmp, "node") as node:
+    with tempfile.TemporaryDirectory(prefix="mhbench-") as tmp, netns_file(tmp, "node") as node:
         for nic in ("ens224", "ens256"):
             _ip(node, "link", "add", nic, "type", "veth", "peer", f"p{nic}")
             _ip(node, "link", "set", nic, "up")
@@ -96,7 +77,7 @@ def run(pods: int) -> dict[str, list[float]]:
         runtime = CNIRuntime([CNI_BIN], Path(tmp) / "cache", node=NodeNamespaces(netns=node))
         with runtime:
             for n in range(pods):
-                with _netns(tmp, "pod") as pod_ns:
+                with netns_file(tmp, "pod") as pod_ns:
                     name = f"pod{n}"
                     started = time.perf_counter()
                     delegates = build_delegates(
