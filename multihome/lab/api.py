@@ -22,10 +22,11 @@ from typing import Any
 from multihome.plan import Plan, build_plan
 from multihome.spec import LabFile
 
-from . import netlink, nodes, ns, realize, sandbox
+from . import daemons, netlink, nodes, ns, preflight, realize, sandbox
 from .state import LabLocked, LabState, list_labs
 
 STATUS_FILE = "status.json"
+PLAN_FILE = "plan.json"
 SERVER_ROLES = "control-plane,etcd,master"
 AGENT_ROLES = "worker"
 
@@ -61,10 +62,17 @@ def running(state: LabState) -> bool:
     return sb is not None and sb.alive() and _status_path(state).exists()
 
 
-def up(lab_file: LabFile, progress: Progress = _quiet) -> dict[str, Any]:
-    """Build the lab; returns its status (as ``status()`` would)."""
+def up(
+    lab_file: LabFile, progress: Progress = _quiet, *, keep_going: bool = False
+) -> dict[str, Any]:
+    """Build the lab; returns its status (as ``status()`` would). A pod whose attachment
+    fails fails ``up`` (rolled back), or with ``keep_going`` stays ContainerCreating with
+    its error, as on a real cluster."""
     plan = build_plan(lab_file)
-    _check_system()
+    try:
+        preflight.check(plan)
+    except preflight.PreflightError as exc:
+        raise LabError(str(exc), code=2) from exc
     state = LabState(plan.name)
     if state.exists() and running(state):
         raise LabRunning(f"lab {plan.name!r} is already up (multihome down {plan.name} first)")
@@ -78,6 +86,7 @@ def up(lab_file: LabFile, progress: Progress = _quiet) -> dict[str, Any]:
             state.teardown()
             state.acquire()
         state.prepare()
+        (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
         token = sandbox.new_token()
         state.record("sandbox", plan.name, token=token)
         progress("sandbox")
@@ -85,7 +94,7 @@ def up(lab_file: LabFile, progress: Progress = _quiet) -> dict[str, Any]:
             plan.name, str(state.scratch), mountpoints=nodes.NODE_MOUNTPOINTS, token=token
         )
         state.record("sandbox", plan.name, phase="done", **sb.to_dict())
-        built = sb.call(realize.realize, plan, state, sb, progress)
+        built = sb.call(realize.realize, plan, state, sb, progress, keep_going)
         status = _status(plan, sb, built, time.monotonic() - started)
         tmp = _status_path(state).with_suffix(".tmp")
         tmp.write_text(json.dumps(status, indent=2) + "\n")
@@ -150,6 +159,15 @@ def resolve_name(name: str | None) -> str:
     raise LabError(f"several labs are up ({', '.join(labs)}): name one", code=2)
 
 
+def load_plan(name: str | None = None) -> Plan:
+    """The plan the running lab was built from (``up`` keeps it beside the status)."""
+    state = LabState(resolve_name(name))
+    path = state.dir / PLAN_FILE
+    if not path.exists():
+        raise LabError(f"lab {state.name!r} is not up (no plan recorded)")
+    return Plan.model_validate_json(path.read_text())
+
+
 def status(name: str | None = None) -> dict[str, Any]:
     """The status ``up`` wrote, with ``running`` (the sandbox is alive) and node ages."""
     state = LabState(resolve_name(name))
@@ -186,16 +204,6 @@ def exec_argv(target: str, argv: Sequence[str], name: str | None = None) -> list
 def run(target: str, argv: Sequence[str], name: str | None = None) -> int:
     """Run ``argv`` in TARGET with this process's stdin/stdout/stderr; its exit code."""
     return subprocess.run(exec_argv(target, argv, name), check=False).returncode
-
-
-def _check_system() -> None:
-    missing = []
-    if not os.path.isdir(nodes.CNI_BIN_DIR):
-        missing.append("containernetworking-plugins")
-    if not os.path.exists("/usr/sbin/dnsmasq"):
-        missing.append("dnsmasq-base")
-    if missing:
-        raise LabError(f"missing system packages: apt-get install {' '.join(missing)}", code=2)
 
 
 def _status(
@@ -266,6 +274,7 @@ def _status(
                     for c in h.nics
                 ],
                 "http": h.http,
+                "serves": daemons.host_serves(h).to_dict() if daemons.host_serves(h) else None,
             }
             for h in plan.hosts
         ],

@@ -52,19 +52,24 @@ def write_conflist(node: NodePlan, where: Node) -> dict[str, Any]:
     return conf
 
 
-def host_gw_routes(plan: Plan, node: NodePlan) -> list[tuple[str, str, str]]:
-    """(pod CIDR, via node-ip, dev) for every other node, as flannel host-gw installs them."""
+def host_gw_routes(plan: Plan, node: NodePlan) -> list[tuple[str, str, str, bool]]:
+    """(pod CIDR, via node-ip, dev, onlink) for every other node, as flannel host-gw
+    installs them. When ``dev`` has no address in the node-ip's subnet (Canal pinned to the
+    wrong NIC) the route is on-link: the traffic really leaves by that NIC, onto its VLAN."""
     iface = plan.cluster.canal_iface or node.management_nic
-    if not any(n.name == iface for n in node.nics):
+    nic = next((n for n in node.nics if n.name == iface), None)
+    if nic is None:
         return []
-    return [
-        (str(other.pod_cidr), str(other.node_ip), iface)
-        for other in plan.nodes
-        if other.name != node.name
-    ]
+    routes = []
+    for other in plan.nodes:
+        if other.name == node.name:
+            continue
+        onlink = nic.address is None or other.node_ip not in nic.address.network
+        routes.append((str(other.pod_cidr), str(other.node_ip), iface, onlink))
+    return routes
 
 
 def add_routes(nl: netlink.Netlink, plan: Plan, node: NodePlan, where: Node) -> None:
     target = nl.ns(where.netns)
-    for dst, via, dev in host_gw_routes(plan, node):
-        target.add_route(dst, via=via, dev=dev)
+    for dst, via, dev, onlink in host_gw_routes(plan, node):
+        target.add_route(dst, via=via, dev=dev, onlink=onlink)

@@ -1,18 +1,21 @@
-"""The lab's daemons: dnsmasq per DHCP network, the CNI dhcp daemon per node, hosts' web
-servers. Each is started with :func:`processes.start` (recorded in the journal first) and
-waited for until it is ready."""
+"""The lab's daemons: dnsmasq per DHCP network, the CNI dhcp daemon per node, and the lab's
+listeners (serve.py: hosts' services, pods' servers, Longhorn's replication endpoint). Each
+is started with :func:`processes.start` (recorded in the journal first) and waited for
+until it is ready."""
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from multihome.plan import HostPlan, NetworkPlan
 
 from . import processes
+from .names import check_name
 from .nodes import CNI_BIN_DIR, Node
 
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -101,47 +104,77 @@ def start_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> processes.D
     return daemon
 
 
-def start_webserver(host: HostPlan, netns: str, lab_dir: str, record: Recorder) -> processes.Daemon:
-    """A tiny HTTP server (Python's http.server) in the host's namespace on ``serve.http``,
-    answering a welcome page."""
-    assert host.http is not None
-    address = next((str(n.address.ip) for n in host.nics if n.address is not None), "0.0.0.0")
-    root = os.path.join(lab_dir, "hosts", host.name, "www")
+SERVE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")
+
+
+@dataclass(frozen=True)
+class Serves:
+    """What a machine answers on: an HTTP page, TCP and UDP echo ports, on ``bind``."""
+
+    bind: str = "0.0.0.0"
+    http: int | None = None
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+    page: str = ""
+
+    def __bool__(self) -> bool:
+        return self.http is not None or bool(self.tcp) or bool(self.udp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.bind,
+            "http": [] if self.http is None else [self.http],
+            "tcp": list(self.tcp),
+            "udp": list(self.udp),
+        }
+
+
+def welcome_page(who: str, address: str) -> str:
+    return WELCOME.format(host=who, address=address)
+
+
+def start_server(
+    name: str, serves: Serves, netns: str, lab_dir: str, record: Recorder
+) -> processes.Daemon:
+    """The lab's server (serve.py) in ``netns``, answering what ``serves`` lists; returns
+    once every port listens."""
+    check_name(name)
+    root = os.path.join(lab_dir, "www", name)
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "index.html"), "w") as fh:
-        fh.write(WELCOME.format(host=host.name, address=address))
-    log = os.path.join(lab_dir, f"http-{host.name}.log")
-    argv = [
-        sys.executable,
-        "-I",
-        "-m",
-        "http.server",
-        str(host.http),
-        "--bind",
-        address,
-        "--directory",
-        root,
-    ]
-    daemon = processes.start(f"http-{host.name}", argv, netns=netns, log=log, record=record)
-    wait_for(lambda: _listening(netns, address, host.http or 80), f"http on {host.name}")
+        fh.write(serves.page)
+    ready = os.path.join(lab_dir, "www", f"{name}.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    argv = [sys.executable, "-I", SERVE_SCRIPT, "--bind", serves.bind, "--ready", ready]
+    if serves.http is not None:
+        argv += ["--http", str(serves.http), "--root", root]
+    for port in serves.tcp:
+        argv += ["--tcp", str(port)]
+    for port in serves.udp:
+        argv += ["--udp", str(port)]
+    log = os.path.join(lab_dir, f"{name}.log")
+    daemon = processes.start(name, argv, netns=netns, log=log, record=record)
+    wait_for(lambda: os.path.exists(ready) or not daemon.alive(), f"{name} (see {log})")
+    if not os.path.exists(ready):
+        raise DaemonError(f"{name} did not start: {_tail(log)}")
     return daemon
 
 
-def _listening(netns: str, address: str, port: int) -> bool:
-    """Whether something accepts TCP connections on address:port inside ``netns`` (the
-    port shows in /proc/net/tcp of that namespace, seen through a thread there)."""
-    from . import ns
+def host_serves(host: HostPlan) -> Serves:
+    """A host's ``serve`` section: on every address of the host."""
+    address = next((str(n.address.ip) for n in host.nics if n.address is not None), "0.0.0.0")
+    return Serves(
+        http=host.http,
+        tcp=tuple(host.tcp),
+        udp=tuple(host.udp),
+        page=welcome_page(host.name, address),
+    )
 
-    fd = ns.open_ns(netns)
+
+def _tail(path: str, lines: int = 3) -> str:
     try:
-        with ns.thread_in_netns(fd):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    finally:
-        os.close(fd)
-    with sock:
-        sock.settimeout(0.2)
-        try:
-            sock.connect((address, port))
-        except OSError:
-            return False
-    return True
+        with open(path) as fh:
+            return " | ".join(fh.read().strip().splitlines()[-lines:]) or "no output"
+    except OSError:
+        return "no log"

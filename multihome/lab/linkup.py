@@ -92,6 +92,7 @@ class LinkUpWatcher:
             try:
                 os.close(ready_r)
                 os.close(report_r)
+                os.close(self._stop_w)  # so the parent's end closing (or dying) stops us
                 self._ready.fd = ready_w
                 self.raised, self.errors = [], []  # the child reports only its own
                 self._main()

@@ -9,6 +9,7 @@ or ``..``, no ``/``, ``:``, whitespace or control characters. Each check raises
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -65,3 +66,11 @@ def check_abs_path(path: object, what: str = "path") -> str:
     if os.path.normpath(path) != path or "\0" in path:
         raise InvalidName(f"{what} {path!r} is not a normalised path")
     return path
+
+
+def fit(name: str, limit: int = MAX_NAME) -> str:
+    """``name`` cut to ``limit`` characters, a hash of the whole keeping it unique."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: limit - 11].rstrip('.-')}-{digest}"

@@ -53,6 +53,24 @@ class LinkStats:
     tx_dropped: int
 
 
+@dataclass(frozen=True)
+class LinkInfo:
+    """A link as ``links()`` reads it: what a verifier compares with the design."""
+
+    name: str
+    index: int
+    mac: str | None
+    up: bool
+    mtu: int
+    kind: str | None
+    """``veth``, ``macvlan``, ``bridge``, ...; None for a plain device (``lo``)."""
+    master: str | None
+    """The bridge (or bond) it is enslaved to, in the same namespace."""
+    addresses: tuple[str, ...]
+    """``ip/prefix``, IPv4 and IPv6 (link-local too), in the kernel's order."""
+    stats: LinkStats
+
+
 # -- named namespaces -----------------------------------------------------------------------
 def netns_path(name: str, run_dir: str = NETNS_DIR) -> str:
     return os.path.join(run_dir, check_name(name, "namespace name"))
@@ -98,6 +116,47 @@ def list_netns(run_dir: str = NETNS_DIR) -> list[str]:
         return sorted(os.listdir(run_dir))
     except FileNotFoundError:
         return []
+
+
+_RTNH_F_ONLINK = 4
+
+# Link kinds a lab may need, with what creating one needs besides its name.
+_PROBES: dict[str, dict[str, Any]] = {
+    "bridge": {},
+    "macvlan": {"macvlan_mode": "bridge", "parent": True},
+    "ipvlan": {"ipvlan_mode": 0, "parent": True},
+    "vlan": {"vlan_id": 10, "parent": True},
+    "bond": {},
+    "vrf": {"vrf_table": 10},
+    "dummy": {},
+}
+
+
+def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
+    """For each link kind, None when this kernel creates one, else why not. Makes and
+    deletes throwaway links in the calling thread's network namespace: call it in a
+    namespace made for the purpose."""
+    found: dict[str, str | None] = {}
+    with NetNS(ns.ns_file("thread-self", "net")) as here:
+        here.add_veth("mhprobe0", "mhprobe1")
+        try:
+            for kind in kinds:
+                options = dict(_PROBES.get(kind, {}))
+                spec: dict[str, Any] = {"ifname": "mhprobe-k", "kind": kind}
+                if options.pop("parent", False):
+                    spec["link"] = here.index("mhprobe0")
+                spec.update(options)
+                try:
+                    here._ipr.link("add", **spec)
+                except _PyrNetlinkError as exc:
+                    found[kind] = f"{exc.args[-1]} (errno {exc.code})"
+                else:
+                    found[kind] = None
+                    here._forget("mhprobe-k")
+                    here.delete_link("mhprobe-k")
+        finally:
+            here.delete_link("mhprobe0")
+    return found
 
 
 # -- one namespace, one socket --------------------------------------------------------------
@@ -343,8 +402,11 @@ class NetNS:
         dev: str | None = None,
         metric: int | None = None,
         src: str | None = None,
+        onlink: bool = False,
     ) -> None:
-        """Add a route to ``dst`` (``default`` or a CIDR) via a gateway and/or out of a dev."""
+        """Add a route to ``dst`` (``default`` or a CIDR) via a gateway and/or out of a dev;
+        ``onlink``: the gateway is reached on ``dev`` even without an address in its subnet
+        there (as flannel host-gw does over an interface it was wrongly pinned to)."""
         if via is None and dev is None:
             raise ValueError("a route needs via, dev or both")
         spec: dict[str, Any] = {}
@@ -366,6 +428,8 @@ class NetNS:
             spec["priority"] = metric
         if src is not None:
             spec["prefsrc"] = str(ipaddress.ip_address(src))
+        if onlink:
+            spec["flags"] = _RTNH_F_ONLINK
         self._call(f"add route {dst}", self._ipr.route, "add", **spec)
 
     def routes(self, family: int = 4) -> list[dict[str, Any]]:
@@ -386,6 +450,67 @@ class NetNS:
                 }
             )
         return found
+
+    def links(self) -> list[LinkInfo]:
+        """Every link with its MAC, state, kind, master, addresses and counters (one dump
+        of links and one of addresses)."""
+        raw = self._call("list links", self._ipr.get_links)
+        names = {int(link["index"]): str(link.get_attr("IFLA_IFNAME")) for link in raw}
+        addrs: dict[int, list[str]] = {}
+        for addr in self._call("list addresses", self._ipr.get_addr):
+            local = addr.get_attr("IFA_LOCAL") or addr.get_attr("IFA_ADDRESS")
+            addrs.setdefault(int(addr["index"]), []).append(f"{local}/{addr['prefixlen']}")
+        found = []
+        for link in raw:
+            index = int(link["index"])
+            info = link.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS")
+            master = link.get_attr("IFLA_MASTER")
+            found.append(
+                LinkInfo(
+                    name=names[index],
+                    index=index,
+                    mac=link.get_attr("IFLA_ADDRESS"),
+                    up=bool(link["flags"] & 1),
+                    mtu=int(link.get_attr("IFLA_MTU") or 0),
+                    kind=str(kind) if kind else None,
+                    master=names.get(int(master)) if master else None,
+                    addresses=tuple(addrs.get(index, ())),
+                    stats=LinkStats(
+                        rx_bytes=int(stats["rx_bytes"]),
+                        tx_bytes=int(stats["tx_bytes"]),
+                        rx_packets=int(stats["rx_packets"]),
+                        tx_packets=int(stats["tx_packets"]),
+                        rx_dropped=int(stats["rx_dropped"]),
+                        tx_dropped=int(stats["tx_dropped"]),
+                    ),
+                )
+            )
+        return found
+
+    def route_to(self, dst: str) -> dict[str, str | None] | None:
+        """The route the kernel takes to ``dst`` (``ip route get``): ``{"dev", "via",
+        "src"}``; None when it has none (unreachable)."""
+        address = str(ipaddress.ip_address(dst))
+        names = {
+            int(link["index"]): str(link.get_attr("IFLA_IFNAME"))
+            for link in self._call("list links", self._ipr.get_links)
+        }
+        try:
+            found = self._call(f"route get {address}", self._ipr.route, "get", dst=address)
+        except NetlinkError as exc:
+            if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
+                return None
+            raise
+        if not found:
+            return None
+        route = found[0]
+        return {
+            "dev": names.get(int(route.get_attr("RTA_OIF") or 0)),
+            "via": route.get_attr("RTA_GATEWAY"),
+            "src": route.get_attr("RTA_PREFSRC"),
+        }
 
     # -- sysctls ----------------------------------------------------------------------------
     def _sysctl_path(self, key: str) -> str:

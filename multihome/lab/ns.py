@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 from collections.abc import Callable, Iterator
 
 CLONE_NEWNS = 0x00020000
@@ -118,6 +119,18 @@ def thread_in_netns(fd: int) -> Iterator[None]:
         os.close(home)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent dies (``up`` killed stops everything it was
+    building at once); exits now if the parent is already gone."""
+    parent = os.getppid()
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # pragma: no cover - the parent died before prctl
+        os._exit(1)
+
+
 class ChildSetupError(Exception):
     """The child of :func:`held_child` failed its setup; the message is the child's."""
 
@@ -127,6 +140,10 @@ def held_child(setup: Callable[[], None]) -> Iterator[int]:
     """Fork a child that runs ``setup`` (e.g. unshare and mount, or start a daemon) and then
     waits; the body runs with the child's PID while the child is held (to pin its namespace
     or find its children), then the child exits and is reaped.
+
+    The PID given is the one ``/proc`` knows the child by: a process inside the lab's PID
+    namespace (a forked worker) sees its children by other PIDs than the host's ``/proc``
+    that its mount namespace shows.
 
     ``ChildSetupError`` (before the body) when ``setup`` raised or the child died.
     """
@@ -138,8 +155,9 @@ def held_child(setup: Callable[[], None]) -> Iterator[int]:
         try:
             os.close(up_r)
             os.close(down_w)
+            known_as = os.readlink("/proc/self")  # before setup: it may change our /proc
             setup()
-            os.write(up_w, b"ok")
+            os.write(up_w, f"ok {known_as}".encode())
             os.read(down_r, 1)  # held until the parent is done with us
             code = 0
         except BaseException as exc:
@@ -151,9 +169,10 @@ def held_child(setup: Callable[[], None]) -> Iterator[int]:
     os.close(down_r)
     try:
         reply = os.read(up_r, 4096).decode(errors="replace").strip()
-        if reply != "ok":
+        status, _, known_as = reply.partition(" ")
+        if status != "ok":
             raise ChildSetupError(reply.removeprefix("error ") or "the child died")
-        yield pid
+        yield int(known_as)
     finally:
         os.close(up_r)
         os.close(down_w)

@@ -1,5 +1,5 @@
 """Pods: a network namespace each, attached on its node through Multus + CNI, its command
-run inside when this machine can run it.
+run inside when this machine can run it (see :func:`pod_process`).
 
 The pod's eth0 comes from the node's cluster network (``k8s-pod-network``), the annotation's
 networks follow as Multus orders them; every plugin runs on the node (its network and mount
@@ -9,6 +9,7 @@ attached a :class:`LinkUpWatcher` sets the new links up at once (see linkup.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shlex
@@ -21,9 +22,9 @@ from multihome.cni import CNIRuntime, NodeNamespaces
 from multihome.multus import NETWORKS_ANNOTATION, PodSandbox, attach_pod, build_delegates
 from multihome.plan import Plan, PodPlan
 
-from . import netlink, processes
+from . import daemons, netlink, processes
 from .linkup import LinkUpWatcher
-from .names import MAX_NAME
+from .names import fit
 from .nodes import Node
 
 Recorder = Callable[..., None]
@@ -32,11 +33,7 @@ CNI_PATH = "/opt/cni/bin"
 
 def netns_name(pod: PodPlan) -> str:
     """The pod's namespace name under /run/netns: ``NAMESPACE.NAME`` (hashed if long)."""
-    name = f"{pod.namespace}.{pod.name}"
-    if len(name) > MAX_NAME:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        name = f"{name[: MAX_NAME - 11].rstrip('.-')}-{digest}"
-    return name
+    return fit(f"{pod.namespace}.{pod.name}")
 
 
 def container_id(pod: PodPlan) -> str:
@@ -74,19 +71,22 @@ def _annotations(plan: Plan, pod: PodPlan) -> dict[str, str]:
     return found
 
 
-def runnable_command(plan: Plan, pod: PodPlan) -> list[str] | None:
-    """The first container's command + args when it is safe and possible to run here: a
-    ``sleep``, directly or as ``sh|bash -c "sleep N"``. Anything else (an image's server,
-    a script) is not run: the pod's namespace stays, without a process."""
-    containers = _pod_spec(plan, pod).get("containers") or []
-    if not containers or not isinstance(containers[0], Mapping):
-        return None
-    first = containers[0]
-    argv = [str(a) for a in (first.get("command") or [])] + [
-        str(a) for a in (first.get("args") or [])
-    ]
-    if not argv:
-        return None
+LONGHORN_REPLICA_PORT = 10000
+"""Where an instance-manager listens for replication traffic on lhnet1 (the first port of
+the range Longhorn gives replica processes)."""
+
+_HTTP_IMAGES = ("nginx", "httpd", "caddy")
+
+
+def _image_name(image: object) -> str:
+    """``registry/path/nginx:1.27@sha...`` -> ``nginx``."""
+    text = str(image or "").split("@", 1)[0]
+    last = text.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def _sleep_argv(argv: list[str]) -> list[str] | None:
+    """``sleep N`` (directly or as ``sh|bash -c "sleep N"``) with this machine's sleep."""
     words = argv
     if os.path.basename(argv[0]) in ("sh", "bash") and len(argv) == 3 and argv[1] == "-c":
         try:
@@ -98,6 +98,91 @@ def runnable_command(plan: Plan, pod: PodPlan) -> list[str] | None:
         if value == "infinity" or value.replace(".", "", 1).isdigit():
             sleep = shutil.which("sleep")
             return [sleep, value] if sleep else None
+    return None
+
+
+def _flag(argv: list[str], name: str, default: int) -> int:
+    for i, word in enumerate(argv):
+        if word.startswith(f"{name}="):
+            value = word.split("=", 1)[1]
+        elif word == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        else:
+            continue
+        return int(value) if value.isdigit() else default
+    return default
+
+
+def _known_server(image: str, argv: list[str]) -> daemons.Serves | None:
+    """The image's or command's server, when it is one the lab knows how to stand in for."""
+    if image == "agnhost" and "netexec" in argv[:2]:
+        return daemons.Serves(
+            http=_flag(argv, "--http-port", 8080), udp=(_flag(argv, "--udp-port", 8081),)
+        )
+    if (
+        len(argv) >= 3
+        and os.path.basename(argv[0]).startswith("python")
+        and argv[1:3]
+        == [
+            "-m",
+            "http.server",
+        ]
+    ):
+        port = argv[3] if len(argv) > 3 and argv[3].isdigit() else "8000"
+        return daemons.Serves(http=int(port))
+    if image in _HTTP_IMAGES and (not argv or os.path.basename(argv[0]) in _HTTP_IMAGES):
+        return daemons.Serves(http=80)
+    return None
+
+
+def _declared_ports(containers: list[Mapping[str, Any]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    tcp: list[int] = []
+    udp: list[int] = []
+    for container in containers:
+        for port in container.get("ports") or []:
+            if not isinstance(port, Mapping) or not isinstance(port.get("containerPort"), int):
+                continue
+            (udp if str(port.get("protocol", "TCP")).upper() == "UDP" else tcp).append(
+                port["containerPort"]
+            )
+    return tuple(sorted(set(tcp))), tuple(sorted(set(udp)))
+
+
+def pod_process(plan: Plan, pod: PodPlan) -> list[str] | daemons.Serves | None:
+    """What runs in the pod's namespace: an argv this machine can run safely (``sleep``),
+    a server the lab stands in for (nginx/httpd images: HTTP on 80; ``agnhost netexec``;
+    ``python -m http.server``; a Longhorn instance-manager: TCP on its replication port),
+    echo listeners on the declared ``containerPort``s of a container the lab can't run, or
+    None (the namespace stays, with no process). Nothing else from a lab file is executed."""
+    if pod.owner is not None and pod.owner.kind == "Longhorn":
+        return daemons.Serves(tcp=(LONGHORN_REPLICA_PORT,))
+    containers = [c for c in _pod_spec(plan, pod).get("containers") or [] if isinstance(c, Mapping)]
+    if not containers:
+        return None
+    first = containers[0]
+    argv = [str(a) for a in (first.get("command") or [])] + [
+        str(a) for a in (first.get("args") or [])
+    ]
+    if argv and (sleep := _sleep_argv(argv)) is not None:
+        return sleep
+    server = _known_server(_image_name(first.get("image")), argv)
+    tcp, udp = _declared_ports(containers)
+    if server is not None:
+        extra_tcp = tuple(p for p in tcp if p != server.http)
+        return daemons.Serves(
+            http=server.http,
+            tcp=tuple(sorted({*server.tcp, *extra_tcp})),
+            udp=tuple(sorted({*server.udp, *udp})),
+        )
+    if tcp or udp:
+        return daemons.Serves(tcp=tcp, udp=udp)
+    return None
+
+
+def _interface_address(network_status: list[dict[str, Any]], ifname: str) -> str | None:
+    for entry in network_status:
+        if entry.get("interface") == ifname and entry.get("ips"):
+            return str(entry["ips"][0])
     return None
 
 
@@ -137,17 +222,7 @@ def attach(
             network_status = attach_pod(runtime, sandbox, delegates)
     finally:
         runtime.close()
-    command = runnable_command(plan, pod)
-    proc: dict[str, Any] | None = None
-    if command is not None:
-        daemon = processes.start(
-            f"pod-{name}",
-            command,
-            netns=path,
-            log=os.path.join(lab_dir, f"pod-{name}.log"),
-            record=record,
-        )
-        proc = {"pid": daemon.pid, "argv": list(daemon.argv)}
+    proc = _start_process(plan, pod, name, path, network_status, lab_dir, record)
     record("pod", pod.ref, phase="done")
     return {
         "namespace": pod.namespace,
@@ -158,5 +233,56 @@ def attach(
         "container_id": sandbox.container_id,
         "owner": None if pod.owner is None else pod.owner.model_dump(),
         "network_status": network_status,
+        "phase": "Running",
+        "error": None,
         "process": proc,
+        "serves": proc["serves"] if proc else None,
     }
+
+
+def failed(pod: PodPlan, node: Node, error: str) -> dict[str, Any]:
+    """The status of a pod whose attachment failed (``up --keep-going``): its namespace
+    stays, without interfaces or process, ContainerCreating as kubelet would show it."""
+    return {
+        "namespace": pod.namespace,
+        "name": pod.name,
+        "node": node.name,
+        "netns": netlink.netns_path(netns_name(pod)),
+        "uid": pod_uid(pod),
+        "container_id": container_id(pod),
+        "owner": None if pod.owner is None else pod.owner.model_dump(),
+        "network_status": [],
+        "phase": "ContainerCreating",
+        "error": error,
+        "process": None,
+        "serves": None,
+    }
+
+
+def _start_process(
+    plan: Plan,
+    pod: PodPlan,
+    name: str,
+    netns: str,
+    network_status: list[dict[str, Any]],
+    lab_dir: str,
+    record: Recorder,
+) -> dict[str, Any] | None:
+    what = pod_process(plan, pod)
+    process = fit(f"pod-{name}")
+    if what is None:
+        return None
+    if isinstance(what, list):
+        daemon = processes.start(
+            process, what, netns=netns, log=os.path.join(lab_dir, f"{process}.log"), record=record
+        )
+        return {"pid": daemon.pid, "argv": list(daemon.argv), "serves": None}
+    if pod.owner is not None and pod.owner.kind == "Longhorn" and plan.longhorn is not None:
+        address = _interface_address(network_status, plan.longhorn.interface)
+        if address is None:
+            return None  # no storage interface: nothing to listen on
+        what = dataclasses.replace(what, bind=address)
+    eth0 = _interface_address(network_status, "eth0") or "0.0.0.0"
+    what = dataclasses.replace(what, page=daemons.welcome_page(pod.ref, eth0))
+    daemon = daemons.start_server(process, what, netns, lab_dir, record)
+    return {"pid": daemon.pid, "argv": list(daemon.argv), "serves": what.to_dict()}

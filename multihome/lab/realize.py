@@ -10,20 +10,17 @@ nodes, ``h<index>-<nic>`` for hosts, ``d<index>`` for DHCP servers (cut to 15 ch
 
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
-import signal
 from collections.abc import Callable
 from typing import Any
 
-from multihome.plan import NICPlan, NodePlan, Plan
+from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
-from . import canal, daemons, netlink, nodes, pods, sandbox
+from . import canal, daemons, forkpool, netlink, nodes, ns, pods, sandbox
 from .state import LabState
 
 Progress = Callable[[str], None]
-_PR_SET_PDEATHSIG = 1
 
 
 def _switch_port(prefix: str, index: int, nic: str) -> str:
@@ -70,20 +67,31 @@ class RealizeError(RuntimeError):
     it crosses ``Sandbox.call``)."""
 
 
-def realize(plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress) -> dict[str, Any]:
+def attach_workers() -> int:
+    """How many pods are attached at once: ``$MULTIHOME_ATTACH_WORKERS``, else two per CPU
+    (an attachment mostly waits on plugin processes and the wire)."""
+    value = os.environ.get("MULTIHOME_ATTACH_WORKERS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return 2 * (os.cpu_count() or 1)
+
+
+def realize(
+    plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress, keep_going: bool = False
+) -> dict[str, Any]:
     """Build ``plan``; returns the pods' status (network-status and processes). Dies with
     the process that called it (``up`` killed with SIGKILL stops building at once, and
     releases the lab's lock, which this child shares)."""
-    _die_with_parent()
+    ns.die_with_parent()
     try:
-        return _realize(plan, state, sb, progress)
+        return _realize(plan, state, sb, progress, keep_going)
     except Exception as exc:
         notes = "".join(f"\n  {n}" for n in getattr(exc, "__notes__", ()))
         raise RealizeError(f"{exc}{notes}") from None
 
 
 def _realize(
-    plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress
+    plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress, keep_going: bool
 ) -> dict[str, Any]:
     lab_dir = str(state.dir)
     record = state.record
@@ -141,8 +149,9 @@ def _realize(
             )
             if gateway is not None:
                 nl.ns(path).add_route("default", via=str(gateway), dev=host.nics[0].name)
-            if host.http is not None:
-                daemons.start_webserver(host, path, lab_dir, record)
+            serves = daemons.host_serves(host)
+            if serves:
+                daemons.start_server(f"serve-{host.name}", serves, path, lab_dir, record)
 
         progress("dhcp servers")
         for index, net in enumerate(plan.networks):
@@ -169,21 +178,25 @@ def _realize(
             daemons.start_dhcp_daemon(made[node_name], lab_dir, record)
 
         progress("pods")
-        statuses = []
-        for pod in placed:
+
+        def attach(pod: PodPlan) -> dict[str, Any]:
             assert pod.node is not None
             conf = canal.conflist(plan.node(pod.node))
-            statuses.append(pods.attach(plan, pod, made[pod.node], conf, nl, lab_dir, record))
-            progress(f"pod {pod.ref}")
+            try:
+                with netlink.Netlink() as own:  # a worker's own sockets
+                    return pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
+            except Exception as exc:
+                if not keep_going:
+                    raise RealizeError(f"pod {pod.ref} on node {pod.node}: {exc}") from exc
+                return pods.failed(pod, made[pod.node], str(exc))
+
+        statuses = forkpool.fork_map(
+            attach,
+            placed,
+            attach_workers(),
+            on_result=lambda _, status: progress(f"pod {status['namespace']}/{status['name']}"),
+        )
     return {"pods": statuses, "pending": [p.ref for p in plan.pods if p.node is None]}
-
-
-def _die_with_parent() -> None:
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # pragma: no cover - the parent died before prctl
-        os._exit(1)
 
 
 def host_facts() -> dict[str, str]:

@@ -1,0 +1,99 @@
+"""The lab's small network server: HTTP (a static page), TCP echo and UDP echo listeners.
+
+It stands in for what answers on the wire in a lab: a host's ``serve`` section (the seed's
+nginx at 172.16.60.31), a pod whose image is a known server (nginx, agnhost netexec), and
+Longhorn's replication endpoint on an instance-manager's lhnet1 address. One process serves
+every port it is given, each listener on its own thread.
+
+Run as a script with the standard library only (``python -I serve.py``), so it starts in a
+few tens of milliseconds and needs nothing installed: ::
+
+    serve.py --bind ADDR [--http PORT --root DIR] [--tcp PORT]... [--udp PORT]... --ready FILE
+
+``--ready`` is written once every socket is bound and listening: the lab waits for it.
+The TCP listener echoes what it receives (a probe can send a stream and count it back);
+UDP answers each datagram with the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import signal
+import socket
+import socketserver
+import sys
+import threading
+
+
+class _TCPEcho(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        while data := sock.recv(65536):
+            sock.sendall(data)
+
+
+class _UDPEcho(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        data, sock = self.request
+        sock.sendto(data, self.client_address)
+
+
+class _QuietHTTP(http.server.SimpleHTTPRequestHandler):
+    server_version = "multihome"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stderr.write(f"{self.client_address[0]} {format % args}\n")
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class _UDPServer(socketserver.ThreadingUDPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def _servers(args: argparse.Namespace) -> list[socketserver.BaseServer]:
+    servers: list[socketserver.BaseServer] = []
+    if args.http is not None:
+        handler = functools.partial(_QuietHTTP, directory=args.root)
+        servers.append(_TCPServer((args.bind, args.http), handler))
+    servers.extend(_TCPServer((args.bind, port), _TCPEcho) for port in args.tcp)
+    servers.extend(_UDPServer((args.bind, port), _UDPEcho) for port in args.udp)
+    return servers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="serve.py")
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--http", type=int)
+    parser.add_argument("--root", default=os.getcwd())
+    parser.add_argument("--tcp", type=int, action="append", default=[])
+    parser.add_argument("--udp", type=int, action="append", default=[])
+    parser.add_argument("--ready", required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    try:
+        servers = _servers(args)
+    except OSError as exc:
+        sys.stderr.write(f"serve.py: cannot listen on {args.bind}: {exc}\n")
+        return 1
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    with open(args.ready, "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+    if servers:
+        servers[0].serve_forever()
+    else:
+        signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
