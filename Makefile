@@ -21,6 +21,7 @@ demo: deps
 	$(BIN)/multihome exec multus-network-attachments/net-tools -- ip addr show
 	$(BIN)/multihome exec multus-network-attachments/net-tools -- ip route
 	$(BIN)/multihome exec multus-network-attachments/net-tools -- curl -s 172.16.60.31
+	$(BIN)/multihome verify
 	@echo
 	@echo "The lab is up. Look inside:  .venv/bin/multihome get pods -o wide"
 	@echo "                             .venv/bin/multihome exec multus-network-attachments/net-tools -- ip addr"

@@ -188,15 +188,30 @@ def _lab_error(exc: Exception) -> NoReturn:
 
 
 @app.command()
-def up(lab: LabArg = None) -> None:
+def up(
+    lab: LabArg = None,
+    run_verify: Annotated[
+        bool, typer.Option("--verify", help="Run multihome verify once the lab is up.")
+    ] = False,
+    keep_going: Annotated[
+        bool,
+        typer.Option(
+            "--keep-going",
+            help="A pod whose attachment fails stays ContainerCreating (as on a real cluster) "
+            "instead of failing up.",
+        ),
+    ] = False,
+) -> None:
     """Build the lab on this machine: segments, nodes, DHCP, hosts, pods (real kernel
     networking, real CNI plugins)."""
+    from multihome.display import BuildDisplay
     from multihome.lab import api
     from multihome.plan import PlanError
 
     lab_file = _load(lab)
     try:
-        status = api.up(lab_file, progress=lambda step: err.print(f"[dim]  {escape(step)}[/]"))
+        with BuildDisplay(err) as display:
+            status = api.up(lab_file, progress=display, keep_going=keep_going)
     except api.LabRunning as exc:
         out.print(escape(str(exc)))
         raise typer.Exit(EXIT_OK) from None
@@ -205,11 +220,36 @@ def up(lab: LabArg = None) -> None:
     _print_nodes(status, wide=False)
     out.print()
     _print_pods(status, wide=True)
-    out.print(
-        f"\nlab [bold]{escape(status['name'])}[/] up in {status['elapsed']:.2f} s. Look inside: "
-        "multihome get pods -o wide; multihome exec multus-network-attachments/net-tools -- "
-        "ip addr. Take it down: multihome down"
+    stuck = [p for p in status["pods"] if p.get("phase", "Running") != "Running"]
+    for pod in stuck:
+        out.print(
+            f"[yellow]{escape(pod['namespace'])}/{escape(pod['name'])}[/] is "
+            f"{pod['phase']}: {escape(str(pod['error']))}"
+        )
+    example = next((p for p in status["pods"] if p.get("phase") == "Running"), None)
+    look = (
+        f"multihome exec {example['namespace']}/{example['name']} -- ip addr; " if example else ""
     )
+    done = (
+        f"was up: applied the change ({status['reconciled']})" if status.get("reconciled") else "up"
+    )
+    out.print(
+        f"\nlab [bold]{escape(status['name'])}[/] {done} in {status['elapsed']:.2f} s. "
+        f"Look inside: multihome get pods -o wide; {escape(look)}multihome verify. "
+        f"Take it down: multihome down {escape(status['name'])}"
+    )
+    if run_verify:
+        from multihome import verify as verifier
+
+        out.print()
+        try:
+            report = verifier.run(status["name"])
+        except verifier.VerifyError as exc:
+            _fail(str(exc), exc.code)
+        print_verify_report(report)
+        raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+    if stuck:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -270,7 +310,7 @@ def _print_pods(status: dict[str, Any], wide: bool) -> None:
     rows = []
     for p in status["pods"]:
         entries = p["network_status"]
-        row = [p["namespace"], p["name"], "Running", _age(status["created"])]
+        row = [p["namespace"], p["name"], p.get("phase", "Running"), _age(status["created"])]
         if wide:
             eth0: dict[str, Any] = next((e for e in entries if e.get("default")), {})
             extra = ",".join(
@@ -369,6 +409,48 @@ def exec_(
     except (api.LabError, OSError, ValueError) as exc:
         _lab_error(exc)
     raise typer.Exit(code)
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+def print_verify_report(report: Any, output: Output = Output.table) -> None:
+    """Print a ``multihome.verify.Report``: the table and a verdict line, or JSON."""
+    if output is Output.json:
+        sys.stdout.write(report.json_text())
+        return
+    out.print(report.table())
+    colour = "bold green" if report.ok else "bold red"
+    verdict, _, rest = report.summary().partition(" ")
+    out.print(f"[{colour}]{verdict}[/] {escape(rest)}")
+
+
+@app.command()
+def verify(
+    name: NameArg = None,
+    output: Annotated[Output, typer.Option("-o", "--output", help="table or json")] = Output.table,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write the results as JUnit XML here.")
+    ] = None,
+) -> None:
+    """Prove the running lab behaves as designed: interfaces and addresses, default routes,
+    reachability and isolation, which VLAN the traffic crosses, and the lab's expect entries.
+    Exit 0: all pass; 1: a check failed; 2: verify could not run (no lab up)."""
+    from multihome import verify as verifier
+
+    try:
+        report = verifier.run(name)
+    except verifier.VerifyError as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.code)
+    if junit is not None:
+        try:
+            junit.write_text(report.junit(), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {junit}: {exc.strerror or exc}")
+    print_verify_report(report, output)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 def main() -> None:

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import ip_address
 
 from multihome.check.context import Context, PodInfo
 from multihome.check.findings import Finding
 from multihome.check.nads import nad_network
 from multihome.check.pods import ifnames
 from multihome.check.registry import check
+from multihome.plan.expect import is_ip, split_endpoint
 from multihome.spec import Expect
-
-
-def split_endpoint(value: str) -> tuple[str, int | None]:
-    """``host``, ``ip``, ``ip:port``, ``[v6]:port`` -> (target, port)."""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
-    head, sep, tail = value.rpartition(":")
-    if sep and tail.isdigit() and head.count(":") == 0:
-        return head, int(tail)
-    return value, None
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _pod(ctx: Context, ref: str) -> PodInfo | None:
@@ -57,7 +38,7 @@ def expect_references(ctx: Context) -> Iterator[Finding]:
                 "name a pod as namespace/name, or a node or host of the lab",
             )
         target, port = split_endpoint(exp.to)
-        if not _is_ip(target) and not _known(ctx, target):
+        if not is_ip(target) and not _known(ctx, target):
             yield ctx.error(
                 "expect-unknown-target",
                 ctx.at("spec", "expect", i, "to"),

@@ -10,19 +10,22 @@ killed (SIGKILL) half-way.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from multihome.plan import Plan, build_plan
 from multihome.spec import LabFile
 
-from . import daemons, netlink, nodes, ns, preflight, realize, sandbox
+from . import daemons, netlink, nodes, ns, preflight, realize, reconcile, sandbox
 from .state import LabLocked, LabState, list_labs
 
 STATUS_FILE = "status.json"
@@ -30,7 +33,7 @@ PLAN_FILE = "plan.json"
 SERVER_ROLES = "control-plane,etcd,master"
 AGENT_ROLES = "worker"
 
-Progress = Callable[[str], None]
+Progress = Callable[[realize.Step], None]
 
 
 class LabError(RuntimeError):
@@ -48,7 +51,7 @@ class LabRunning(LabError):
         super().__init__(message, code=0)
 
 
-def _quiet(_: str) -> None:
+def _quiet(_: realize.Step) -> None:
     return None
 
 
@@ -67,15 +70,18 @@ def up(
 ) -> dict[str, Any]:
     """Build the lab; returns its status (as ``status()`` would). A pod whose attachment
     fails fails ``up`` (rolled back), or with ``keep_going`` stays ContainerCreating with
-    its error, as on a real cluster."""
-    plan = build_plan(lab_file)
+    its error, as on a real cluster. On a lab that runs, applies a change of its pods
+    (``reconcile``; the status then says what in ``reconciled``), or raises
+    ``LabRunning`` when nothing changed."""
+    state = LabState(lab_file.lab.metadata.name)
+    placed = _placed(state) if state.exists() and running(state) else None
+    plan = build_plan(lab_file, placed)
     try:
         preflight.check(plan)
     except preflight.PreflightError as exc:
         raise LabError(str(exc), code=2) from exc
-    state = LabState(plan.name)
-    if state.exists() and running(state):
-        raise LabRunning(f"lab {plan.name!r} is already up (multihome down {plan.name} first)")
+    if placed is not None:
+        return _reconcile(state, plan, progress, keep_going)
     started = time.monotonic()
     try:
         state.acquire()
@@ -89,16 +95,15 @@ def up(
         (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
         token = sandbox.new_token()
         state.record("sandbox", plan.name, token=token)
-        progress("sandbox")
+        progress(realize.Step("sandbox"))
         sb = sandbox.create(
             plan.name, str(state.scratch), mountpoints=nodes.NODE_MOUNTPOINTS, token=token
         )
         state.record("sandbox", plan.name, phase="done", **sb.to_dict())
-        built = sb.call(realize.realize, plan, state, sb, progress, keep_going)
+        with _relay(progress) as emit:
+            built = sb.call(realize.realize, plan, state, sb, emit, keep_going)
         status = _status(plan, sb, built, time.monotonic() - started)
-        tmp = _status_path(state).with_suffix(".tmp")
-        tmp.write_text(json.dumps(status, indent=2) + "\n")
-        os.replace(tmp, _status_path(state))
+        _write_status(state, status)
         return status
     except BaseException as exc:
         try:
@@ -110,6 +115,107 @@ def up(
         raise
     finally:
         state.release()
+
+
+def _placed(state: LabState) -> dict[str, str]:
+    """Where the running lab's pods are: ``namespace/name`` -> node."""
+    data = json.loads(_status_path(state).read_text())
+    return {f"{p['namespace']}/{p['name']}": p["node"] for p in data["pods"]}
+
+
+def _reconcile(state: LabState, plan: Plan, progress: Progress, keep_going: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    old = load_plan(plan.name)
+    changed = reconcile.infrastructure_changes(old, plan)
+    if changed:
+        raise LabError(
+            f"lab {plan.name!r} is up, and its {', '.join(changed)} changed: a running lab "
+            f"takes changes of pods and NADs only; rebuild it (multihome down {plan.name}, "
+            "then up)",
+            code=2,
+        )
+    diff = reconcile.pod_diff(old, plan)
+    if not diff:
+        raise LabRunning(
+            f"lab {plan.name!r} is already up and matches the file (multihome down "
+            f"{plan.name} to rebuild it)"
+        )
+    try:
+        state.acquire()
+    except LabLocked as exc:
+        raise LabError(str(exc), code=2) from exc
+    try:
+        before: dict[str, Any] = json.loads(_status_path(state).read_text())
+        sb = sandbox.Sandbox.from_dict(before["sandbox"])
+        gone = {p.ref for p in diff.removed}
+        kept = {
+            f"{p['namespace']}/{p['name']}": p
+            for p in before["pods"]
+            if f"{p['namespace']}/{p['name']}" not in gone
+        }
+        try:
+            with _relay(progress) as emit:
+                added = sb.call(reconcile.apply, old, plan, diff, state, sb, emit, keep_going)
+        except Exception as exc:
+            # what runs now: the kept pods; the file stays the old one, so up again retries
+            before["pods"] = list(kept.values())
+            _write_status(state, before)
+            raise LabError(
+                f"up {plan.name!r} could not apply the change ({diff.summary()}): {exc}. "
+                f"The pods it was adding were removed again; not running now: "
+                f"{', '.join(sorted(gone)) or 'none'}"
+            ) from exc
+        by_ref = {**kept, **{f"{p['namespace']}/{p['name']}": p for p in added}}
+        built = {
+            "pods": [by_ref[p.ref] for p in realize.placed_pods(plan) if p.ref in by_ref],
+            "pending": [p.ref for p in plan.pods if p.node is None],
+        }
+        status = _status(plan, sb, built, time.monotonic() - started)
+        status["created"] = before["created"]
+        status["reconciled"] = diff.summary()
+        (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
+        _write_status(state, status)
+        return status
+    finally:
+        state.release()
+
+
+def _write_status(state: LabState, status: dict[str, Any]) -> None:
+    tmp = _status_path(state).with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, indent=2) + "\n")
+    os.replace(tmp, _status_path(state))
+
+
+_END = "end\n"
+
+
+@contextlib.contextmanager
+def _relay(progress: Progress) -> Iterator[Progress]:
+    """A progress callback for the sandbox's child (and its workers): each step goes over a
+    pipe to a thread here that calls ``progress``, so the caller's display stays in the
+    caller's process."""
+    reader, writer = os.pipe()
+
+    def emit(step: realize.Step) -> None:  # in the child; one write per step (< PIPE_BUF)
+        os.write(writer, (json.dumps(dataclasses.asdict(step)) + "\n").encode())
+
+    def pump() -> None:
+        with open(reader, encoding="utf-8") as lines:
+            for line in lines:
+                if line == _END:
+                    return
+                with contextlib.suppress(ValueError, TypeError):
+                    progress(realize.Step(**json.loads(line)))
+
+    thread = threading.Thread(target=pump, name="up-progress", daemon=True)
+    thread.start()
+    try:
+        yield emit
+    finally:
+        # the end is said, not inferred from EOF: a straggler of the child may hold the pipe
+        os.write(writer, _END.encode())
+        os.close(writer)
+        thread.join()
 
 
 def down(name: str | None = None) -> list[str]:
@@ -283,6 +389,6 @@ def _status(
     }
 
 
-def progress_to_stderr(step: str) -> None:
+def progress_to_stderr(step: realize.Step) -> None:
     sys.stderr.write(f"  {step}\n")
     sys.stderr.flush()

@@ -57,11 +57,12 @@ def dnsmasq_argv(net: NetworkPlan, leasefile: str) -> list[str]:
     dhcp = net.dhcp
     argv = [
         DNSMASQ,
-        "--keep-in-foreground",
+        # --no-daemon: foreground, and no change of user: as an unprivileged user the lab's
+        # user namespace maps one uid and denies setgroups, which dnsmasq's drop needs
+        "--no-daemon",
+        "--log-facility=-",
         "--conf-file=/dev/null",
         "--port=0",
-        "--user=root",
-        "--group=root",
         "--interface=eth0",
         "--bind-interfaces",
         f"--dhcp-range={dhcp.start},{dhcp.end},{net.subnet.netmask},{dhcp.lease_time}",
@@ -80,9 +81,9 @@ def start_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) 
     daemon = processes.start(
         f"dnsmasq-{net.name}", dnsmasq_argv(net, leasefile), netns=netns, log=log, record=record
     )
-    wait_for(lambda: os.path.exists(leasefile), f"dnsmasq on {net.name} (see {log})")
+    wait_for(lambda: os.path.exists(leasefile) or not daemon.alive(), f"dnsmasq on {net.name}")
     if not daemon.alive():
-        raise DaemonError(f"dnsmasq on {net.name} exited (see {log})")
+        raise DaemonError(f"dnsmasq on {net.name} exited: {processes.log_tail(log)}")
     return daemon
 
 
@@ -157,7 +158,7 @@ def start_server(
     daemon = processes.start(name, argv, netns=netns, log=log, record=record)
     wait_for(lambda: os.path.exists(ready) or not daemon.alive(), f"{name} (see {log})")
     if not os.path.exists(ready):
-        raise DaemonError(f"{name} did not start: {_tail(log)}")
+        raise DaemonError(f"{name} did not start: {processes.log_tail(log)}")
     return daemon
 
 
@@ -170,11 +171,3 @@ def host_serves(host: HostPlan) -> Serves:
         udp=tuple(host.udp),
         page=welcome_page(host.name, address),
     )
-
-
-def _tail(path: str, lines: int = 3) -> str:
-    try:
-        with open(path) as fh:
-            return " | ".join(fh.read().strip().splitlines()[-lines:]) or "no output"
-    except OSError:
-        return "no log"

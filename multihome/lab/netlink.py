@@ -493,10 +493,6 @@ class NetNS:
         """The route the kernel takes to ``dst`` (``ip route get``): ``{"dev", "via",
         "src"}``; None when it has none (unreachable)."""
         address = str(ipaddress.ip_address(dst))
-        names = {
-            int(link["index"]): str(link.get_attr("IFLA_IFNAME"))
-            for link in self._call("list links", self._ipr.get_links)
-        }
         try:
             found = self._call(f"route get {address}", self._ipr.route, "get", dst=address)
         except NetlinkError as exc:
@@ -506,8 +502,13 @@ class NetNS:
         if not found:
             return None
         route = found[0]
+        oif = int(route.get_attr("RTA_OIF") or 0)
+        dev = None
+        if oif:
+            link = self._call(f"get link {oif}", self._ipr.get_links, oif)[0]
+            dev = str(link.get_attr("IFLA_IFNAME"))
         return {
-            "dev": names.get(int(route.get_attr("RTA_OIF") or 0)),
+            "dev": dev,
             "via": route.get_attr("RTA_GATEWAY"),
             "src": route.get_attr("RTA_PREFSRC"),
         }

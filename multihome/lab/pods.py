@@ -19,7 +19,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from multihome.cni import CNIRuntime, NodeNamespaces
-from multihome.multus import NETWORKS_ANNOTATION, PodSandbox, attach_pod, build_delegates
+from multihome.multus import (
+    NETWORKS_ANNOTATION,
+    Delegate,
+    PodSandbox,
+    attach_pod,
+    build_delegates,
+    detach_pod,
+)
 from multihome.plan import Plan, PodPlan
 
 from . import daemons, netlink, processes
@@ -186,6 +193,68 @@ def _interface_address(network_status: list[dict[str, Any]], ifname: str) -> str
     return None
 
 
+def _delegates(plan: Plan, pod: PodPlan, cluster_network: Mapping[str, Any]) -> list[Delegate]:
+    nads = {(n.namespace, n.name): n.config for n in plan.nads}
+    return build_delegates(
+        pod.namespace,
+        pod.name,
+        _annotations(plan, pod),
+        dict(cluster_network),
+        lambda namespace, nad: nads.get((namespace, nad)),
+    )
+
+
+def _sandbox(pod: PodPlan, netns: str) -> PodSandbox:
+    return PodSandbox(pod.namespace, pod.name, pod_uid(pod), container_id(pod), netns)
+
+
+def _runtime(node: Node) -> CNIRuntime:
+    """The CNI runtime as the node's kubelet/Multus has it: plugins, cache and namespaces
+    of the node."""
+    return CNIRuntime(
+        [CNI_PATH],
+        node.dir("/var/lib/cni"),
+        node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
+        timeout=30,
+    )
+
+
+def stop_process(
+    pod: PodPlan, journal: Mapping[tuple[str, str], Mapping[str, Any]], record: Recorder
+) -> None:
+    """Stop the pod's process, if it has one (by the PID and start time in ``journal``,
+    the lab's objects). Call it from a process that sees the host's PIDs (not a forkpool
+    worker: those live in the lab's PID namespace)."""
+    process = fit(f"pod-{netns_name(pod)}")
+    entry = journal.get(("process", process))
+    if entry is not None:
+        processes.stop_recorded(entry)
+        record("process", process, phase="removed")
+
+
+def detach(
+    plan: Plan,
+    pod: PodPlan,
+    node: Node,
+    cluster_network: Mapping[str, Any],
+    record: Recorder,
+) -> None:
+    """Undo :func:`attach` for a pod of ``plan`` whose process was stopped
+    (:func:`stop_process`): DEL its attachments in reverse (the plugins release their
+    addresses and DHCP leases), delete its namespace; each recorded as removed."""
+    name = netns_name(pod)
+    path = netlink.netns_path(name)
+    if os.path.exists(path):
+        runtime = _runtime(node)
+        try:
+            detach_pod(runtime, _sandbox(pod, path), _delegates(plan, pod, cluster_network))
+        finally:
+            runtime.close()
+        netlink.delete_netns(name)
+    record("pod", pod.ref, phase="removed")
+    record("netns", name, phase="removed")
+
+
 def attach(
     plan: Plan,
     pod: PodPlan,
@@ -201,21 +270,9 @@ def attach(
     record("netns", name, phase="intent", path=path, pod=pod.ref)
     netlink.create_netns(name)
     nl.ns(path).set_link("lo", up=True)
-    nads = {(n.namespace, n.name): n.config for n in plan.nads}
-    delegates = build_delegates(
-        pod.namespace,
-        pod.name,
-        _annotations(plan, pod),
-        dict(cluster_network),
-        lambda namespace, nad: nads.get((namespace, nad)),
-    )
-    sandbox = PodSandbox(pod.namespace, pod.name, pod_uid(pod), container_id(pod), path)
-    runtime = CNIRuntime(
-        [CNI_PATH],
-        node.dir("/var/lib/cni"),
-        node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
-        timeout=30,
-    )
+    delegates = _delegates(plan, pod, cluster_network)
+    sandbox = _sandbox(pod, path)
+    runtime = _runtime(node)
     record("pod", pod.ref, phase="intent", netns=path, node=node.name)
     try:
         with LinkUpWatcher(path, names=[d.ifname for d in delegates[1:]]):
@@ -238,6 +295,22 @@ def attach(
         "process": proc,
         "serves": proc["serves"] if proc else None,
     }
+
+
+def likely_cause(plan: Plan, pod: PodPlan) -> str | None:
+    """What in the design explains a failed attachment, in a user's words: a NAD whose
+    master NIC the pod's node lacks (the plugin only says "Link not found")."""
+    if pod.node is None:
+        return None
+    nics = {nic.name for nic in plan.node(pod.node).nics}
+    for iface in pod.interfaces:
+        nad = plan.nad(iface.network) if not iface.cluster else None
+        if nad is not None and nad.master and nad.master not in nics:
+            return (
+                f"node {pod.node} has no NIC {nad.master}, the master of NAD {nad.key} "
+                f"({iface.name}); its NICs: {', '.join(sorted(nics))}"
+            )
+    return None
 
 
 def failed(pod: PodPlan, node: Node, error: str) -> dict[str, Any]:

@@ -124,6 +124,15 @@ def stop_recorded(entry: Mapping[str, Any], timeout: float = 2.0) -> None:
                 _stop(pid, started, timeout)
 
 
+def log_tail(path: str, lines: int = 3) -> str:
+    """The last lines of a daemon's log, on one line (what it said before dying)."""
+    try:
+        with open(path, errors="replace") as fh:
+            return " | ".join(fh.read().strip().splitlines()[-lines:]) or "no output"
+    except OSError:
+        return "no log"
+
+
 def _resolve(argv: Sequence[str]) -> list[str]:
     if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
         raise ProcessError(f"argv must be a non-empty list of strings, got {argv!r}")
@@ -217,7 +226,8 @@ def start(
             raise ProcessError(f"cannot start {name} ({args[0]}): {exc}") from exc
         started = ns.start_time(pid)
         if started is None:
-            raise ProcessError(f"{name} ({args[0]}) exited at once (see {log or 'its log'})")
+            said = log_tail(log) if log else "no log"
+            raise ProcessError(f"{name} ({args[0]}) exited at once: {said}")
         if record is not None:
             record("process", name, phase="done", pid=pid, start_time=started)
         return Daemon(name=name, pid=pid, start_time=started, argv=tuple(args), token=token)

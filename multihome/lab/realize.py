@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
@@ -20,7 +21,24 @@ from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 from . import canal, daemons, forkpool, netlink, nodes, ns, pods, sandbox
 from .state import LabState
 
-Progress = Callable[[str], None]
+
+@dataclass(frozen=True)
+class Step:
+    """Where ``up`` is: a phase (``sandbox``, ``segments``, ``nodes``, ``hosts``, ``dhcp
+    servers``, ``dhcp daemons``, ``pods``), with a count for pods."""
+
+    phase: str
+    done: int | None = None
+    total: int | None = None
+    item: str | None = None
+
+    def __str__(self) -> str:
+        count = f" {self.done}/{self.total}" if self.total is not None else ""
+        return f"{self.phase}{count}{f' {self.item}' if self.item else ''}"
+
+
+Progress = Callable[[Step], None]
+Recorder = Callable[..., None]
 
 
 def _switch_port(prefix: str, index: int, nic: str) -> str:
@@ -97,12 +115,12 @@ def _realize(
     record = state.record
     with netlink.Netlink() as nl:
         switch = nl.here()
-        progress("segments")
+        progress(Step("segments"))
         for net in plan.networks:
             state.record("link", net.bridge, network=net.name)
             switch.add_bridge(net.bridge, mtu=net.mtu)
 
-        progress("nodes")
+        progress(Step("nodes"))
         made: dict[str, nodes.Node] = {}
         for node in plan.nodes:
             where = nodes.create_node(
@@ -130,7 +148,7 @@ def _realize(
         for node in plan.nodes:
             canal.add_routes(nl, plan, node, made[node.name])
 
-        progress("hosts")
+        progress(Step("hosts"))
         for index, host in enumerate(plan.hosts):
             name = f"host-{host.name}"
             record("netns", name, path=netlink.netns_path(name), host=host.name)
@@ -153,7 +171,7 @@ def _realize(
             if serves:
                 daemons.start_server(f"serve-{host.name}", serves, path, lab_dir, record)
 
-        progress("dhcp servers")
+        progress(Step("dhcp servers"))
         for index, net in enumerate(plan.networks):
             if net.dhcp is None:
                 continue
@@ -168,35 +186,64 @@ def _realize(
             )  # fmt: skip
             daemons.start_dnsmasq(net, path, lab_dir, record)
 
-        placed = [p for p in plan.pods if p.node is not None and not p.host_network]
-        dhcp_nodes = sorted(
-            {p.node for p in placed if p.node and any("dhcp" in i.ipam_types for i in p.interfaces)}
-        )
-        if dhcp_nodes:
-            progress("dhcp daemons")
-        for node_name in dhcp_nodes:
+        placed = placed_pods(plan)
+        needing = dhcp_nodes(placed)
+        if needing:
+            progress(Step("dhcp daemons"))
+        for node_name in needing:
             daemons.start_dhcp_daemon(made[node_name], lab_dir, record)
 
-        progress("pods")
-
-        def attach(pod: PodPlan) -> dict[str, Any]:
-            assert pod.node is not None
-            conf = canal.conflist(plan.node(pod.node))
-            try:
-                with netlink.Netlink() as own:  # a worker's own sockets
-                    return pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
-            except Exception as exc:
-                if not keep_going:
-                    raise RealizeError(f"pod {pod.ref} on node {pod.node}: {exc}") from exc
-                return pods.failed(pod, made[pod.node], str(exc))
-
-        statuses = forkpool.fork_map(
-            attach,
-            placed,
-            attach_workers(),
-            on_result=lambda _, status: progress(f"pod {status['namespace']}/{status['name']}"),
-        )
+        statuses = attach_pods(plan, placed, made, lab_dir, record, progress, keep_going)
     return {"pods": statuses, "pending": [p.ref for p in plan.pods if p.node is None]}
+
+
+def placed_pods(plan: Plan) -> list[PodPlan]:
+    """The pods the lab attaches: scheduled on a node, not on the host's network."""
+    return [p for p in plan.pods if p.node is not None and not p.host_network]
+
+
+def dhcp_nodes(placed: list[PodPlan]) -> list[str]:
+    """The nodes that need the CNI dhcp daemon: a pod there has dhcp IPAM."""
+    return sorted(
+        {p.node for p in placed if p.node and any("dhcp" in i.ipam_types for i in p.interfaces)}
+    )
+
+
+def attach_pods(
+    plan: Plan,
+    todo: list[PodPlan],
+    made: dict[str, nodes.Node],
+    lab_dir: str,
+    record: Recorder,
+    progress: Progress,
+    keep_going: bool,
+) -> list[dict[str, Any]]:
+    """Attach ``todo`` concurrently (forkpool); their statuses in order. A failure raises
+    ``RealizeError`` naming pod, node, network and cause, or with ``keep_going`` gives the
+    pod a ContainerCreating status."""
+    progress(Step("pods", done=0, total=len(todo)))
+    attached = 0
+
+    def report(_: int, status: dict[str, Any]) -> None:
+        nonlocal attached
+        attached += 1
+        item = f"{status['namespace']}/{status['name']}"
+        progress(Step("pods", done=attached, total=len(todo), item=item))
+
+    def attach(pod: PodPlan) -> dict[str, Any]:
+        assert pod.node is not None
+        conf = canal.conflist(plan.node(pod.node))
+        try:
+            with netlink.Netlink() as own:  # a worker's own sockets
+                return pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
+        except Exception as exc:
+            cause = pods.likely_cause(plan, pod)
+            message = f"{exc} (likely cause: {cause})" if cause else str(exc)
+            if not keep_going:
+                raise RealizeError(f"pod {pod.ref} on node {pod.node}: {message}") from exc
+            return pods.failed(pod, made[pod.node], message)
+
+    return forkpool.fork_map(attach, todo, attach_workers(), on_result=report)
 
 
 def host_facts() -> dict[str, str]:

@@ -7,12 +7,14 @@ the manifests in apply order. Both ``render`` and the emulator work from it.
 
 from multihome.plan.build import build_plan
 from multihome.plan.errors import PlanError
+from multihome.plan.expect import split_endpoint
 from multihome.plan.model import (
     CLUSTER_NETWORK,
     SUPERVISOR_PORT,
     Attachment,
     ClusterPlan,
     DHCPPlan,
+    ExpectPlan,
     HostPlan,
     InterfacePlan,
     LonghornPlan,
@@ -36,6 +38,7 @@ __all__ = [
     "Attachment",
     "ClusterPlan",
     "DHCPPlan",
+    "ExpectPlan",
     "HostPlan",
     "InterfacePlan",
     "LonghornPlan",
@@ -51,4 +54,5 @@ __all__ = [
     "build_plan",
     "lab_network_on",
     "longhorn_annotation",
+    "split_endpoint",
 ]

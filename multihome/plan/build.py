@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from multihome.plan.expect import expect_plans
 from multihome.plan.longhorn import longhorn_plan
 from multihome.plan.manifests import manifest_plans
 from multihome.plan.model import ClusterPlan, HostPlan, Plan
@@ -26,8 +29,11 @@ def _hosts(spec: LabSpec) -> tuple[HostPlan, ...]:
     )
 
 
-def build_plan(lab_file: LabFile) -> Plan:
+def build_plan(lab_file: LabFile, placed: Mapping[str, str] | None = None) -> Plan:
     """Resolve a loaded lab into its plan; raises :class:`PlanError` when it can't.
+
+    ``placed`` (pod ``namespace/name`` -> node) are the pods of a running lab: each stays
+    on its node while that node is still eligible, as a scheduler never moves a running pod.
 
     Meant for labs that pass the design checks; the few faults that would make a plan
     meaningless (no server, a node-ip on no NIC, too small a clusterCIDR, an invalid
@@ -41,6 +47,8 @@ def build_plan(lab_file: LabFile) -> Plan:
     cluster = spec.cluster
     nads = nad_plans(lab_file)
     longhorn = longhorn_plan(lab_file)
+    hosts = _hosts(spec)
+    pods = pod_plans(lab_file, nodes, networks, nads, longhorn, placed or {})
     return Plan(
         name=lab_file.lab.metadata.name,
         cluster=ClusterPlan(
@@ -59,9 +67,10 @@ def build_plan(lab_file: LabFile) -> Plan:
         ),
         networks=networks,
         nodes=nodes,
-        hosts=_hosts(spec),
+        hosts=hosts,
         nads=nads,
-        pods=pod_plans(lab_file, nodes, networks, nads, longhorn),
+        pods=pods,
         manifests=manifest_plans(lab_file),
         longhorn=longhorn,
+        expect=expect_plans(lab_file, networks, nodes, hosts, pods),
     )

@@ -217,6 +217,38 @@ class LonghornPlan(PlanModel):
     """The interface name Longhorn gives its pods on the storage network."""
 
 
+EndpointKind = Literal["pod", "node", "host"]
+TargetKind = Literal["pod", "node", "host", "ip"]
+ViaKind = Literal["network", "interface"]
+
+
+class ExpectPlan(PlanModel):
+    """One ``expect`` entry of the lab: ``from_`` reaches (or not) ``to``."""
+
+    index: int
+    """1-based, as the design checks and the verifier name it (``expect #1``)."""
+    from_: str
+    source_kind: EndpointKind | None
+    """What ``from_`` names; None: nothing of the lab."""
+    to: str
+    """As written: an IP, ``IP:port``, a pod (``namespace/name``), a node or a host."""
+    target: str
+    """``to`` without its port."""
+    target_kind: TargetKind | None
+    port: int | None
+    via: str | None
+    """A network or an interface name the traffic must take."""
+    via_kind: ViaKind | None
+    proto: Literal["icmp", "tcp", "udp", "http"]
+    result: Literal["allow", "deny"]
+    deadline: float
+    """Seconds the verifier may spend on it; a failing probe is retried until then."""
+    retries: int
+    line: int
+    column: int
+    """Where the entry is written in the lab file."""
+
+
 class ClusterPlan(PlanModel):
     """The cluster as RKE2 runs it."""
 
@@ -247,6 +279,8 @@ class Plan(PlanModel):
     manifests: tuple[ManifestPlan, ...]
     """Grouped: namespaces, networks (NADs), workloads, longhorn; lab order in a group."""
     longhorn: LonghornPlan | None
+    expect: tuple[ExpectPlan, ...] = ()
+    """The lab's ``expect`` entries, in lab order."""
 
     def node(self, name: str) -> NodePlan:
         """The node of that name (KeyError when there is none)."""

@@ -11,7 +11,7 @@ round-robin. Names: a Pod keeps its own; Deployment and StatefulSet replicas are
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from multihome.multus.errors import SelectionError
@@ -45,13 +45,19 @@ class _Context:
     nodes: dict[str, NodePlan]
     networks: dict[str, NetworkPlan]
     nads: dict[str, NADPlan]
+    placed: Mapping[str, str] = field(default_factory=dict)
     load: dict[str, int] = field(default_factory=dict)
 
-    def place(self, eligible: list[Node]) -> str | None:
-        """The least loaded eligible node (lab order breaks ties), counted as used."""
+    def place(self, eligible: list[Node], ref: str) -> str | None:
+        """Where pod ``ref`` runs already (if still eligible), else the least loaded
+        eligible node (lab order breaks ties); counted as used."""
         if not eligible:
             return None
-        chosen = min(eligible, key=lambda n: self.load.get(n.name, 0))
+        running = self.placed.get(ref)
+        chosen = next(
+            (n for n in eligible if n.name == running),
+            min(eligible, key=lambda n: self.load.get(n.name, 0)),
+        )
         self.load[chosen.name] = self.load.get(chosen.name, 0) + 1
         return chosen.name
 
@@ -127,12 +133,13 @@ def _names(ctx: _Context, template: PodTemplate) -> Iterator[tuple[str, str | No
             yield f"{manifest.name}-{node.name}", node.name
         return
     if manifest.kind == "Pod":
-        yield manifest.name, ctx.place(eligible)
+        yield manifest.name, ctx.place(eligible, f"{template.namespace}/{manifest.name}")
         return
     view = manifest.view
     replicas = view.spec.replicas if isinstance(view, WorkloadView) else None
     for index in range(1 if replicas is None else replicas):
-        yield f"{manifest.name}-{index}", ctx.place(eligible)
+        name = f"{manifest.name}-{index}"
+        yield name, ctx.place(eligible, f"{template.namespace}/{name}")
 
 
 def _lab_pods(ctx: _Context) -> list[PodPlan]:
@@ -197,13 +204,16 @@ def pod_plans(
     networks: tuple[NetworkPlan, ...],
     nads: tuple[NADPlan, ...],
     longhorn: LonghornPlan | None,
+    placed: Mapping[str, str] | None = None,
 ) -> tuple[PodPlan, ...]:
-    """Every pod: the lab's in manifest order, then Longhorn's in node order."""
+    """Every pod: the lab's in manifest order, then Longhorn's in node order (``placed``:
+    see ``build_plan``)."""
     ctx = _Context(
         lab_file,
         nodes={n.name: n for n in nodes},
         networks={n.name: n for n in networks},
         nads={n.key: n for n in nads},
+        placed=placed or {},
     )
     pods = _lab_pods(ctx)
     if longhorn is not None:

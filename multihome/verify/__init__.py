@@ -1,1 +1,72 @@
-"""Probes and checks against a running lab."""
+"""Probes and checks against a running lab: ``run(name) -> Report``.
+
+``run`` reads what ``up`` left (the plan and the status), derives the checks
+(``checks/``), gathers the evidence inside the lab's sandbox in one go (``collect``: the
+kernel's view of the namespaces, probes run concurrently, streams measured on the switch's
+counters) and judges it into a ``Report`` (``report``: table, JSON, JUnit XML).
+"""
+
+from __future__ import annotations
+
+import time
+
+from multihome.lab import api, sandbox
+
+from .checks import FAMILIES, Context
+from .collect import Evidence, Work, collect
+from .report import CheckResult, Report
+from .view import LabView, lab_view
+
+__all__ = ["CheckResult", "Report", "VerifyError", "run"]
+
+
+class VerifyError(RuntimeError):
+    """verify could not run (no lab, lab not up): exit code 2."""
+
+    code = 2
+
+
+def load(name: str | None) -> tuple[Context, sandbox.Sandbox]:
+    """The running lab ``name`` (the one lab up when None): its plan, status and sandbox."""
+    try:
+        status = api.status(name)
+        plan = api.load_plan(status["name"])
+    except (api.LabError, OSError, ValueError) as exc:
+        raise VerifyError(f"cannot verify: {exc}") from exc
+    view: LabView = lab_view(status)
+    if not view.running:
+        raise VerifyError(f"cannot verify: lab {view.name!r} is not running (its sandbox is gone)")
+    return Context(plan, view), sandbox.Sandbox.from_dict(view.sandbox)
+
+
+def _budget(work: Work) -> float:
+    """How long collecting may take at most: the slowest probe (they run at once), every
+    stream (one after the other), and time to read the namespaces."""
+    slowest = max((p.deadline for p in work.probes.values()), default=0.0)
+    return 30.0 + slowest + sum(s.timeout for s in work.streams.values())
+
+
+def run(name: str | None = None) -> Report:
+    """Verify the running lab ``name``; raises :class:`VerifyError` when it can't run."""
+    started = time.monotonic()
+    ctx, sb = load(name)
+    loaded = time.monotonic()
+    work = Work(bridges=tuple(n.bridge for n in ctx.lab.networks.values()))
+    judges = [derive(ctx, work) for derive in FAMILIES]
+    try:
+        evidence: Evidence = sb.call(collect, work, timeout=_budget(work))
+    except (sandbox.SandboxError, OSError) as exc:
+        raise VerifyError(f"cannot verify lab {ctx.lab.name!r}: {exc}") from exc
+    collected = time.monotonic()
+    results = [r for judge in judges for r in judge(evidence)]
+    done = time.monotonic()
+    return Report(
+        lab=ctx.lab.name,
+        checks=tuple(results),
+        elapsed=done - started,
+        timings={
+            "load": loaded - started,
+            "collect": collected - loaded,
+            "judge": done - collected,
+        },
+    )

@@ -11,6 +11,8 @@ import os
 import socket
 import struct
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -102,3 +104,80 @@ def ping(netns: str, address: str, timeout: float = 2.0) -> bool:
             if kind == 0 and rid == ident and peer[0] == address:
                 return True
     return False
+
+
+def _socket_in(netns: str, kind: int) -> socket.socket:
+    fd = ns.open_ns(netns)
+    try:
+        with ns.thread_in_netns(fd):
+            return socket.socket(socket.AF_INET, kind)
+    finally:
+        os.close(fd)
+
+
+def tcp_echo(netns: str, address: str, port: int, payload: bytes, timeout: float = 2.0) -> bytes:
+    """Send ``payload`` over TCP from ``netns`` and read back as many bytes (run inside
+    the sandbox); b"" when the connection fails."""
+    with _socket_in(netns, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port))
+            sock.sendall(payload)
+            got = b""
+            while len(got) < len(payload) and (chunk := sock.recv(65536)):
+                got += chunk
+        except OSError:
+            return b""
+    return got
+
+
+def udp_echo(netns: str, address: str, port: int, payload: bytes, timeout: float = 2.0) -> bytes:
+    """One datagram from ``netns`` and its answer (b"" when none comes)."""
+    with _socket_in(netns, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(payload, (address, port))
+            return sock.recv(65536)
+        except OSError:
+            return b""
+
+
+def http_get(netns: str, address: str, port: int = 80, timeout: float = 2.0) -> str:
+    """The body of ``GET /`` over HTTP/1.0 from ``netns`` ("" on failure)."""
+    with _socket_in(netns, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port))
+            sock.sendall(f"GET / HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        except OSError:
+            return ""
+    head, _, body = data.partition(b"\r\n\r\n")
+    return body.decode(errors="replace") if head.startswith(b"HTTP/1.0 200") else ""
+
+
+NOBODY = 65534
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(os.path.dirname(_HERE))
+
+
+def python_for(uid: int) -> list[str] | None:
+    """An ``env PYTHONPATH=... python`` argv that ``uid`` can run with multihome (this
+    checkout), its dependencies and these helpers importable, or None. The venv may live
+    where ``uid`` can't read (under /root): the system Python of the same version then."""
+    site = sysconfig.get_paths()["purelib"]
+    candidates = [sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]
+    env_path = os.pathsep.join([_REPO, site, _HERE])
+    for exe in candidates:
+        probe = subprocess.run(
+            [
+                "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "env", f"PYTHONPATH={env_path}", exe, "-c", "import pyroute2, typer, multihome.lab",
+            ],
+            capture_output=True, text=True, check=False, cwd="/",
+        )  # fmt: skip
+        if probe.returncode == 0:
+            return ["env", f"PYTHONPATH={env_path}", exe]
+    return None

@@ -6,47 +6,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 
 import pytest
-from labkit import host_snapshot
+from labkit import NOBODY, host_snapshot, python_for
 
 import multihome
 
 HERE = Path(__file__).parent
 REPO = Path(multihome.__file__).parent.parent
-NOBODY = 65534
-
-
-def _python_for(uid: int) -> list[str] | None:
-    """An interpreter ``uid`` can run that imports multihome and pyroute2, or None."""
-    site = sysconfig.get_paths()["purelib"]
-    candidates = [sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]
-    env_path = f"{REPO}{os.pathsep}{site}{os.pathsep}{HERE}"
-    for exe in candidates:
-        probe = subprocess.run(
-            [
-                "setpriv",
-                f"--reuid={uid}",
-                f"--regid={uid}",
-                "--clear-groups",
-                "env",
-                f"PYTHONPATH={env_path}",
-                exe,
-                "-c",
-                "import pyroute2, multihome.lab.sandbox",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd="/",
-        )
-        if probe.returncode == 0:
-            return ["env", f"PYTHONPATH={env_path}", exe]
-    return None
 
 
 def test_primitives_work_unprivileged() -> None:
@@ -54,7 +23,7 @@ def test_primitives_work_unprivileged() -> None:
         pytest.skip("needs root to switch to an unprivileged user (setpriv)")
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
-    python = _python_for(NOBODY)
+    python = python_for(NOBODY)
     if python is None:
         pytest.skip("no Python interpreter that uid 65534 can run with multihome importable")
     # /tmp/pytest-of-root is private to root: the unprivileged user gets its own dir

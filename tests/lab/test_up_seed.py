@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labkit import host_snapshot, ping, sandbox_unavailable_reason
+from labkit import host_snapshot, ping, sandbox_unavailable_reason, tcp_echo
 from typer.testing import CliRunner
 
 from multihome.cli import app
@@ -136,6 +136,21 @@ def test_instance_managers_have_lhnet1_on_vlan50(lab: dict[str, Any]) -> None:
         assert lhnet1.network == ipaddress.ip_network("172.16.50.0/24")
         seen.add(lhnet1.ip)
     assert len(seen) == 3
+
+
+def test_instance_managers_take_replication_traffic_on_lhnet1(lab: dict[str, Any]) -> None:
+    status = lab["status"]
+    sb = sandbox.Sandbox.from_dict(status["sandbox"])
+    pods = {p["name"]: p for p in status["pods"]}
+    one = pods["instance-manager-multi-homed-wrk-1"]
+    two = pods["instance-manager-multi-homed-wrk-2"]
+    lhnet1 = str(two["network_status"][1]["ips"][0])
+    assert two["serves"] == {"address": lhnet1, "http": [], "tcp": [10000], "udp": []}
+    block = bytes(range(256)) * 1024
+    assert sb.call(tcp_echo, one["netns"], lhnet1, 10000, block) == block
+    # bound to the storage address only: not on eth0
+    eth0 = str(two["network_status"][0]["ips"][0])
+    assert sb.call(tcp_echo, one["netns"], eth0, 10000, b"x") == b""
 
 
 def test_pod_to_pod_across_nodes_and_over_vlan50(lab: dict[str, Any]) -> None:

@@ -1,0 +1,210 @@
+"""What every check family shares: the plan and the running lab side by side, the targets on
+a network, and the words for routes, addresses and byte counts.
+
+A family is a function ``derive(ctx, work) -> judge``: it adds the probes, streams, routes
+and namespaces it needs to ``work`` and returns the function that turns the evidence into
+its results. Probe keys are prefixed with the family's id, so families never collide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from multihome.plan import InterfacePlan, NADPlan, NetworkPlan, NodePlan, Plan, PodPlan
+
+from ..collect import Evidence, RouteTo, Work
+from ..probes import Probe, Proto
+from ..report import CheckResult
+from ..view import LabView, MachineView, PodView
+
+Judge = Callable[[Evidence], list[CheckResult]]
+Derive = Callable[["Context", Work], Judge]
+
+ALLOW_DEADLINE = 2.0
+ALLOW_ATTEMPTS = 4
+DENY_DEADLINE = 0.5
+"""A path that exists in the lab answers in milliseconds; silence this long means none."""
+STREAM_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something on a network a probe can aim at: a host's service, a DHCP server."""
+
+    label: str
+    address: str
+    proto: Proto
+    port: int | None
+
+
+@dataclass
+class Context:
+    plan: Plan
+    lab: LabView
+
+    @property
+    def management(self) -> str:
+        return self.plan.cluster.management_network
+
+    def network(self, name: str | None) -> NetworkPlan | None:
+        return next((n for n in self.plan.networks if n.name == name), None)
+
+    def bridge(self, network: str) -> str | None:
+        net = self.lab.networks.get(network)
+        return net.bridge if net else None
+
+    def node(self, name: str | None) -> NodePlan | None:
+        return next((n for n in self.plan.nodes if n.name == name), None)
+
+    def pods(self) -> Iterator[tuple[PodPlan, PodView | None]]:
+        """Pods with interfaces (not hostNetwork), in plan order, with their view (None:
+        not in the lab: Pending)."""
+        for pod in self.plan.pods:
+            if not pod.host_network:
+                yield pod, self.lab.pods.get(pod.ref)
+
+    def running(self) -> Iterator[tuple[PodPlan, PodView]]:
+        for pod, view in self.pods():
+            if view is not None and view.running:
+                yield pod, view
+
+    def nic_network(self, node: str | None, nic: str | None) -> str | None:
+        """The network a node's NIC (or the node bridge it is enslaved to) is on."""
+        plan = self.node(node)
+        if plan is None or nic is None:
+            return None
+        return next((c.network for c in plan.nics if nic in (c.name, c.bridge)), None)
+
+    def targets_on(self, network: str, *, service: bool = True) -> list[Target]:
+        """The hosts on ``network`` (their service when ``service``, else ping) and its DHCP
+        server, in lab order."""
+        found = []
+        for host in self.plan.hosts:
+            view = self.lab.hosts.get(host.name)
+            address = view.address_on(network) if view else None
+            if view is None or address is None:
+                continue
+            proto, port = _service(view, address) if service else ("icmp", None)
+            found.append(Target(f"host {host.name}", address, proto, port))
+        net = self.lab.networks.get(network)
+        if net is not None and net.dhcp_server:
+            found.append(Target(f"{network}'s DHCP server", net.dhcp_server, "icmp", None))
+        return found
+
+
+def _service(host: MachineView, address: str) -> tuple[Proto, int | None]:
+    serves = host.serves
+    if serves.address not in (None, address):
+        return "icmp", None
+    if serves.http:
+        return "http", serves.http[0]
+    if serves.tcp:
+        return "tcp", serves.tcp[0]
+    if serves.udp:
+        return "udp", serves.udp[0]
+    return "icmp", None
+
+
+def allow(netns: str, dst: str, proto: Proto = "icmp", port: int | None = None) -> Probe:
+    return Probe(netns, dst, proto, port, "allow", ALLOW_DEADLINE, ALLOW_ATTEMPTS)
+
+
+def deny(netns: str, dst: str) -> Probe:
+    return Probe(netns, dst, "icmp", None, "deny", DENY_DEADLINE, 1)
+
+
+# -- words ----------------------------------------------------------------------------------
+def size_text(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):.1f} MiB"
+    if count >= 1024:
+        return f"{count / 1024:.0f} KiB"
+    return f"{count} B"
+
+
+def route_text(route: RouteTo | None) -> str:
+    if route is None or route.dev is None:
+        return "no route"
+    return f"out of {route.dev}" + (f" via {route.via}" if route.via else "")
+
+
+def segments_text(ctx: Context, grown: dict[str, int]) -> str:
+    """``vlan40 +262 KiB, vlan50 +0 B`` in network order, from bridge -> bytes."""
+    names = ctx.lab.bridges
+    return ", ".join(f"{names.get(b, b)} +{size_text(n)}" for b, n in grown.items())
+
+
+def short(ref: str) -> str:
+    """A pod's name without its namespace (for evidence lines)."""
+    return ref.rsplit("/", 1)[-1]
+
+
+def at(pod: PodPlan, view: PodView) -> str:
+    """``net-tools on wrk-1``; just the name when it already says the node."""
+    name = short(pod.ref)
+    return name if name.endswith(view.node) else f"{name} on {view.node}"
+
+
+def addresses_in(addresses: tuple[str, ...], subnet: Any) -> list[str]:
+    return [a for a in addresses if ipaddress.ip_interface(a).ip in subnet]
+
+
+def nad_default_routes(nad: NADPlan | None) -> bool:
+    """Whether the NAD's config routes 0.0.0.0/0 (or ::/0) itself, or asks the bridge plugin
+    to be the default gateway."""
+    if nad is None:
+        return False
+    try:
+        raw = json.loads(nad.config)
+    except json.JSONDecodeError:
+        return False
+    plugins = raw.get("plugins", [raw]) if isinstance(raw, dict) else []
+    for plugin in plugins if isinstance(plugins, list) else []:
+        if not isinstance(plugin, dict):
+            continue
+        if plugin.get("isDefaultGateway") is True:
+            return True
+        ipam = plugin.get("ipam")
+        routes = ipam.get("routes") if isinstance(ipam, dict) else None
+        for route in routes if isinstance(routes, list) else []:
+            if isinstance(route, dict) and route.get("dst") in ("0.0.0.0/0", "::/0"):
+                return True
+    return False
+
+
+def address_source(ctx: Context, pod: PodPlan, iface: InterfacePlan) -> str:
+    """Where an interface's address comes from, in a user's words."""
+    if iface.cluster:
+        return f"Canal's IPAM (the pod CIDR of {pod.node})"
+    if iface.ips:
+        return f"the annotation's ips {', '.join(iface.ips)}"
+    ipam = "/".join(iface.ipam_types) or "no"
+    if "dhcp" in iface.ipam_types and iface.lab_network:
+        return f"the DHCP server on {iface.lab_network} (NAD {iface.network}, ipam dhcp)"
+    return f"NAD {iface.network}'s {ipam} IPAM"
+
+
+def attach_cause(ctx: Context, pod: PodPlan, error: str | None) -> str:
+    """Why a pod's attachment failed, from the plan (a missing master) or the error."""
+    node = ctx.node(pod.node)
+    for iface in pod.interfaces:
+        if iface.cluster:
+            continue
+        nad = ctx.plan.nad(iface.network)
+        if nad is None:
+            return (
+                f"the annotation names {iface.network}, which is not a "
+                "NetworkAttachmentDefinition of the lab: define it or fix the name"
+            )
+        if nad.master and node is not None and ctx.nic_network(node.name, nad.master) is None:
+            return (
+                f"NAD {nad.key} is a {nad.cni_type} on {nad.master}, which {node.name} does "
+                f"not have, so Multus can't make {iface.name} there ('Link not found', "
+                f"multus-cni#871): give {node.name} a NIC named {nad.master}, or keep the pod "
+                "off it (nodeSelector)"
+            )
+    return f"the CNI plugin failed: {error}" if error else "the attachment failed"

@@ -1,0 +1,82 @@
+"""multihome verify on the seed lab: every check passes, and the measurements behind the
+segment checks really show the traffic on vlan40 (Canal) and vlan50 (Longhorn)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from verifykit import lab_up
+
+from multihome import verify
+from multihome.cli import app
+from multihome.spec import load_lab
+
+SEED_CHECKS = {
+    "interfaces": 4,
+    "network-status": 4,
+    "default-route": 4,
+    "pod-to-pod": 1,
+    "canal-segment": 1,
+    "reach": 5,
+    "isolation": 3,
+    "node-ip": 1,
+    "longhorn-reach": 1,
+    "longhorn-segment": 1,
+    "expect": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[verify.Report]:
+    with lab_up(load_lab(None), tmp_path_factory.mktemp("verify-seed")) as name:
+        yield verify.run(name)
+
+
+def test_seed_passes_every_check(seed: verify.Report) -> None:
+    failed = [f"{c.name}: {c.evidence} / {c.cause}" for c in seed.checks if c.status != "pass"]
+    assert failed == []
+    counts: dict[str, int] = {}
+    for check in seed.checks:
+        counts[check.id] = counts.get(check.id, 0) + 1
+    assert counts == SEED_CHECKS
+    assert seed.ok
+
+
+def _kib(evidence: tuple[str, ...], network: str) -> int:
+    """What the evidence says entered ``network``'s segment, in KiB (0 for a few bytes)."""
+    found = re.search(rf"{network} \+(\d+) (KiB|B)", " ".join(evidence))
+    assert found, evidence
+    return int(found.group(1)) if found.group(2) == "KiB" else 0
+
+
+def test_seed_segments_are_measured(seed: verify.Report) -> None:
+    checks = {c.id: c for c in seed.checks}
+    canal = checks["canal-segment"].evidence
+    assert _kib(canal, "vlan40") >= 256 and _kib(canal, "vlan50") == _kib(canal, "vlan60") == 0
+    longhorn = checks["longhorn-segment"].evidence
+    assert _kib(longhorn, "vlan50") >= 256 and _kib(longhorn, "vlan40") == 0
+    assert ":10000" in " ".join(longhorn)  # the instance-manager's replica port
+    assert "vlan50 carries nothing but Longhorn's storage network" in " ".join(longhorn)
+    expect = checks["expect"]
+    assert "200 OK" in expect.evidence[0] and "out of net2" in expect.evidence[0]
+
+
+def test_cli_json_and_junit(seed: verify.Report, tmp_path: Path) -> None:
+    junit = tmp_path / "verify.xml"
+    done = CliRunner().invoke(app, ["verify", seed.lab, "-o", "json", "--junit", str(junit)])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.output)
+    assert doc["ok"] is True and doc["failed"] == 0
+    assert doc["passed"] == sum(SEED_CHECKS.values())
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == str(doc["passed"]) and suite.get("failures") == "0"
+    done = CliRunner().invoke(app, ["verify"])
+    assert done.exit_code == 0, done.output
+    assert "OK multi-homed: 26 passed, 0 failed" in done.output
