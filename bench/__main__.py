@@ -28,12 +28,13 @@ BENCHMARKS = [
     "scale",
     "verify",
 ]
+HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 
 
 def _parse(argv: list[str]) -> list[tuple[str, list[str]]]:
     """``NAME [OPTIONS...]`` groups; every word that is not a benchmark's name belongs to
     the benchmark named before it."""
-    known = {p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_")}
+    known = {p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_")} - HELPERS
     chosen: list[tuple[str, list[str]]] = []
     for word in argv:
         if word in known:
@@ -58,10 +59,15 @@ def _run(name: str, args: list[str]) -> tuple[int, str]:
     )
     assert proc.stdout is not None
     lines = []
+    shown = True
     for line in proc.stdout:
-        sys.stdout.write(line)
-        sys.stdout.flush()
         lines.append(line)
+        if shown:
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except OSError:  # the console went away (e.g. | head): keep the result anyway
+                shown = False
     return proc.wait(), "".join(lines)
 
 

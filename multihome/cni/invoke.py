@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import INCOMPATIBLE_VERSION, RUNTIME_FAILURE, CNIError, CNITimeout
-from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering
+from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering, nsenter_argv
 from .version import CURRENT_VERSION, negotiate
 
 log = logging.getLogger(__name__)
@@ -166,9 +166,10 @@ class Invoker:
     def _exec(self, plugin: Plugin, command: str, env: dict[str, str], stdin: bytes) -> bytes:
         started = time.perf_counter()
         try:
-            with entering(self.node) as preexec:
+            prefix = nsenter_argv(self.node)
+            with entering(None if prefix else self.node) as preexec:
                 proc = subprocess.Popen(
-                    [plugin.path],
+                    [*(prefix or ()), plugin.path],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,

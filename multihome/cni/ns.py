@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -50,6 +52,30 @@ class NodeNamespaces:
 
     netns: str | None = None
     mntns: str | None = None
+
+
+@functools.cache
+def _nsenter() -> str | None:
+    return shutil.which("nsenter")
+
+
+def nsenter_argv(node: NodeNamespaces | None) -> list[str] | None:
+    """An ``nsenter`` prefix that runs a program in ``node``'s namespaces, or None (nothing
+    to enter, or no nsenter: use :func:`entering`). Starting the plugin through it lets
+    Python spawn with vfork instead of forking the whole caller for a preexec function
+    (~5 ms a plugin in a large process). The namespaces are checked here first, so a
+    missing one is reported as such and not as the plugin's failure."""
+    if node is None or (node.netns is None and node.mntns is None):
+        return None
+    nsenter = _nsenter()
+    if nsenter is None:
+        return None
+    argv = [nsenter]
+    for path, option in ((node.netns, "--net"), (node.mntns, "--mount")):
+        if path is not None:
+            os.close(_open_ns(path))
+            argv.append(f"{option}={path}")
+    return [*argv, "--"]
 
 
 @contextlib.contextmanager

@@ -70,6 +70,4 @@ def host_gw_routes(plan: Plan, node: NodePlan) -> list[tuple[str, str, str, bool
 
 
 def add_routes(nl: netlink.Netlink, plan: Plan, node: NodePlan, where: Node) -> None:
-    target = nl.ns(where.netns)
-    for dst, via, dev, onlink in host_gw_routes(plan, node):
-        target.add_route(dst, via=via, dev=dev, onlink=onlink)
+    nl.ns(where.netns).add_routes(host_gw_routes(plan, node))

@@ -20,6 +20,8 @@ import contextlib
 import errno
 import ipaddress
 import os
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -119,6 +121,7 @@ def list_netns(run_dir: str = NETNS_DIR) -> list[str]:
 
 
 _RTNH_F_ONLINK = 4
+_BATCH_FROM = 8  # routes; below this, one netlink call each is cheaper than starting ip
 
 # Link kinds a lab may need, with what creating one needs besides its name.
 _PROBES: dict[str, dict[str, Any]] = {
@@ -431,6 +434,31 @@ class NetNS:
         if onlink:
             spec["flags"] = _RTNH_F_ONLINK
         self._call(f"add route {dst}", self._ipr.route, "add", **spec)
+
+    def add_routes(self, routes: Sequence[tuple[str, str, str, bool]]) -> None:
+        """Add many ``(dst CIDR, via, dev, onlink)`` routes at once: one ``ip -batch`` in this
+        namespace sends them back to back (a pyroute2 call costs ~0.85 ms each, which a
+        node's host-gw routes to 100 other nodes would pay 100 times)."""
+        if len(routes) < _BATCH_FROM:
+            for dst, via, dev, onlink in routes:
+                self.add_route(dst, via=via, dev=dev, onlink=onlink)
+            return
+        lines = []
+        for dst, via, dev, onlink in routes:
+            net = ipaddress.ip_network(dst, strict=True)
+            gateway = ipaddress.ip_address(via)
+            check_ifname(dev)
+            lines.append(f"route add {net} via {gateway} dev {dev}{' onlink' if onlink else ''}")
+        done = subprocess.run(
+            ["nsenter", f"--net={self.path}", "ip", "-batch", "-"],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            said = done.stderr.strip().replace("\n", "; ")
+            raise NetlinkError(f"{self.path}: add {len(lines)} routes: {said}")
 
     def routes(self, family: int = 4) -> list[dict[str, Any]]:
         """The main table's routes: ``{"dst": "default"|CIDR, "via": ip|None, "dev": name}``."""

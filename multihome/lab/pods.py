@@ -208,15 +208,24 @@ def _sandbox(pod: PodPlan, netns: str) -> PodSandbox:
     return PodSandbox(pod.namespace, pod.name, pod_uid(pod), container_id(pod), netns)
 
 
+_runtimes: dict[tuple[int, Node], CNIRuntime] = {}
+
+
 def _runtime(node: Node) -> CNIRuntime:
     """The CNI runtime as the node's kubelet/Multus has it: plugins, cache and namespaces
-    of the node."""
-    return CNIRuntime(
-        [CNI_PATH],
-        node.dir("/var/lib/cni"),
-        node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
-        timeout=30,
-    )
+    of the node. One per node and process, kept for the process's life (its plugin lookups
+    and its handle on the node's filesystem are reused pod after pod); the lab's processes
+    that attach pods are short-lived children of ``up``."""
+    key = (os.getpid(), node)  # a forked worker makes its own
+    found = _runtimes.get(key)
+    if found is None:
+        found = _runtimes[key] = CNIRuntime(
+            [CNI_PATH],
+            node.dir("/var/lib/cni"),
+            node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
+            timeout=30,
+        )
+    return found
 
 
 def stop_process(
@@ -245,11 +254,7 @@ def detach(
     name = netns_name(pod)
     path = netlink.netns_path(name)
     if os.path.exists(path):
-        runtime = _runtime(node)
-        try:
-            detach_pod(runtime, _sandbox(pod, path), _delegates(plan, pod, cluster_network))
-        finally:
-            runtime.close()
+        detach_pod(_runtime(node), _sandbox(pod, path), _delegates(plan, pod, cluster_network))
         netlink.delete_netns(name)
     record("pod", pod.ref, phase="removed")
     record("netns", name, phase="removed")
@@ -274,11 +279,13 @@ def attach(
     sandbox = _sandbox(pod, path)
     runtime = _runtime(node)
     record("pod", pod.ref, phase="intent", netns=path, node=node.name)
-    try:
+    # only DHCP needs the new links up at once (the dhcp daemon backs off 2 s when it finds
+    # one down); other attachments skip the watcher's fork
+    if any("dhcp" in iface.ipam_types for iface in pod.interfaces):
         with LinkUpWatcher(path, names=[d.ifname for d in delegates[1:]]):
             network_status = attach_pod(runtime, sandbox, delegates)
-    finally:
-        runtime.close()
+    else:
+        network_status = attach_pod(runtime, sandbox, delegates)
     proc = _start_process(plan, pod, name, path, network_status, lab_dir, record)
     record("pod", pod.ref, phase="done")
     return {

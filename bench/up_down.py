@@ -1,0 +1,124 @@
+"""Benchmark: ``multihome up`` (no file: the built-in seed lab) and ``multihome down``, the
+whole commands as a user runs them.
+
+Run as ``python -m bench.up_down [--rounds N]`` from the repository root, as root (or an
+unprivileged user where user namespaces are allowed). Each round runs ``.venv/bin/multihome
+up`` and then ``.venv/bin/multihome down`` as subprocesses (Python start-up, imports,
+loading and planning the lab, building it, printing the summary: everything), with
+``MULTIHOME_STATE_DIR`` set to a fresh temporary directory (on /run when writable, where
+root's labs live by default). One unmeasured round warms the page cache first. Between
+rounds the bench waits for the machine to be idle (the kernel frees a removed lab's
+namespaces in the background). Prints the median, min and max of the rounds against the
+targets (up <= 2 s, down <= 1 s), and, to see where the time goes, what ``up`` itself
+reports (from the plan to the last pod attached), the CPU time of the commands, and how
+long Python takes to start and to import the command line. Everything is removed at the
+end, also on failure; the bench fails if anything of the lab is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+from bench.labcli import (
+    MULTIHOME,
+    Run,
+    Stats,
+    code,
+    leftovers,
+    machine,
+    run,
+    settle,
+    state_dir,
+)
+
+LAB = "multi-homed"
+UP_TARGET = 2.0
+DOWN_TARGET = 1.0
+ELAPSED = re.compile(r"up in ([0-9.]+) s")
+
+
+def _import_time(rounds: int) -> tuple[Stats, Stats]:
+    """Python start-up alone, and start-up + ``import multihome.cli`` (what every command
+    pays before doing anything)."""
+    bare, cli = Stats(), Stats()
+    env = dict(os.environ)
+    for _ in range(rounds):
+        bare.values.append(run([sys.executable, "-c", "pass"], env).check().wall)
+        cli.values.append(run([sys.executable, "-c", "import multihome.cli"], env).check().wall)
+    return bare, cli
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.up_down")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    up, down, inside, up_cpu, down_cpu = Stats(), Stats(), Stats(), Stats(), Stats()
+    peak_rss, peak_pss = Stats(), Stats()
+    print(machine())
+    print(code())
+    with state_dir("mh-bench-updown-") as env:
+        up_argv, down_argv = [MULTIHOME, "up"], [MULTIHOME, "down"]
+        try:
+            run(up_argv, env, timeout=120).check()  # warm-up, not counted
+            run(down_argv, env, timeout=60).check()
+            for _ in range(args.rounds):
+                settle()
+                u: Run = run(up_argv, env, sample_lab=LAB, interval=0.05, timeout=120).check()
+                d: Run = run(down_argv, env, timeout=60).check()
+                if found := leftovers(env, LAB, [u.token]):
+                    raise RuntimeError(f"down left: {', '.join(found)}")
+                up.values.append(u.wall)
+                down.values.append(d.wall)
+                up_cpu.values.append(u.cpu)
+                down_cpu.values.append(d.cpu)
+                peak_rss.values.append(u.peak_rss_kib / 1024)
+                peak_pss.values.append(u.peak_pss_kib / 1024)
+                match = ELAPSED.search(u.stdout)
+                if match:
+                    inside.values.append(float(match.group(1)))
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"bench.up_down: FAILED: {exc}", file=sys.stderr)
+            return 1
+    bare, cli = _import_time(args.rounds)
+    print(
+        f"seed lab (built-in rke2-multihomed: 6 nodes, 3 VLANs, 2 dnsmasq, 3 dhcp daemons, "
+        f"web host, 4 pods), whole commands, median (min-max) of {args.rounds} rounds, s"
+    )
+    print(f"command: MULTIHOME_STATE_DIR=<tmp> {MULTIHOME} up; {MULTIHOME} down")
+    print(f"{'':22}{'median (min-max)':>24}{'target':>9}  result")
+    for label, stats, target in (
+        ("multihome up", up, UP_TARGET),
+        ("multihome down", down, DOWN_TARGET),
+    ):
+        verdict = "ok" if stats.median <= target else "OVER TARGET"
+        print(f"{label:22}{stats.fmt(digits=3):>24}{target:>9.1f}  {verdict}")
+    print("where the time goes (median, s):")
+    if inside.values:
+        print(
+            f"  up as it reports itself (plan built -> last pod attached): {inside.fmt(digits=3)};"
+            f" the rest of the command (start-up, imports, load + plan, summary): "
+            f"{up.median - inside.median:.3f}"
+        )
+    print(
+        f"  Python start-up {bare.fmt(digits=3)}; start-up + import multihome.cli "
+        f"{cli.fmt(digits=3)}"
+    )
+    print(
+        f"  CPU (user+sys, the command and the children it waited for): up "
+        f"{up_cpu.fmt(digits=3)}, down {down_cpu.fmt(digits=3)}"
+    )
+    print(
+        f"  memory of multihome's Python processes during up (sampled every 50 ms: up, its "
+        f"Python descendants, the sandbox supervisor), peak of the sum: RSS "
+        f"{peak_rss.fmt(digits=1)} MiB, PSS {peak_pss.fmt(digits=1)} MiB (RSS counts the "
+        "pages forked workers share with their parent once per process; PSS splits them)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
