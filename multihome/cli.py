@@ -6,16 +6,16 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from multihome.check import Finding, Severity, run_checks
-from multihome.render import DesignInvalid, RenderError, Target, TokenSource, render_lab
-from multihome.show import design_tables
-from multihome.spec import LabFile, SpecError, load_lab
+if TYPE_CHECKING:  # the layers are imported where a command needs them: down, get and
+    # exec start in a fraction of the time
+    from multihome.check import Finding
+    from multihome.spec import LabFile
 
 app = typer.Typer(
     name="multihome",
@@ -39,6 +39,13 @@ class Output(StrEnum):
     json = "json"
 
 
+class RenderTarget(StrEnum):
+    """``render --target`` (multihome.render.Target's values, without importing render)."""
+
+    rke2 = "rke2"
+    rancher = "rancher"
+
+
 LabArg = Annotated[
     Path | None,
     typer.Argument(help="The lab file. Omitted: the built-in seed design (rke2-multihomed)."),
@@ -58,6 +65,8 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _load(lab: Path | None) -> LabFile:
+    from multihome.spec import SpecError, load_lab
+
     try:
         return load_lab(lab)
     except SpecError as exc:
@@ -73,6 +82,8 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
 ) -> None:
     """Check a design before anything runs: the mistakes people hit on real clusters."""
+    from multihome.check import Severity, run_checks
+
     lab_file = _load(lab)
     findings = run_checks(lab_file)
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
@@ -95,6 +106,8 @@ def validate(
 
 def _print_finding(f: Finding) -> None:
     """Compiler style: ``file:line:col: severity [id] message`` then the fix, indented."""
+    from multihome.check import Severity
+
     colour = "red" if f.severity is Severity.ERROR else "yellow"
     where = f"{f.location}: " if f.location else ""
     out.print(
@@ -118,6 +131,8 @@ def _print_findings(
 @app.command()
 def show(lab: LabArg = None) -> None:
     """Summarize a design: networks, nodes and their NICs, hosts, NADs and pods."""
+    from multihome.show import design_tables
+
     lab_file = _load(lab)
     for table in design_tables(lab_file):
         out.print(table)
@@ -127,7 +142,9 @@ def show(lab: LabArg = None) -> None:
 def render(
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write into.")],
     lab: LabArg = None,
-    target: Annotated[Target, typer.Option("--target", help="rke2 or rancher")] = Target.rke2,
+    target: Annotated[
+        RenderTarget, typer.Option("--target", help="rke2 or rancher")
+    ] = RenderTarget.rke2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
     token_file: Annotated[
         Path | None,
@@ -137,9 +154,14 @@ def render(
     ] = None,
 ) -> None:
     """Write the files a real RKE2 (or Rancher-provisioned) cluster needs for this design."""
+    from multihome.check import Severity
+    from multihome.render import DesignInvalid, RenderError, Target, TokenSource, render_lab
+
     lab_file = _load(lab)
     try:
-        result = render_lab(lab_file, output, target, force, TokenSource(token_file=token_file))
+        result = render_lab(
+            lab_file, output, Target(target.value), force, TokenSource(token_file=token_file)
+        )
     except DesignInvalid as exc:
         findings = list(exc.findings)
         errors = sum(1 for f in findings if f.severity is Severity.ERROR)
