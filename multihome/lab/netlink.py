@@ -54,6 +54,11 @@ class LinkStats:
     rx_dropped: int
     tx_dropped: int
 
+    @classmethod
+    def from_netlink(cls, stats: Any) -> LinkStats:
+        """From a link message's IFLA_STATS64 (or IFLA_STATS) attribute."""
+        return cls(**{name: int(stats[name]) for name in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class LinkInfo:
@@ -363,14 +368,7 @@ class NetNS:
     def link_stats(self, name: str) -> LinkStats:
         link = self._call(f"get {name}", self._ipr.get_links, self.index(name))[0]
         stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS")
-        return LinkStats(
-            rx_bytes=int(stats["rx_bytes"]),
-            tx_bytes=int(stats["tx_bytes"]),
-            rx_packets=int(stats["rx_packets"]),
-            tx_packets=int(stats["tx_packets"]),
-            rx_dropped=int(stats["rx_dropped"]),
-            tx_dropped=int(stats["tx_dropped"]),
-        )
+        return LinkStats.from_netlink(stats)
 
     # -- addresses and routes ---------------------------------------------------------------
     def add_address(self, dev: str, cidr: str, *, exist_ok: bool = False) -> None:
@@ -505,14 +503,7 @@ class NetNS:
                     kind=str(kind) if kind else None,
                     master=names.get(int(master)) if master else None,
                     addresses=tuple(addrs.get(index, ())),
-                    stats=LinkStats(
-                        rx_bytes=int(stats["rx_bytes"]),
-                        tx_bytes=int(stats["tx_bytes"]),
-                        rx_packets=int(stats["rx_packets"]),
-                        tx_packets=int(stats["tx_packets"]),
-                        rx_dropped=int(stats["rx_dropped"]),
-                        tx_dropped=int(stats["tx_dropped"]),
-                    ),
+                    stats=LinkStats.from_netlink(stats),
                 )
             )
         return found
