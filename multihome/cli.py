@@ -325,6 +325,13 @@ def _print_nodes(status: dict[str, Any], wide: bool) -> None:
     _table(header, rows)
 
 
+def _serves(serves: dict[str, Any] | None) -> str:
+    """``http:80,tcp:5000,udp:5001`` from a host's or pod's ``serves``."""
+    if not serves:
+        return "-"
+    return ",".join(f"{proto}:{port}" for proto in ("http", "tcp", "udp") for port in serves[proto])
+
+
 def _print_pods(status: dict[str, Any], wide: bool) -> None:
     header = ["NAMESPACE", "NAME", "STATUS", "AGE"]
     if wide:
@@ -397,12 +404,12 @@ def get(
         )
     else:
         _table(
-            ["NAME", "NICS", "HTTP"],
+            ["NAME", "NICS", "SERVES"],
             [
                 [
                     h["name"],
                     ",".join(f"{c['name']}={c['address'] or '-'}" for c in h["nics"]),
-                    str(h["http"] or "-"),
+                    _serves(h.get("serves")),
                 ]
                 for h in status["hosts"]
             ],

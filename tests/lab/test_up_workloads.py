@@ -93,3 +93,13 @@ def test_commands_it_cannot_vouch_for_are_not_run(lab: dict[str, Any]) -> None:
     # a port nobody declared is closed
     src = pods["probe-wl-wrk-1"]["netns"]
     assert _call(lab, tcp_echo, src, _eth0(pods["script"]), 9000, b"abc") == b""
+
+
+def test_get_hosts_lists_what_each_serves(lab: dict[str, Any]) -> None:
+    from typer.testing import CliRunner
+
+    from multihome.cli import app
+
+    result = CliRunner().invoke(app, ["get", "hosts"])
+    assert result.exit_code == 0, result.output
+    assert "svc    eth0=172.16.60.31/24   http:80,tcp:5000,udp:5001" in result.output
