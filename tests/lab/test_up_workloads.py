@@ -5,6 +5,7 @@ http/tcp/udp) really answer; commands the lab can't run safely are not run (root
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,24 @@ def test_get_hosts_lists_what_each_serves(lab: dict[str, Any]) -> None:
     result = CliRunner().invoke(app, ["get", "hosts"])
     assert result.exit_code == 0, result.output
     assert "svc    eth0=172.16.60.31/24   http:80,tcp:5000,udp:5001" in result.output
+
+
+def test_two_labs_run_side_by_side(lab: dict[str, Any]) -> None:
+    from multihome.spec import load_lab
+
+    seed = api.up(load_lab(None))  # same 172.16.x.x addresses, its own sandbox
+    try:
+        assert sorted(api.list_labs()) == ["multi-homed", "workloads"]
+        page = subprocess.run(
+            api.exec_argv("multus-network-attachments/net-tools", ["curl", "-s", "172.16.60.31"], "multi-homed"),
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert "Welcome to nginx!" in page.stdout
+        assert seed["sandbox"]["pid"] != lab["sandbox"]["pid"]
+        src = _pods(lab)["probe-wl-wrk-1"]["netns"]
+        assert _call(lab, udp_echo, src, "172.16.60.31", 5001, b"still here") == b"still here"
+        with pytest.raises(api.LabError, match="several labs are up"):
+            api.status(None)
+    finally:
+        assert api.down("multi-homed") == ["multi-homed"]
+    assert api.list_labs() == ["workloads"]
