@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.spinner import Spinner
 from rich.table import Table
 
-from multihome.lab.realize import Step
+from multihome.lab.steps import Step
 
 
 class BuildDisplay:

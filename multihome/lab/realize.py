@@ -13,31 +13,14 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
 from . import canal, daemons, forkpool, netlink, nodes, ns, pods, sandbox
 from .state import LabState
+from .steps import Progress, Step
 
-
-@dataclass(frozen=True)
-class Step:
-    """Where ``up`` is: a phase (``sandbox``, ``segments``, ``nodes``, ``hosts``, ``dhcp
-    servers``, ``dhcp daemons``, ``pods``), with a count for pods."""
-
-    phase: str
-    done: int | None = None
-    total: int | None = None
-    item: str | None = None
-
-    def __str__(self) -> str:
-        count = f" {self.done}/{self.total}" if self.total is not None else ""
-        return f"{self.phase}{count}{f' {self.item}' if self.item else ''}"
-
-
-Progress = Callable[[Step], None]
 Recorder = Callable[..., None]
 
 

@@ -19,6 +19,7 @@ from multihome.plan import Plan, PodPlan
 
 from . import canal, daemons, forkpool, netlink, nodes, ns, pods, realize, sandbox
 from .state import LabState
+from .steps import Progress, Step
 
 REBUILD_FIELDS = ("cluster", "networks", "nodes", "hosts")
 
@@ -79,7 +80,7 @@ def apply(
     diff: PodDiff,
     state: LabState,
     sb: sandbox.Sandbox,
-    progress: realize.Progress,
+    progress: Progress,
     keep_going: bool,
 ) -> list[dict[str, Any]]:
     """In the sandbox (``Sandbox.call``): detach ``diff.removed``, attach ``diff.added``;
@@ -98,7 +99,7 @@ def apply(
     }
     journal = state.objects()
     if diff.removed:
-        progress(realize.Step("removing pods", done=0, total=len(diff.removed)))
+        progress(Step("removing pods", done=0, total=len(diff.removed)))
 
         for pod in diff.removed:
             pods.stop_process(pod, journal, state.record)
@@ -110,7 +111,7 @@ def apply(
             return pod.ref
 
         forkpool.fork_map(detach, diff.removed, realize.attach_workers())
-        progress(realize.Step("removing pods", done=len(diff.removed), total=len(diff.removed)))
+        progress(Step("removing pods", done=len(diff.removed), total=len(diff.removed)))
     for node_name in realize.dhcp_nodes(list(diff.added)):
         if ("process", f"dhcp-daemon-{node_name}") not in journal:
             daemons.start_dhcp_daemon(made[node_name], lab_dir, state.record)

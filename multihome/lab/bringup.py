@@ -1,0 +1,273 @@
+"""Bringing a lab up (``api.up``): plan, preflight, lock, sandbox, realize, status; or, on a
+lab that runs, reconciling its pods with a changed file. Kept apart from ``api`` so that
+``down``, ``get`` and ``exec`` start without importing the planner and netlink.
+
+``up`` plans the lab, takes its lock, records and starts the sandbox, realizes the plan
+inside it (``realize.realize`` through ``Sandbox.call``) and writes ``status.json`` and
+``plan.json`` into the lab's directory, which ``get``, ``exec`` and ``verify`` read. Any
+failure tears down what was built (from the journal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from multihome.plan import Plan, build_plan
+from multihome.spec import LabFile
+
+from . import daemons, netlink, nodes, preflight, realize, reconcile, sandbox
+from .api import (
+    AGENT_ROLES,
+    PLAN_FILE,
+    SERVER_ROLES,
+    LabError,
+    LabRunning,
+    load_plan,
+    running,
+    status_path,
+)
+from .state import LabLocked, LabState
+from .steps import Progress, Step, quiet
+
+
+def up(
+    lab_file: LabFile, progress: Progress = quiet, *, keep_going: bool = False
+) -> dict[str, Any]:
+    """Build the lab; returns its status (as ``status()`` would). A pod whose attachment
+    fails fails ``up`` (rolled back), or with ``keep_going`` stays ContainerCreating with
+    its error, as on a real cluster. On a lab that runs, applies a change of its pods
+    (``reconcile``; the status then says what in ``reconciled``), or raises
+    ``LabRunning`` when nothing changed."""
+    state = LabState(lab_file.lab.metadata.name)
+    placed = _placed(state) if state.exists() and running(state) else None
+    plan = build_plan(lab_file, placed)
+    try:
+        preflight.check(plan)
+    except preflight.PreflightError as exc:
+        raise LabError(str(exc), code=2) from exc
+    if placed is not None:
+        return _reconcile(state, plan, progress, keep_going)
+    started = time.monotonic()
+    try:
+        state.acquire()
+    except LabLocked as exc:
+        raise LabError(str(exc), code=2) from exc
+    try:
+        if state.journal_path.exists():  # left by a crashed up: clean it first
+            state.teardown()
+            state.acquire()
+        state.prepare()
+        (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
+        token = sandbox.new_token()
+        state.record("sandbox", plan.name, token=token)
+        progress(Step("sandbox"))
+        sb = sandbox.create(
+            plan.name, str(state.scratch), mountpoints=nodes.NODE_MOUNTPOINTS, token=token
+        )
+        state.record("sandbox", plan.name, phase="done", **sb.to_dict())
+        with _relay(progress) as emit:
+            built = sb.call(realize.realize, plan, state, sb, emit, keep_going)
+        status = _status(plan, sb, built, time.monotonic() - started)
+        _write_status(state, status)
+        return status
+    except BaseException as exc:
+        try:
+            state.teardown()
+        except Exception as cleanup:  # pragma: no cover - reported with the first error
+            exc.add_note(f"rollback failed: {cleanup}")
+        if isinstance(exc, Exception) and not isinstance(exc, LabError):
+            raise LabError(f"up {plan.name!r} failed (rolled back): {exc}") from exc
+        raise
+    finally:
+        state.release()
+
+
+def _placed(state: LabState) -> dict[str, str]:
+    """Where the running lab's pods are: ``namespace/name`` -> node."""
+    data = json.loads(status_path(state).read_text())
+    return {f"{p['namespace']}/{p['name']}": p["node"] for p in data["pods"]}
+
+
+def _reconcile(state: LabState, plan: Plan, progress: Progress, keep_going: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    old = load_plan(plan.name)
+    changed = reconcile.infrastructure_changes(old, plan)
+    if changed:
+        raise LabError(
+            f"lab {plan.name!r} is up, and its {', '.join(changed)} changed: a running lab "
+            f"takes changes of pods and NADs only; rebuild it (multihome down {plan.name}, "
+            "then up)",
+            code=2,
+        )
+    diff = reconcile.pod_diff(old, plan)
+    if not diff:
+        raise LabRunning(
+            f"lab {plan.name!r} is already up and matches the file (multihome down "
+            f"{plan.name} to rebuild it)"
+        )
+    try:
+        state.acquire()
+    except LabLocked as exc:
+        raise LabError(str(exc), code=2) from exc
+    try:
+        before: dict[str, Any] = json.loads(status_path(state).read_text())
+        sb = sandbox.Sandbox.from_dict(before["sandbox"])
+        gone = {p.ref for p in diff.removed}
+        kept = {
+            f"{p['namespace']}/{p['name']}": p
+            for p in before["pods"]
+            if f"{p['namespace']}/{p['name']}" not in gone
+        }
+        try:
+            with _relay(progress) as emit:
+                added = sb.call(reconcile.apply, old, plan, diff, state, sb, emit, keep_going)
+        except Exception as exc:
+            # what runs now: the kept pods; the file stays the old one, so up again retries
+            before["pods"] = list(kept.values())
+            _write_status(state, before)
+            raise LabError(
+                f"up {plan.name!r} could not apply the change ({diff.summary()}): {exc}. "
+                f"The pods it was adding were removed again; not running now: "
+                f"{', '.join(sorted(gone)) or 'none'}"
+            ) from exc
+        by_ref = {**kept, **{f"{p['namespace']}/{p['name']}": p for p in added}}
+        built = {
+            "pods": [by_ref[p.ref] for p in realize.placed_pods(plan) if p.ref in by_ref],
+            "pending": [p.ref for p in plan.pods if p.node is None],
+        }
+        status = _status(plan, sb, built, time.monotonic() - started)
+        status["created"] = before["created"]
+        status["reconciled"] = diff.summary()
+        (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
+        _write_status(state, status)
+        return status
+    finally:
+        state.release()
+
+
+def _write_status(state: LabState, status: dict[str, Any]) -> None:
+    tmp = status_path(state).with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, indent=2) + "\n")
+    os.replace(tmp, status_path(state))
+
+
+_END = "end\n"
+
+
+@contextlib.contextmanager
+def _relay(progress: Progress) -> Iterator[Progress]:
+    """A progress callback for the sandbox's child (and its workers): each step goes over a
+    pipe to a thread here that calls ``progress``, so the caller's display stays in the
+    caller's process."""
+    reader, writer = os.pipe()
+
+    def emit(step: Step) -> None:  # in the child; one write per step (< PIPE_BUF)
+        os.write(writer, (json.dumps(dataclasses.asdict(step)) + "\n").encode())
+
+    def pump() -> None:
+        with open(reader, encoding="utf-8") as lines:
+            for line in lines:
+                if line == _END:
+                    return
+                with contextlib.suppress(ValueError, TypeError):
+                    progress(Step(**json.loads(line)))
+
+    thread = threading.Thread(target=pump, name="up-progress", daemon=True)
+    thread.start()
+    try:
+        yield emit
+    finally:
+        # the end is said, not inferred from EOF: a straggler of the child may hold the pipe
+        os.write(writer, _END.encode())
+        os.close(writer)
+        thread.join()
+
+
+def _status(
+    plan: Plan, sb: sandbox.Sandbox, built: dict[str, Any], elapsed: float
+) -> dict[str, Any]:
+    facts = realize.host_facts()
+    return {
+        "name": plan.name,
+        "created": time.time(),
+        "elapsed": round(elapsed, 3),
+        "sandbox": sb.to_dict(),
+        "nodes": [
+            {
+                "name": n.name,
+                "role": n.role,
+                "roles": SERVER_ROLES if n.role == "server" else AGENT_ROLES,
+                "version": plan.cluster.version,
+                "internal_ip": str(n.node_ip),
+                "external_ip": None,
+                "os_image": facts["os_image"],
+                "kernel": facts["kernel"],
+                "container_runtime": "multihome://netns",
+                "pod_cidr": str(n.pod_cidr),
+                "taints": list(n.taints),
+                "nics": [
+                    {
+                        "name": c.name,
+                        "network": c.network,
+                        "address": str(c.address) if c.address else None,
+                    }
+                    for c in n.nics
+                ],
+                "netns": netlink.netns_path(n.name),
+                "mntns": os.path.join(sb.ns_dir, n.name),
+            }
+            for n in plan.nodes
+        ],
+        "networks": [
+            {
+                "name": n.name,
+                "vlan": n.vlan,
+                "subnet": str(n.subnet),
+                "gateway": str(n.gateway) if n.gateway else None,
+                "mtu": n.mtu,
+                "bridge": n.bridge,
+                "dhcp": None
+                if n.dhcp is None
+                else {
+                    "range": f"{n.dhcp.start}-{n.dhcp.end}",
+                    "lease_time": n.dhcp.lease_time,
+                    "router": str(n.dhcp.router) if n.dhcp.router else None,
+                    "server": str(n.dhcp.server),
+                },
+                "attachments": [f"{a.machine}/{a.nic}" for a in n.attachments],
+            }
+            for n in plan.networks
+        ],
+        "hosts": [
+            {
+                "name": h.name,
+                "netns": netlink.netns_path(f"host-{h.name}"),
+                "nics": [
+                    {
+                        "name": c.name,
+                        "network": c.network,
+                        "address": str(c.address) if c.address else None,
+                    }
+                    for c in h.nics
+                ],
+                "http": h.http,
+                "serves": daemons.host_serves(h).to_dict() if daemons.host_serves(h) else None,
+            }
+            for h in plan.hosts
+        ],
+        "pods": built["pods"],
+        "pending": built["pending"],
+    }
+
+
+def progress_to_stderr(step: Step) -> None:
+    sys.stderr.write(f"  {step}\n")
+    sys.stderr.flush()
