@@ -236,6 +236,8 @@ def up(
             status = api.up(lab_file, progress=display, keep_going=keep_going)
     except api.LabRunning as exc:
         out.print(escape(str(exc)))
+        if run_verify:
+            _verify_after_up(lab_file.lab.metadata.name)
         raise typer.Exit(EXIT_OK) from None
     except (api.LabError, PlanError, OSError, RuntimeError) as exc:
         _lab_error(exc)
@@ -261,17 +263,22 @@ def up(
         f"Take it down: multihome down {escape(status['name'])}"
     )
     if run_verify:
-        from multihome import verify as verifier
-
-        out.print()
-        try:
-            report = verifier.run(status["name"])
-        except verifier.VerifyError as exc:
-            _fail(str(exc), exc.code)
-        print_verify_report(report)
-        raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+        _verify_after_up(status["name"])
     if stuck:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _verify_after_up(name: str) -> NoReturn:
+    """``up --verify``: verify the lab; exit with verify's code."""
+    from multihome import verify as verifier
+
+    out.print()
+    try:
+        report = verifier.run(name)
+    except verifier.VerifyError as exc:
+        _fail(str(exc), exc.code)
+    print_verify_report(report)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 @app.command()

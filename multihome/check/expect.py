@@ -45,6 +45,13 @@ def expect_references(ctx: Context) -> Iterator[Finding]:
                 f"expect #{i + 1}: {exp.to!r} is not an IP, IP:port, pod, node or host",
                 "write an address such as 172.16.60.31:80, or name a pod, node or host",
             )
+        if port is not None and not 1 <= port <= 65535:
+            yield ctx.error(
+                "expect-port-range",
+                ctx.at("spec", "expect", i, "to"),
+                f"expect #{i + 1}: port {port} in {exp.to!r} is not a TCP/UDP port",
+                "use a port from 1 to 65535",
+            )
         if exp.proto in ("tcp", "udp") and port is None:
             yield ctx.error(
                 "expect-port-missing",

@@ -34,6 +34,7 @@ from .api import (
     running,
     status_path,
 )
+from .names import host_netns
 from .state import LabLocked, LabState
 from .steps import Progress, Step, quiet
 
@@ -47,14 +48,9 @@ def up(
     (``reconcile``; the status then says what in ``reconciled``), or raises
     ``LabRunning`` when nothing changed."""
     state = LabState(lab_file.lab.metadata.name)
-    placed = _placed(state) if state.exists() and running(state) else None
-    plan = build_plan(lab_file, placed)
-    try:
-        preflight.check(plan)
-    except preflight.PreflightError as exc:
-        raise LabError(str(exc), code=2) from exc
-    if placed is not None:
-        return _reconcile(state, plan, progress, keep_going)
+    if state.exists() and running(state):
+        return _reconcile(state, lab_file, progress, keep_going)
+    plan = _checked_plan(lab_file, None)
     started = time.monotonic()
     try:
         state.acquire()
@@ -65,7 +61,7 @@ def up(
             state.teardown()
             state.acquire()
         state.prepare()
-        (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
+        _write_plan(state, plan)
         token = sandbox.new_token()
         state.record("sandbox", plan.name, token=token)
         progress(Step("sandbox"))
@@ -96,28 +92,43 @@ def _placed(state: LabState) -> dict[str, str]:
     return {f"{p['namespace']}/{p['name']}": p["node"] for p in data["pods"]}
 
 
-def _reconcile(state: LabState, plan: Plan, progress: Progress, keep_going: bool) -> dict[str, Any]:
-    started = time.monotonic()
-    old = load_plan(plan.name)
-    changed = reconcile.infrastructure_changes(old, plan)
-    if changed:
-        raise LabError(
-            f"lab {plan.name!r} is up, and its {', '.join(changed)} changed: a running lab "
-            f"takes changes of pods and NADs only; rebuild it (multihome down {plan.name}, "
-            "then up)",
-            code=2,
-        )
-    diff = reconcile.pod_diff(old, plan)
-    if not diff:
-        raise LabRunning(
-            f"lab {plan.name!r} is already up and matches the file (multihome down "
-            f"{plan.name} to rebuild it)"
-        )
+def _checked_plan(lab_file: LabFile, placed: dict[str, str] | None) -> Plan:
+    plan = build_plan(lab_file, placed)
     try:
-        state.acquire()
+        preflight.check(plan)
+    except preflight.PreflightError as exc:
+        raise LabError(str(exc), code=2) from exc
+    return plan
+
+
+def _reconcile(
+    state: LabState, lab_file: LabFile, progress: Progress, keep_going: bool
+) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        state.acquire()  # first: what runs is read and changed by one process at a time
     except LabLocked as exc:
         raise LabError(str(exc), code=2) from exc
     try:
+        if not running(state):  # taken down meanwhile: don't leave a lock-only directory
+            state.teardown()
+            raise LabError(f"lab {state.name!r} went down while up started: run up again")
+        old = load_plan(state.name)
+        plan = _checked_plan(lab_file, _placed(state))
+        changed = reconcile.infrastructure_changes(old, plan)
+        if changed:
+            raise LabError(
+                f"lab {plan.name!r} is up, and its {', '.join(changed)} changed: a running "
+                f"lab takes changes of pods and NADs only; rebuild it (multihome down "
+                f"{plan.name}, then up)",
+                code=2,
+            )
+        if plan == old:
+            raise LabRunning(
+                f"lab {plan.name!r} is already up and matches the file (multihome down "
+                f"{plan.name} to rebuild it)"
+            )
+        diff = reconcile.pod_diff(old, plan)
         before: dict[str, Any] = json.loads(status_path(state).read_text())
         sb = sandbox.Sandbox.from_dict(before["sandbox"])
         gone = {p.ref for p in diff.removed}
@@ -126,18 +137,20 @@ def _reconcile(state: LabState, plan: Plan, progress: Progress, keep_going: bool
             for p in before["pods"]
             if f"{p['namespace']}/{p['name']}" not in gone
         }
-        try:
-            with _relay(progress) as emit:
-                added = sb.call(reconcile.apply, old, plan, diff, state, sb, emit, keep_going)
-        except Exception as exc:
-            # what runs now: the kept pods; the file stays the old one, so up again retries
-            before["pods"] = list(kept.values())
-            _write_status(state, before)
-            raise LabError(
-                f"up {plan.name!r} could not apply the change ({diff.summary()}): {exc}. "
-                f"The pods it was adding were removed again; not running now: "
-                f"{', '.join(sorted(gone)) or 'none'}"
-            ) from exc
+        added: list[dict[str, Any]] = []
+        if diff:
+            try:
+                with _relay(progress) as emit:
+                    added = sb.call(reconcile.apply, old, plan, diff, state, sb, emit, keep_going)
+            except Exception as exc:
+                # what runs now: the kept pods; the plan stays the old one, so up retries
+                before["pods"] = list(kept.values())
+                _write_status(state, before)
+                raise LabError(
+                    f"up {plan.name!r} could not apply the change ({diff.summary()}): {exc}. "
+                    f"The pods it was adding were removed again; not running now: "
+                    f"{', '.join(sorted(gone)) or 'none'}"
+                ) from exc
         by_ref = {**kept, **{f"{p['namespace']}/{p['name']}": p for p in added}}
         built = {
             "pods": [by_ref[p.ref] for p in realize.placed_pods(plan) if p.ref in by_ref],
@@ -145,12 +158,20 @@ def _reconcile(state: LabState, plan: Plan, progress: Progress, keep_going: bool
         }
         status = _status(plan, sb, built, time.monotonic() - started)
         status["created"] = before["created"]
-        status["reconciled"] = diff.summary()
-        (state.dir / PLAN_FILE).write_text(plan.model_dump_json(indent=2) + "\n")
+        # e.g. only the expect entries changed: verify reads them from the plan
+        status["reconciled"] = diff.summary() if diff else "no pod changes, plan updated"
+        _write_plan(state, plan)
         _write_status(state, status)
         return status
     finally:
         state.release()
+
+
+def _write_plan(state: LabState, plan: Plan) -> None:
+    path = state.dir / PLAN_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(plan.model_dump_json(indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def _write_status(state: LabState, status: dict[str, Any]) -> None:
@@ -177,7 +198,9 @@ def _relay(progress: Progress) -> Iterator[Progress]:
             for line in lines:
                 if line == _END:
                     return
-                with contextlib.suppress(ValueError, TypeError):
+                # a display that fails (stderr closed, ...) must not stop the draining: the
+                # child would block on a full pipe
+                with contextlib.suppress(Exception):
                     progress(Step(**json.loads(line)))
 
     thread = threading.Thread(target=pump, name="up-progress", daemon=True)
@@ -249,7 +272,7 @@ def _status(
         "hosts": [
             {
                 "name": h.name,
-                "netns": netlink.netns_path(f"host-{h.name}"),
+                "netns": netlink.netns_path(host_netns(h.name)),
                 "nics": [
                     {
                         "name": c.name,

@@ -15,7 +15,7 @@ from typing import Any
 from multihome.plan import HostPlan, NetworkPlan
 
 from . import processes
-from .names import check_name
+from .names import check_name, fit
 from .nodes import CNI_BIN_DIR, Node
 
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -76,10 +76,11 @@ def dnsmasq_argv(net: NetworkPlan, leasefile: str) -> list[str]:
 
 
 def start_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) -> processes.Daemon:
-    leasefile = os.path.join(lab_dir, f"dnsmasq-{net.name}.leases")
-    log = os.path.join(lab_dir, f"dnsmasq-{net.name}.log")
+    name = fit(f"dnsmasq-{net.name}")
+    leasefile = os.path.join(lab_dir, f"{name}.leases")
+    log = os.path.join(lab_dir, f"{name}.log")
     daemon = processes.start(
-        f"dnsmasq-{net.name}", dnsmasq_argv(net, leasefile), netns=netns, log=log, record=record
+        name, dnsmasq_argv(net, leasefile), netns=netns, log=log, record=record
     )
     wait_for(lambda: os.path.exists(leasefile) or not daemon.alive(), f"dnsmasq on {net.name}")
     if not daemon.alive():
@@ -87,14 +88,20 @@ def start_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) 
     return daemon
 
 
+def dhcp_daemon_name(node: str) -> str:
+    """The journal name of a node's dhcp daemon."""
+    return fit(f"dhcp-daemon-{node}")
+
+
 def start_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> processes.Daemon:
     """The CNI dhcp daemon on ``node``, socket at the node's ``/run/cni/dhcp.sock``."""
     sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
     if os.path.lexists(sock):  # the 1.1.1 daemon refuses to start over a stale socket
         os.unlink(sock)
-    log = os.path.join(lab_dir, f"dhcp-daemon-{node.name}.log")
+    name = dhcp_daemon_name(node.name)
+    log = os.path.join(lab_dir, f"{name}.log")
     daemon = processes.start(
-        f"dhcp-daemon-{node.name}",
+        name,
         [os.path.join(CNI_BIN_DIR, "dhcp"), "daemon", "-socketpath", DHCP_SOCKET],
         netns=node.netns,
         mntns=node.mntns,

@@ -165,7 +165,9 @@ def _gather(
         os.set_blocking(queue_w, False)
         sel.register(queue_w, selectors.EVENT_WRITE)
         open_fds = set(pids)
-        while open_fds:
+        # done when every result is in, not at every worker's end of file: a grandchild a
+        # worker left running (a daemon it started) may hold the pipe open
+        while open_fds and done < len(items):
             for key, _ in sel.select():
                 fd = int(key.fd)
                 if fd == queue_w:

@@ -68,6 +68,16 @@ def check_abs_path(path: object, what: str = "path") -> str:
     return path
 
 
+def host_netns(host: str) -> str:
+    """The network namespace of a host of the lab."""
+    return fit(f"host-{host}")
+
+
+def dhcp_netns(network: str) -> str:
+    """The network namespace of a network's DHCP server."""
+    return fit(f"dhcp-{network}")
+
+
 def fit(name: str, limit: int = MAX_NAME) -> str:
     """``name`` cut to ``limit`` characters, a hash of the whole keeping it unique."""
     if len(name) <= limit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import uuid
@@ -83,6 +84,18 @@ LONGHORN_REPLICA_PORT = 10000
 the range Longhorn gives replica processes)."""
 
 _HTTP_IMAGES = ("nginx", "httpd", "caddy")
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _port(value: object) -> int | None:
+    """A TCP/UDP port number (1-65535) from a manifest or a flag, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        return None
+    return number if 1 <= number <= 65535 else None
 
 
 def _image_name(image: object) -> str:
@@ -102,30 +115,28 @@ def _sleep_argv(argv: list[str]) -> list[str] | None:
             return None
     if len(words) == 2 and os.path.basename(words[0]) == "sleep":
         value = words[1]
-        if value == "infinity" or value.replace(".", "", 1).isdigit():
+        if value == "infinity" or _SECONDS.fullmatch(value):
             sleep = shutil.which("sleep")
             return [sleep, value] if sleep else None
     return None
 
 
-def _flag(argv: list[str], name: str, default: int) -> int:
+def _flag(argv: list[str], name: str, default: int) -> int | None:
+    """A port flag (``--http-port=8080`` or ``--http-port 8080``): its value, ``default``
+    when absent, None when it is no port."""
     for i, word in enumerate(argv):
         if word.startswith(f"{name}="):
-            value = word.split("=", 1)[1]
-        elif word == name and i + 1 < len(argv):
-            value = argv[i + 1]
-        else:
-            continue
-        return int(value) if value.isdigit() else default
+            return _port(word.split("=", 1)[1])
+        if word == name and i + 1 < len(argv):
+            return _port(argv[i + 1])
     return default
 
 
 def _known_server(image: str, argv: list[str]) -> daemons.Serves | None:
     """The image's or command's server, when it is one the lab knows how to stand in for."""
     if image == "agnhost" and "netexec" in argv[:2]:
-        return daemons.Serves(
-            http=_flag(argv, "--http-port", 8080), udp=(_flag(argv, "--udp-port", 8081),)
-        )
+        http, udp = _flag(argv, "--http-port", 8080), _flag(argv, "--udp-port", 8081)
+        return daemons.Serves(http=http, udp=(udp,) if udp else ())
     if (
         len(argv) >= 3
         and os.path.basename(argv[0]).startswith("python")
@@ -135,8 +146,8 @@ def _known_server(image: str, argv: list[str]) -> daemons.Serves | None:
             "http.server",
         ]
     ):
-        port = argv[3] if len(argv) > 3 and argv[3].isdigit() else "8000"
-        return daemons.Serves(http=int(port))
+        given = argv[3] if len(argv) > 3 and not argv[3].startswith("-") else "8000"
+        return daemons.Serves(http=_port(given))
     if image in _HTTP_IMAGES and (not argv or os.path.basename(argv[0]) in _HTTP_IMAGES):
         return daemons.Serves(http=80)
     return None
@@ -147,11 +158,10 @@ def _declared_ports(containers: list[Mapping[str, Any]]) -> tuple[tuple[int, ...
     udp: list[int] = []
     for container in containers:
         for port in container.get("ports") or []:
-            if not isinstance(port, Mapping) or not isinstance(port.get("containerPort"), int):
+            number = _port(port.get("containerPort")) if isinstance(port, Mapping) else None
+            if number is None:
                 continue
-            (udp if str(port.get("protocol", "TCP")).upper() == "UDP" else tcp).append(
-                port["containerPort"]
-            )
+            (udp if str(port.get("protocol", "TCP")).upper() == "UDP" else tcp).append(number)
     return tuple(sorted(set(tcp))), tuple(sorted(set(udp)))
 
 
@@ -176,11 +186,12 @@ def pod_process(plan: Plan, pod: PodPlan) -> list[str] | daemons.Serves | None:
     tcp, udp = _declared_ports(containers)
     if server is not None:
         extra_tcp = tuple(p for p in tcp if p != server.http)
-        return daemons.Serves(
+        merged = daemons.Serves(
             http=server.http,
             tcp=tuple(sorted({*server.tcp, *extra_tcp})),
             udp=tuple(sorted({*server.udp, *udp})),
         )
+        return merged if merged else None
     if tcp or udp:
         return daemons.Serves(tcp=tcp, udp=udp)
     return None

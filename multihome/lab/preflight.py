@@ -53,6 +53,8 @@ def missing_packages() -> list[str]:
         missing.append("dnsmasq-base")
     if shutil.which("nsenter") is None:
         missing.append("util-linux")
+    if shutil.which("ip") is None:  # host-gw routes of larger labs go in one ip -batch
+        missing.append("iproute2")
     return missing
 
 

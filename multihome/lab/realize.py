@@ -18,6 +18,7 @@ from typing import Any
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
 from . import canal, daemons, forkpool, netlink, nodes, ns, pods, sandbox
+from .names import dhcp_netns, fit, host_netns
 from .state import LabState
 from .steps import Progress, Step
 
@@ -133,7 +134,7 @@ def _realize(
 
         progress(Step("hosts"))
         for index, host in enumerate(plan.hosts):
-            name = f"host-{host.name}"
+            name = host_netns(host.name)
             record("netns", name, path=netlink.netns_path(name), host=host.name)
             path = netlink.create_netns(name)
             nl.ns(path).set_link("lo", up=True)
@@ -152,13 +153,13 @@ def _realize(
                 nl.ns(path).add_route("default", via=str(gateway), dev=host.nics[0].name)
             serves = daemons.host_serves(host)
             if serves:
-                daemons.start_server(f"serve-{host.name}", serves, path, lab_dir, record)
+                daemons.start_server(fit(f"serve-{host.name}"), serves, path, lab_dir, record)
 
         progress(Step("dhcp servers"))
         for index, net in enumerate(plan.networks):
             if net.dhcp is None:
                 continue
-            name = f"dhcp-{net.name}"
+            name = dhcp_netns(net.name)
             record("netns", name, path=netlink.netns_path(name), network=net.name)
             path = netlink.create_netns(name)
             nl.ns(path).set_link("lo", up=True)

@@ -113,7 +113,7 @@ def apply(
         forkpool.fork_map(detach, diff.removed, realize.attach_workers())
         progress(Step("removing pods", done=len(diff.removed), total=len(diff.removed)))
     for node_name in realize.dhcp_nodes(list(diff.added)):
-        if ("process", f"dhcp-daemon-{node_name}") not in journal:
+        if ("process", daemons.dhcp_daemon_name(node_name)) not in journal:
             daemons.start_dhcp_daemon(made[node_name], lab_dir, state.record)
     try:
         return realize.attach_pods(
@@ -124,7 +124,9 @@ def apply(
         for pod in diff.added:
             if ("pod", pod.ref) in journal and pod.node is not None:
                 conf = canal.conflist(new.node(pod.node))
-                with contextlib.suppress(Exception):  # best effort: the first error is the news
+                # best effort, each step on its own: the first error is the news
+                with contextlib.suppress(Exception):
                     pods.stop_process(pod, journal, state.record)
+                with contextlib.suppress(Exception):
                     pods.detach(new, pod, made[pod.node], conf, state.record)
         raise

@@ -124,15 +124,13 @@ def _route_to(nl: netlink.Netlink, path: str, dst: str) -> RouteTo | None:
 
 
 def _kernel(work: Work) -> Evidence:
-    """The namespaces' state, the routes, then the streams one after the other."""
+    """The namespaces' state and the routes."""
     found = Evidence()
     with netlink.Netlink() as nl:
         for path in sorted(work.facts):
             found.facts[path] = read_netns(nl, path)
         for path, dst in sorted(work.routes):
             found.routes[(path, dst)] = _route_to(nl, path, dst)
-    for key, stream in work.streams.items():
-        found.streams[key] = measure(stream, work.bridges)
     return found
 
 
@@ -146,9 +144,12 @@ def collect(work: Work) -> Evidence:
     """Gather the evidence ``work`` asks for. Runs inside the lab's sandbox.
 
     The probes (bounded below by the isolation probes' silence window) run in one forked
-    worker while another reads the kernel and sends the streams: the probes' few packets
-    are far below what tells segments apart (a stream is 256 KiB)."""
+    worker while another reads the kernel; then the streams, one after the other, with
+    nothing else on the wire (in a large lab the probes' packets add up to what would blur
+    which segment a stream crossed)."""
     jobs = (_probes, _kernel)
     probed, kernel = forkpool.fork_map(lambda job: job(work), jobs, len(jobs))
     kernel.probes = probed.probes
+    for key, stream in work.streams.items():
+        kernel.streams[key] = measure(stream, work.bridges)
     return kernel

@@ -303,6 +303,8 @@ async def run_one(nss: Namespaces, probe: Probe) -> ProbeResult:
             outcome, detail = await _ATTEMPT[probe.proto](nss, probe, max(0.01, min(slot, left)))
         except OSError as exc:
             outcome, detail = _os_outcome(exc)
+        except Exception as exc:  # a probe that can't run (a bad port, ...) is its verdict
+            outcome, detail = "error", f"{type(exc).__name__}: {exc}"
         result = ProbeResult(outcome, detail, tries, time.monotonic() - start)
         if result.satisfies(probe.want) or outcome == "error" or tries >= probe.attempts:
             return result
@@ -313,13 +315,24 @@ async def run_one(nss: Namespaces, probe: Probe) -> ProbeResult:
             await asyncio.sleep(wait)
 
 
+MAX_PROBES_AT_ONCE = 256
+
+
 def run_probes(probes: Sequence[Probe]) -> list[ProbeResult]:
     """Run every probe at once; results in the same order. Call inside the sandbox."""
     if not probes:
         return []
 
     async def main() -> list[ProbeResult]:
+        # bounded: a large lab has thousands of probes, each a socket, and every raw ICMP
+        # socket of a namespace gets a copy of each ICMP packet there
+        gate = asyncio.Semaphore(MAX_PROBES_AT_ONCE)
+
+        async def one(probe: Probe) -> ProbeResult:
+            async with gate:
+                return await run_one(nss, probe)
+
         with namespaces() as nss:
-            return list(await asyncio.gather(*(run_one(nss, p) for p in probes)))
+            return list(await asyncio.gather(*(one(p) for p in probes)))
 
     return asyncio.run(main())

@@ -378,6 +378,7 @@ spec:
         "nettools",
     ),
     ("expect-unknown-target", replace('to: "172.16.60.31:80"', "to: nginx"), "nginx"),
+    ("expect-port-range", replace('to: "172.16.60.31:80"', 'to: "172.16.60.31:99999"'), "99999"),
     (
         "expect-port-missing",
         replace('to: "172.16.60.31:80"\n      proto: http', 'to: "172.16.60.31"\n      proto: tcp'),

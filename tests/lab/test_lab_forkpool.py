@@ -3,8 +3,11 @@ other workers stopped, a worker that dies reported, no descriptor or process lef
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +84,41 @@ def _raise_unpicklable(_: int) -> int:
 def test_an_error_that_does_not_pickle_still_arrives() -> None:
     with pytest.raises(RuntimeError, match="Unpicklable: deep inside"):
         forkpool.fork_map(_raise_unpicklable, [1, 2], 2)
+
+
+def test_an_error_in_on_result_stops_the_pool() -> None:
+    before = _fds()
+
+    def explode(index: int, _: object) -> None:
+        raise KeyError(index)
+
+    with pytest.raises(KeyError):
+        forkpool.fork_map(_square_with_pid, list(range(20)), 3, on_result=explode)
+    assert _fds() == before
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def _leave_a_grandchild(item: tuple[int, str]) -> int:
+    x, pidfile = item
+    pid = os.fork()
+    if pid == 0:  # holds the worker's result pipe open for a while
+        time.sleep(30)
+        os._exit(0)
+    with open(pidfile, "a") as fh:
+        fh.write(f"{pid}\n")
+    return x
+
+
+def test_results_do_not_wait_for_a_grandchild_holding_the_pipe(tmp_path: Path) -> None:
+    pidfile = str(tmp_path / "grandchildren")
+    try:
+        assert forkpool.fork_map(_leave_a_grandchild, [(1, pidfile), (2, pidfile)], 2) == [1, 2]
+        pids = [int(line) for line in Path(pidfile).read_text().split()]
+        assert len(pids) == 2
+        for pid in pids:  # still there: fork_map returned without waiting for them
+            os.kill(pid, 0)
+    finally:
+        for line in Path(pidfile).read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line), signal.SIGKILL)

@@ -137,3 +137,19 @@ def test_seed_is_buildable_here() -> None:
     plan_kinds = ("bridge", "macvlan")
     assert all(_unavailable(k) is None for k in plan_kinds)
     assert load_lab(None).lab.metadata.name == "multi-homed"
+
+
+def test_a_failing_display_does_not_stall_up() -> None:
+    from multihome.lab import bringup
+    from multihome.lab.steps import Step
+
+    seen = []
+
+    def broken(step: Step) -> None:
+        seen.append(step)
+        raise BrokenPipeError("stderr went away")
+
+    with bringup._relay(broken) as emit:
+        for i in range(3000):  # more than a pipe holds: the relay must keep draining
+            emit(Step("pods", done=i, total=3000))
+    assert len(seen) == 3000

@@ -86,3 +86,15 @@ def test_same_file_is_already_up_and_wires_need_a_rebuild(running: dict[str, Any
     ) as caught:
         api.up(_lab(("subnet: 172.16.60.0/24", "subnet: 172.16.60.0/24\n      mtu: 9000")))
     assert caught.value.code == 2
+
+
+def test_a_change_of_expectations_only_updates_the_plan(running: dict[str, Any]) -> None:
+    extra = (
+        "  hosts:\n",
+        '  expect:\n    - {from: apps/custom, to: "172.16.60.31:5000", proto: tcp, result: deny}\n'
+        "  hosts:\n",
+    )
+    status = api.up(_lab(extra))
+    assert status["reconciled"] == "no pod changes, plan updated"
+    assert [e.to for e in api.load_plan("workloads").expect] == ["172.16.60.31:5000"]
+    assert _refs(status).keys() == _refs(running).keys()
