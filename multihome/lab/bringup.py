@@ -282,7 +282,7 @@ def _status(
                     for c in h.nics
                 ],
                 "http": h.http,
-                "serves": daemons.host_serves(h).to_dict() if daemons.host_serves(h) else None,
+                "serves": serves.to_dict() if (serves := daemons.host_serves(h)) else None,
             }
             for h in plan.hosts
         ],

@@ -144,6 +144,13 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
     """For each link kind, None when this kernel creates one, else why not. Makes and
     deletes throwaway links in the calling thread's network namespace: call it in a
     namespace made for the purpose."""
+    here_ns = os.stat(ns.ns_file("thread-self", "net")).st_ino
+    try:
+        host_ns = os.stat("/proc/1/ns/net").st_ino
+    except OSError:  # unprivileged: not ours to look at (the caller made a fresh namespace)
+        host_ns = None
+    if here_ns == host_ns:
+        raise NetlinkError("refusing to probe link kinds in the host's network namespace")
     found: dict[str, str | None] = {}
     with NetNS(ns.ns_file("thread-self", "net")) as here:
         here.add_veth("mhprobe0", "mhprobe1")

@@ -233,6 +233,14 @@ def is_running(pid: int, started: int | None = None) -> bool:
 
 
 def reap(pid: int) -> None:
-    """Collect ``pid`` if it is a child of ours that has exited; harmless otherwise."""
+    """Collect ``pid`` if it is a child of ours that has exited; harmless otherwise. ``pid``
+    is as /proc names it: inside the lab's PID namespace (a forked worker) the same number
+    may name another child of ours, so nothing is reaped there."""
+    me = os.readlink("/proc/self")
+    if me != str(os.getpid()):  # our PIDs and /proc's differ: leave it to the lab's init
+        return
+    fields = _stat_fields(pid)
+    if fields is None or fields[1] != me:
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)

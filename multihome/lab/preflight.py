@@ -17,9 +17,8 @@ import shutil
 from multihome.plan import Plan
 
 from . import netlink, ns
+from .daemons import DNSMASQ
 from .nodes import CNI_BIN_DIR
-
-DNSMASQ = "/usr/sbin/dnsmasq"
 
 # CNI plugin type -> the kernel link kind it makes.
 LINK_KIND = {

@@ -6,6 +6,7 @@ management network, no host outside the cluster on it, no other NAD's attachment
 
 from __future__ import annotations
 
+from multihome.lab.pods import LONGHORN_REPLICA_PORT
 from multihome.plan import PodPlan
 
 from ..collect import Evidence, Work
@@ -23,7 +24,7 @@ from .base import (
     size_text,
 )
 
-REPLICA_PORT = 10000
+REPLICA_PORT = LONGHORN_REPLICA_PORT
 
 Member = tuple[PodPlan, PodView, str]
 
