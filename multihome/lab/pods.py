@@ -1,5 +1,5 @@
 """Pods: a network namespace each, attached on its node through Multus + CNI, its command
-run inside when this machine can run it (see :func:`pod_process`).
+run inside when the plan says so (``PodPlan.process``, decided in ``plan/process.py``).
 
 The pod's eth0 comes from the node's cluster network (``k8s-pod-network``), the annotation's
 networks follow as Multus orders them; every plugin runs on the node (its network and mount
@@ -9,11 +9,8 @@ attached a :class:`LinkUpWatcher` sets the new links up at once (see linkup.py).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
-import re
-import shlex
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -52,149 +49,11 @@ def pod_uid(pod: PodPlan) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"multihome:{pod.ref}"))
 
 
-def _pod_spec(plan: Plan, pod: PodPlan) -> Mapping[str, Any]:
-    """The pod's spec from its manifest (a Pod, or its workload's template); {} if none."""
-    kind, name = ("Pod", pod.name) if pod.owner is None else (pod.owner.kind, pod.owner.name)
-    for manifest in plan.manifests:
-        if (
-            manifest.kind == kind
-            and manifest.name == name
-            and manifest.namespace
-            in (
-                pod.namespace,
-                None,
-            )
-        ):
-            spec = manifest.body.get("spec") or {}
-            if kind != "Pod":
-                spec = (spec.get("template") or {}).get("spec") or {}
-            return spec if isinstance(spec, Mapping) else {}
-    return {}
-
-
 def _annotations(plan: Plan, pod: PodPlan) -> dict[str, str]:
     found: dict[str, str] = {}
     if pod.networks_annotation:
         found[NETWORKS_ANNOTATION] = pod.networks_annotation
     return found
-
-
-LONGHORN_REPLICA_PORT = 10000
-"""Where an instance-manager listens for replication traffic on lhnet1 (the first port of
-the range Longhorn gives replica processes)."""
-
-_HTTP_IMAGES = ("nginx", "httpd", "caddy")
-_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
-
-
-def _port(value: object) -> int | None:
-    """A TCP/UDP port number (1-65535) from a manifest or a flag, else None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
-    else:
-        return None
-    return number if 1 <= number <= 65535 else None
-
-
-def _image_name(image: object) -> str:
-    """``registry/path/nginx:1.27@sha...`` -> ``nginx``."""
-    text = str(image or "").split("@", 1)[0]
-    last = text.rsplit("/", 1)[-1]
-    return last.split(":", 1)[0]
-
-
-def _sleep_argv(argv: list[str]) -> list[str] | None:
-    """``sleep N`` (directly or as ``sh|bash -c "sleep N"``) with this machine's sleep."""
-    words = argv
-    if os.path.basename(argv[0]) in ("sh", "bash") and len(argv) == 3 and argv[1] == "-c":
-        try:
-            words = shlex.split(argv[2])
-        except ValueError:
-            return None
-    if len(words) == 2 and os.path.basename(words[0]) == "sleep":
-        value = words[1]
-        if value == "infinity" or _SECONDS.fullmatch(value):
-            sleep = shutil.which("sleep")
-            return [sleep, value] if sleep else None
-    return None
-
-
-def _flag(argv: list[str], name: str, default: int) -> int | None:
-    """A port flag (``--http-port=8080`` or ``--http-port 8080``): its value, ``default``
-    when absent, None when it is no port."""
-    for i, word in enumerate(argv):
-        if word.startswith(f"{name}="):
-            return _port(word.split("=", 1)[1])
-        if word == name and i + 1 < len(argv):
-            return _port(argv[i + 1])
-    return default
-
-
-def _known_server(image: str, argv: list[str]) -> daemons.Serves | None:
-    """The image's or command's server, when it is one the lab knows how to stand in for."""
-    if image == "agnhost" and "netexec" in argv[:2]:
-        http, udp = _flag(argv, "--http-port", 8080), _flag(argv, "--udp-port", 8081)
-        return daemons.Serves(http=http, udp=(udp,) if udp else ())
-    if (
-        len(argv) >= 3
-        and os.path.basename(argv[0]).startswith("python")
-        and argv[1:3]
-        == [
-            "-m",
-            "http.server",
-        ]
-    ):
-        given = argv[3] if len(argv) > 3 and not argv[3].startswith("-") else "8000"
-        return daemons.Serves(http=_port(given))
-    if image in _HTTP_IMAGES and (not argv or os.path.basename(argv[0]) in _HTTP_IMAGES):
-        return daemons.Serves(http=80)
-    return None
-
-
-def _declared_ports(containers: list[Mapping[str, Any]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    tcp: list[int] = []
-    udp: list[int] = []
-    for container in containers:
-        for port in container.get("ports") or []:
-            number = _port(port.get("containerPort")) if isinstance(port, Mapping) else None
-            if number is None:
-                continue
-            (udp if str(port.get("protocol", "TCP")).upper() == "UDP" else tcp).append(number)
-    return tuple(sorted(set(tcp))), tuple(sorted(set(udp)))
-
-
-def pod_process(plan: Plan, pod: PodPlan) -> list[str] | daemons.Serves | None:
-    """What runs in the pod's namespace: an argv this machine can run safely (``sleep``),
-    a server the lab stands in for (nginx/httpd images: HTTP on 80; ``agnhost netexec``;
-    ``python -m http.server``; a Longhorn instance-manager: TCP on its replication port),
-    echo listeners on the declared ``containerPort``s of a container the lab can't run, or
-    None (the namespace stays, with no process). Nothing else from a lab file is executed."""
-    if pod.owner is not None and pod.owner.kind == "Longhorn":
-        return daemons.Serves(tcp=(LONGHORN_REPLICA_PORT,))
-    containers = [c for c in _pod_spec(plan, pod).get("containers") or [] if isinstance(c, Mapping)]
-    if not containers:
-        return None
-    first = containers[0]
-    argv = [str(a) for a in (first.get("command") or [])] + [
-        str(a) for a in (first.get("args") or [])
-    ]
-    if argv and (sleep := _sleep_argv(argv)) is not None:
-        return sleep
-    server = _known_server(_image_name(first.get("image")), argv)
-    tcp, udp = _declared_ports(containers)
-    if server is not None:
-        extra_tcp = tuple(p for p in tcp if p != server.http)
-        merged = daemons.Serves(
-            http=server.http,
-            tcp=tuple(sorted({*server.tcp, *extra_tcp})),
-            udp=tuple(sorted({*server.udp, *udp})),
-        )
-        return merged if merged else None
-    if tcp or udp:
-        return daemons.Serves(tcp=tcp, udp=udp)
-    return None
 
 
 def _interface_address(network_status: list[dict[str, Any]], ifname: str) -> str | None:
@@ -359,21 +218,36 @@ def _start_process(
     lab_dir: str,
     record: Recorder,
 ) -> dict[str, Any] | None:
-    what = pod_process(plan, pod)
+    """Start what the plan says runs in the pod (``PodPlan.process``), if anything."""
+    what = pod.process
     process = fit(f"pod-{name}")
     if what is None:
         return None
-    if isinstance(what, list):
+    if what.sleep is not None:
+        sleep = shutil.which("sleep")
+        if sleep is None:
+            return None
         daemon = processes.start(
-            process, what, netns=netns, log=os.path.join(lab_dir, f"{process}.log"), record=record
+            process,
+            [sleep, what.sleep],
+            netns=netns,
+            log=os.path.join(lab_dir, f"{process}.log"),
+            record=record,
         )
         return {"pid": daemon.pid, "argv": list(daemon.argv), "serves": None}
-    if pod.owner is not None and pod.owner.kind == "Longhorn" and plan.longhorn is not None:
-        address = _interface_address(network_status, plan.longhorn.interface)
+    bind = "0.0.0.0"
+    if what.bind_interface is not None:
+        address = _interface_address(network_status, what.bind_interface)
         if address is None:
-            return None  # no storage interface: nothing to listen on
-        what = dataclasses.replace(what, bind=address)
+            return None  # no such interface (its attachment is missing): nothing to listen on
+        bind = address
     eth0 = _interface_address(network_status, "eth0") or "0.0.0.0"
-    what = dataclasses.replace(what, page=daemons.welcome_page(pod.ref, eth0))
-    daemon = daemons.start_server(process, what, netns, lab_dir, record)
-    return {"pid": daemon.pid, "argv": list(daemon.argv), "serves": what.to_dict()}
+    serves = daemons.Serves(
+        bind=bind,
+        http=what.http,
+        tcp=what.tcp,
+        udp=what.udp,
+        page=daemons.welcome_page(pod.ref, eth0),
+    )
+    daemon = daemons.start_server(process, serves, netns, lab_dir, record)
+    return {"pid": daemon.pid, "argv": list(daemon.argv), "serves": serves.to_dict()}

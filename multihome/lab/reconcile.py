@@ -30,13 +30,14 @@ def infrastructure_changes(old: Plan, new: Plan) -> list[str]:
 
 
 def _signature(plan: Plan, pod: PodPlan) -> tuple[Any, ...]:
-    """Everything that makes a pod's attachments and process: if it differs, the pod is
-    made again (as a real cluster replaces a pod whose spec changed)."""
+    """Everything that makes a pod's attachments and process (the pod's plan, with its
+    ``process``, and its NADs' configs): if it differs, the pod is made again (as a real
+    cluster replaces a pod whose spec changed)."""
     configs = tuple(
         (iface.network, nad.config if (nad := plan.nad(iface.network)) else None)
         for iface in pod.interfaces
     )
-    return (pod, configs, repr(pods.pod_process(plan, pod)))
+    return (pod, configs)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from multihome.plan.model import (
     Owner,
     Plan,
     PodPlan,
+    ProcessPlan,
 )
 from multihome.plan.nads import lab_network_on
 from multihome.plan.pods import LONGHORN_INTERFACE, LONGHORN_NAMESPACE, longhorn_annotation
@@ -51,6 +52,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "PodPlan",
+    "ProcessPlan",
     "build_plan",
     "lab_network_on",
     "longhorn_annotation",

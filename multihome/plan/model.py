@@ -174,6 +174,22 @@ class Owner(PlanModel):
     name: str
 
 
+class ProcessPlan(PlanModel):
+    """What runs in a pod's namespace (see ``plan/process.py``): ``sleep`` for ``sleep``
+    seconds, or the lab's server answering HTTP on ``http`` and echo on ``tcp``/``udp``,
+    on every address or on ``bind_interface``'s only."""
+
+    sleep: str | None = None
+    http: int | None = None
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+    bind_interface: str | None = None
+
+    @property
+    def serves(self) -> bool:
+        return self.http is not None or bool(self.tcp) or bool(self.udp)
+
+
 class PodPlan(PlanModel):
     """A concrete pod: a Pod, a workload's replica, or a Longhorn instance-manager."""
 
@@ -188,6 +204,8 @@ class PodPlan(PlanModel):
     """The raw ``k8s.v1.cni.cncf.io/networks`` value."""
     interfaces: tuple[InterfacePlan, ...]
     """eth0 then net1...; empty for hostNetwork pods (Multus does not run for them)."""
+    process: ProcessPlan | None = None
+    """What runs in its namespace; None: nothing (the namespace stays, as a pause)."""
 
     @property
     def ref(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from multihome.multus.errors import SelectionError
 from multihome.multus.selection import NetworkSelectionElement, parse_network_selection
@@ -28,6 +29,7 @@ from multihome.plan.model import (
     PodPlan,
 )
 from multihome.plan.nads import lab_network_on
+from multihome.plan.process import longhorn_process, pod_process
 from multihome.plan.scheduling import eligible_nodes
 from multihome.spec import DEFAULT_NETWORK_ANNOTATION, LabFile, Node, PodTemplate, WorkloadView
 
@@ -142,6 +144,15 @@ def _names(ctx: _Context, template: PodTemplate) -> Iterator[tuple[str, str | No
         yield name, ctx.place(eligible, f"{template.namespace}/{name}")
 
 
+def _raw_spec(template: PodTemplate) -> Mapping[str, Any]:
+    """The pod's spec as written (the typed view keeps only what the checks need)."""
+    node: Any = template.manifest.body
+    for key in template.path:
+        node = node[key]
+    spec = node.get("spec") if isinstance(node, Mapping) else None
+    return spec if isinstance(spec, Mapping) else {}
+
+
 def _lab_pods(ctx: _Context) -> list[PodPlan]:
     pods = []
     for template in ctx.lab_file.pods_and_templates():
@@ -161,6 +172,7 @@ def _lab_pods(ctx: _Context) -> list[PodPlan]:
                     interfaces=()
                     if host
                     else _interfaces(ctx, template.annotations, template.namespace, node, what),
+                    process=pod_process(_raw_spec(template)),
                 )
             )
     return pods
@@ -193,6 +205,7 @@ def _longhorn_pods(ctx: _Context, longhorn: LonghornPlan) -> list[PodPlan]:
                 host_network=False,
                 networks_annotation=annotation,
                 interfaces=_interfaces(ctx, annotations, LONGHORN_NAMESPACE, node.name, what),
+                process=longhorn_process(longhorn.interface),
             )
         )
     return pods

@@ -6,8 +6,8 @@ management network, no host outside the cluster on it, no other NAD's attachment
 
 from __future__ import annotations
 
-from multihome.lab.pods import LONGHORN_REPLICA_PORT
 from multihome.plan import PodPlan
+from multihome.plan.process import LONGHORN_REPLICA_PORT
 
 from ..collect import Evidence, Work
 from ..counters import Stream
