@@ -48,7 +48,6 @@ COSTS = [
     ("  link-up watcher stopped", "lab/linkup.py", "stop", "pod"),
     ("  pod network namespace made", "lab/netlink.py", "create_netns", "pod"),
     ("  journal entries (fsync each)", "lab/state.py", "record", "pod"),
-    ("  the pod's spec looked up (scan)", "lab/pods.py", "_pod_spec", "pod"),
     ("node namespaces and files", "lab/nodes.py", "create_node", "node"),
     ("node NICs (veth into a bridge)", "lab/realize.py", "_wire", "node"),
     ("host-gw routes (every other node)", "lab/canal.py", "add_routes", "node"),
