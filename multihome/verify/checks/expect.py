@@ -150,6 +150,8 @@ def _judge(exp: ExpectPlan, found: _Resolved | str, ev: Evidence) -> CheckResult
             cause = f"it got through, but out of {dev} ({went}), not via {exp.via}"
         elif result.outcome == "refused":
             cause = f"{found.address} refused port {found.port}: nothing listens there"
+        elif result.outcome == "error":
+            cause = f"the probe could not run: {result.detail}"
         elif route is None:
             cause = f"{found.source.label} has no route to {found.address}"
         else:
@@ -162,6 +164,9 @@ def _judge(exp: ExpectPlan, found: _Resolved | str, ev: Evidence) -> CheckResult
         return CheckResult("expect", subject, title, "fail", (line,), cause)
     if result.satisfies("deny"):
         return CheckResult("expect", subject, title, "pass", (line,))
+    if result.outcome == "error":
+        cause = f"the probe could not run, so nothing proves the path is closed: {result.detail}"
+        return CheckResult("expect", subject, title, "fail", (line,), cause)
     what = "answered" if result.answered else "refused the connection, so traffic reached it"
     cause = f"{found.address} {what}: {found.source.label} reaches it {route_text(route)}"
     return CheckResult("expect", subject, title, "fail", (line,), cause)

@@ -185,11 +185,18 @@ def _segment(ctx: Context, ifname: str, pair: tuple[Member, Member], ev: Evidenc
     nad = ctx.plan.nad(key)
     rides = f"a {nad.cni_type} on {nad.master}" if nad and nad.master else "its NAD"
     carried = [names.get(br, br) for br, n in grown.items() if n >= STREAM_SIZE] or ["nothing"]
-    if storage == mgmt or on_mgmt:
+    if storage == mgmt:
         cause = (
             f"replication crossed {', '.join(carried)}, the management network: Longhorn's "
             f"storage network {key} is {rides}, which is on {mgmt}; point its master at "
             "the storage VLAN's NIC"
+        )
+    elif on_mgmt:
+        cause = (
+            f"replication crossed {', '.join(carried)}, the management network, although "
+            f"{key} ({rides}) is on {storage}: the instance-managers' lhnet1 addresses "
+            f"don't share a subnet, so the stream is routed out of eth0; give {key} one "
+            "subnet for every node"
         )
     elif not on_storage:
         cause = f"replication crossed {', '.join(carried)}, not {storage}"

@@ -167,6 +167,12 @@ def _isolation(
         lines.append(f"{t.label} ping {t.address}: {result.detail} ({route_text(route)})")
         if result.satisfies("deny"):
             continue
+        if result.outcome == "error":
+            causes.append(
+                f"the probe to {t.label} could not run, so nothing proves {network} is out of "
+                f"reach: {result.detail}"
+            )
+            continue
         node_route = ev.routes.get((node.netns, t.address))
         if route is not None and route.dev != "eth0":
             how = f"the pod sends it {route_text(route)}"
