@@ -14,6 +14,7 @@ from multihome.lab import api, sandbox
 
 from .checks import FAMILIES, Context
 from .collect import Evidence, Work, collect
+from .probes import MAX_PROBES_AT_ONCE
 from .report import CheckResult, Report
 from .view import LabView, lab_view
 
@@ -40,10 +41,11 @@ def load(name: str | None) -> tuple[Context, sandbox.Sandbox]:
 
 
 def _budget(work: Work) -> float:
-    """How long collecting may take at most: the slowest probe (they run at once), every
-    stream (one after the other), and time to read the namespaces."""
+    """How long collecting may take at most: the slowest probe for each round of probes run
+    at once, every stream (one after the other), and time to read the namespaces."""
     slowest = max((p.deadline for p in work.probes.values()), default=0.0)
-    return 30.0 + slowest + sum(s.timeout for s in work.streams.values())
+    rounds = -(-len(work.probes) // MAX_PROBES_AT_ONCE)
+    return 30.0 + slowest * max(1, rounds) + sum(s.timeout for s in work.streams.values())
 
 
 def run(name: str | None = None) -> Report:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from multihome.plan import InterfacePlan, NADPlan, NetworkPlan, NodePlan, Plan, PodPlan
 
@@ -20,6 +20,8 @@ from ..collect import Evidence, RouteTo, Work
 from ..probes import Probe, Proto
 from ..report import CheckResult
 from ..view import LabView, MachineView, PodView
+
+T = TypeVar("T")
 
 Judge = Callable[[Evidence], list[CheckResult]]
 Derive = Callable[["Context", Work], Judge]
@@ -208,3 +210,25 @@ def attach_cause(ctx: Context, pod: PodPlan, error: str | None) -> str:
                 "off it (nodeSelector)"
             )
     return f"the CNI plugin failed: {error}" if error else "the attachment failed"
+
+
+FULL_MESH_UP_TO = 16
+"""Members; beyond this, pairwise checks (node-ip, pod to pod) pair each member with
+``SPREAD`` others around the ring (each is probed from as many), not with all N-1: N
+squared probes would take minutes at 100 nodes."""
+SPREAD = 3
+
+
+def spread_pairs(items: Sequence[T], ordered: bool = True) -> list[tuple[T, T]]:
+    """Pairs to probe among ``items``: all of them (both ways when ``ordered``) for a
+    small lab, else each item with ``SPREAD`` others spread around the ring."""
+    count = len(items)
+    if count <= FULL_MESH_UP_TO:
+        return [
+            (items[i], items[j])
+            for i in range(count)
+            for j in range(count)
+            if i != j and (ordered or i < j)
+        ]
+    steps = sorted({max(1, (count * k) // (SPREAD + 1)) for k in range(1, SPREAD + 1)})
+    return [(items[i], items[(i + step) % count]) for i in range(count) for step in steps]

@@ -19,6 +19,7 @@ from .base import (
     route_text,
     segments_text,
     size_text,
+    spread_pairs,
 )
 
 Pair = tuple[PodPlan, PodView, str, PodPlan, PodView, str]
@@ -42,9 +43,7 @@ def _one_per_node(ctx: Context) -> list[tuple[PodPlan, PodView, str]]:
 
 def derive(ctx: Context, work: Work) -> Judge:
     chosen = _one_per_node(ctx)
-    pairs: list[Pair] = [
-        (*chosen[i], *chosen[j]) for i in range(len(chosen)) for j in range(i + 1, len(chosen))
-    ]
+    pairs: list[Pair] = [(*a, *b) for a, b in spread_pairs(chosen, ordered=False)]
     for a, va, _, b, _, dst in pairs:
         work.probe(f"pod-to-pod:{a.ref}:{b.ref}", allow(va.netns, dst))
         work.route(va.netns, dst)
