@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from multihome.plan import Plan, build_plan
@@ -167,17 +168,19 @@ def _reconcile(
         state.release()
 
 
-def _write_plan(state: LabState, plan: Plan) -> None:
-    path = state.dir / PLAN_FILE
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (get, exec, verify) see the old file or the new one, never half of one."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(plan.model_dump_json(indent=2) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
+def _write_plan(state: LabState, plan: Plan) -> None:
+    _write_atomic(state.dir / PLAN_FILE, plan.model_dump_json(indent=2) + "\n")
+
+
 def _write_status(state: LabState, status: dict[str, Any]) -> None:
-    tmp = status_path(state).with_suffix(".tmp")
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    os.replace(tmp, status_path(state))
+    _write_atomic(status_path(state), json.dumps(status, indent=2) + "\n")
 
 
 _END = "end\n"

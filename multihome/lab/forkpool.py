@@ -84,7 +84,7 @@ def fork_map(
             pids[out_r] = pid
         os.close(queue_r)
         queue_r = -1
-        feed, queue_w = queue_w, -1  # _collect owns it from here: it closes it when fed
+        feed, queue_w = queue_w, -1  # _collect owns it from here and closes it
         return _collect(items, feed, pids, on_result)
     finally:
         for fd in (queue_r, queue_w):
@@ -120,16 +120,6 @@ def _work(fn: Callable[[T], R], items: Sequence[T], queue: int, out: int) -> Non
         os._exit(code)
 
 
-def _close_keeping_number(fd: int) -> None:
-    """Close what ``fd`` refers to (the workers see the queue's end) but keep the number
-    taken by /dev/null until its owner closes it, so no other file gets it meanwhile."""
-    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.dup2(null, fd, inheritable=False)
-    finally:
-        os.close(null)
-
-
 def _send(fd: int, payload: bytes) -> None:
     data = _LENGTH.pack(len(payload)) + payload
     while data:
@@ -142,66 +132,59 @@ def _collect(
     pids: dict[int, int],
     on_result: Callable[[int, Any], None] | None,
 ) -> list[Any]:
-    try:
-        return _gather(items, queue_w, pids, on_result)
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(queue_w)
-
-
-def _gather(
-    items: Sequence[Any],
-    queue_w: int,
-    pids: dict[int, int],
-    on_result: Callable[[int, Any], None] | None,
-) -> list[Any]:
     results: list[Any] = [None] * len(items)
     done = 0
     pending = b"".join(_INDEX.pack(i) for i in range(len(items)))
     buffers = {fd: b"" for fd in pids}
-    with selectors.DefaultSelector() as sel:
-        for fd in pids:
-            sel.register(fd, selectors.EVENT_READ)
-        os.set_blocking(queue_w, False)
-        sel.register(queue_w, selectors.EVENT_WRITE)
-        open_fds = set(pids)
-        # done when every result is in, not at every worker's end of file: a grandchild a
-        # worker left running (a daemon it started) may hold the pipe open
-        while open_fds and done < len(items):
-            for key, _ in sel.select():
-                fd = int(key.fd)
-                if fd == queue_w:
-                    try:
-                        written = os.write(queue_w, pending)
-                    except BlockingIOError:
+    fed = False  # the queue's write end is ours to close (once) from here
+    try:
+        with selectors.DefaultSelector() as sel:
+            for fd in pids:
+                sel.register(fd, selectors.EVENT_READ)
+            os.set_blocking(queue_w, False)
+            sel.register(queue_w, selectors.EVENT_WRITE)
+            open_fds = set(pids)
+            # done when every result is in, not at every worker's end of file: a grandchild a
+            # worker left running (a daemon it started) may hold the pipe open
+            while open_fds and done < len(items):
+                for key, _ in sel.select():
+                    fd = int(key.fd)
+                    if fd == queue_w:
+                        try:
+                            written = os.write(queue_w, pending)
+                        except BlockingIOError:
+                            continue
+                        pending = pending[written:]
+                        if not pending:  # the workers see the queue's end
+                            sel.unregister(queue_w)
+                            os.close(queue_w)
+                            fed = True
                         continue
-                    pending = pending[written:]
-                    if not pending:
-                        sel.unregister(queue_w)
-                        _close_keeping_number(queue_w)
-                    continue
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    sel.unregister(fd)
-                    open_fds.discard(fd)
-                    if buffers[fd]:
-                        raise WorkerDied("a worker ended in the middle of a result")
-                    continue
-                buffers[fd] += chunk
-                while len(buffers[fd]) >= _LENGTH.size:
-                    (size,) = _LENGTH.unpack_from(buffers[fd])
-                    if len(buffers[fd]) < _LENGTH.size + size:
-                        break
-                    body = buffers[fd][_LENGTH.size : _LENGTH.size + size]
-                    buffers[fd] = buffers[fd][_LENGTH.size + size :]
-                    status, value = pickle.loads(body)
-                    if status != "ok":
-                        raise value
-                    index, result = value
-                    results[index] = result
-                    done += 1
-                    if on_result is not None:
-                        on_result(index, result)
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        sel.unregister(fd)
+                        open_fds.discard(fd)
+                        if buffers[fd]:
+                            raise WorkerDied("a worker ended in the middle of a result")
+                        continue
+                    buffers[fd] += chunk
+                    while len(buffers[fd]) >= _LENGTH.size:
+                        (size,) = _LENGTH.unpack_from(buffers[fd])
+                        if len(buffers[fd]) < _LENGTH.size + size:
+                            break
+                        body = buffers[fd][_LENGTH.size : _LENGTH.size + size]
+                        buffers[fd] = buffers[fd][_LENGTH.size + size :]
+                        status, value = pickle.loads(body)
+                        if status != "ok":
+                            raise value
+                        index, result = value
+                        results[index] = result
+                        done += 1
+                        if on_result is not None:
+                            on_result(index, result)
+    finally:
+        if not fed:
+            os.close(queue_w)
     if done != len(items):
         raise WorkerDied(f"workers ended after {done} of {len(items)} items")
     return results
