@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from bench.labcli import (
     MULTIHOME,
@@ -55,17 +56,37 @@ def _import_time(rounds: int) -> tuple[Stats, Stats]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.up_down")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="another checkout of multihome (with its .venv) to measure in the same run, "
+        "its rounds interleaved with these: before/after a change, side by side",
+    )
     args = parser.parse_args(argv)
     up, down, inside, up_cpu, down_cpu = Stats(), Stats(), Stats(), Stats(), Stats()
     peak_rss, peak_pss = Stats(), Stats()
+    base_up, base_down = Stats(), Stats()
+    baseline = (
+        str(Path(args.baseline).resolve() / ".venv" / "bin" / "multihome") if args.baseline else None
+    )
     print(machine())
     print(code())
     with state_dir("mh-bench-updown-") as env:
         up_argv, down_argv = [MULTIHOME, "up"], [MULTIHOME, "down"]
         try:
-            run(up_argv, env, timeout=120).check()  # warm-up, not counted
-            run(down_argv, env, timeout=60).check()
+            for cli in (MULTIHOME, baseline):
+                if cli is not None:
+                    run([cli, "up"], env, timeout=120).check()  # warm-up, not counted
+                    run([cli, "down"], env, timeout=60).check()
             for _ in range(args.rounds):
+                if baseline is not None:
+                    settle()
+                    bu = run([baseline, "up"], env, sample_lab=LAB, timeout=120).check()
+                    bd = run([baseline, "down"], env, timeout=60).check()
+                    if found := leftovers(env, LAB, [bu.token]):
+                        raise RuntimeError(f"the baseline's down left: {', '.join(found)}")
+                    base_up.values.append(bu.wall)
+                    base_down.values.append(bd.wall)
                 settle()
                 u: Run = run(up_argv, env, sample_lab=LAB, interval=0.05, timeout=120).check()
                 d: Run = run(down_argv, env, timeout=60).check()
@@ -96,6 +117,13 @@ def main(argv: list[str]) -> int:
     ):
         verdict = "ok" if stats.median <= target else "OVER TARGET"
         print(f"{label:22}{stats.fmt(digits=3):>24}{target:>9.1f}  {verdict}")
+    if baseline is not None:
+        print(f"baseline, rounds interleaved with the above: {baseline}")
+        for label, stats, ours in (("up", base_up, up), ("down", base_down, down)):
+            ratio = ours.median / stats.median if stats.median else float("nan")
+            print(
+                f"  baseline {label:6}{stats.fmt(digits=3):>24}   this / baseline: {ratio:.2f}"
+            )
     print("where the time goes (median, s):")
     if inside.values:
         print(

@@ -102,3 +102,27 @@ def canal_iface(ctx: Context) -> Iterator[Finding]:
             + ": pod traffic between nodes would cross the wrong VLAN (rancher/rke2#1353)",
             f"pin Canal to the NIC on {mgmt} (calico.ipAutoDetectionMethod and flannel.iface)",
         )
+
+
+@check
+def canal_default_route(ctx: Context) -> Iterator[Finding]:
+    """Calico's pods route everything via 169.254.1.1, which the node answers by proxy ARP
+    only for an address it can route elsewhere: a node without a default route leaves its
+    pods' eth0 reaching nothing (the kernel's arp_process needs a route to the target)."""
+    if "canal" not in ctx.spec.cluster.cni or ctx.management_network is None:
+        return
+    index, net = next(
+        ((i, n) for i, n in enumerate(ctx.spec.networks) if n.name == ctx.management_network),
+        (None, None),
+    )
+    if net is None or index is None or net.gateway is not None:
+        return
+    yield ctx.warning(
+        "canal-no-default-route",
+        ctx.at("spec", "networks", index),
+        f"the node-ip network {net.name} has no gateway, so nodes have no default route: "
+        "Calico gives pods 'default via 169.254.1.1', which the node answers by proxy ARP "
+        "only for addresses it routes, so pods' eth0 reach nothing (RKE2 also wants a default "
+        "route to pick its addresses)",
+        f"give {net.name} a gateway (spec.networks[{index}].gateway)",
+    )

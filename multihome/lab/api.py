@@ -133,6 +133,14 @@ def status(name: str | None = None) -> dict[str, Any]:
     return data
 
 
+# A container does not see the node's /run/netns: ``ip`` in a pod names its peers by
+# link-netnsid, as in the post's pods, not by the lab's namespace names.
+_CONTAINER_VIEW = (
+    "unshare", "--mount", "--", "sh", "-c",
+    'mount -t tmpfs -o size=4k,mode=0755 tmpfs /run/netns && exec "$@"', "sh",
+)  # fmt: skip
+
+
 def exec_argv(target: str, argv: Sequence[str], name: str | None = None) -> list[str]:
     """The argv that runs ``argv`` in TARGET: ``NAMESPACE/POD``, a node or a host."""
     if not argv:
@@ -144,7 +152,7 @@ def exec_argv(target: str, argv: Sequence[str], name: str | None = None) -> list
     if "/" in target:
         for pod in data["pods"]:
             if f"{pod['namespace']}/{pod['name']}" == target:
-                return sb.command(argv, netns=pod["netns"])
+                return sb.command([*_CONTAINER_VIEW, *argv], netns=pod["netns"])
         raise LabError(f"no pod {target!r} in lab {data['name']!r}", code=2)
     for node in data["nodes"]:
         if node["name"] == target:

@@ -1,55 +1,119 @@
-"""Canal as the emulator builds it: each node's ``k8s-pod-network`` conflist and the
-host-gw routes between nodes' pod CIDRs.
+"""Canal as the emulator builds it: each node's ``10-canal.conflist`` (``k8s-pod-network``)
+run by the lab's ``calico`` plugin, and flannel's host-gw routes between nodes' pod CIDRs.
 
-A pod's eth0 comes from the reference ``ptp`` plugin with ``host-local`` IPAM over the
-node's pod CIDR (Canal's calico plugin makes the same shape: a veth with the pod's address,
-a host route to it on the node). Between nodes, flannel's host-gw backend is a route per
-other node: its pod CIDR via its node-ip, out of the interface ``canal.iface`` names, so a
-wrong iface really sends pod traffic the wrong way.
+The conflist is shaped like the one RKE2's rke2-canal chart installs (calico with host-local
+IPAM over ``usePodCidr``, then portmap and bandwidth with their capabilities); ``calico`` in
+each node's ``/opt/cni/bin`` is the lab's emulation (``lab/plugins/calico.py``), portmap,
+bandwidth and host-local are the reference plugins. Calico's plugin finds the node's pod CIDR
+in its Node object, which the lab writes where that plugin reads it. Between nodes, flannel's
+host-gw backend is a route per other node: its pod CIDR via its node-ip, out of the interface
+``canal.iface`` names, so a wrong iface really sends pod traffic the wrong way.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from typing import Any
 
 from multihome.plan import CLUSTER_NETWORK, NodePlan, Plan
 
 from . import netlink
-from .nodes import Node
+from .nodes import NODE_DIRS, Node
+from .plugins import calico
 
 CONFLIST_NAME = "10-canal.conflist"
 CNI_VERSION = "0.3.1"
+# rke2-canal's values: calico.vethuMTU (the post's pods show eth0 mtu 1450)
+VETH_MTU = 1450
+CALICO_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
 
 
 def conflist(node: NodePlan) -> dict[str, Any]:
-    """The node's cluster network (``k8s-pod-network``)."""
+    """The node's cluster network (``k8s-pod-network``), as rke2-canal's install-cni writes
+    it (``__KUBERNETES_NODE_NAME__``, ``__CNI_MTU__`` and ``__KUBECONFIG_FILEPATH__`` filled)."""
+    use = "usePodCidrIPv6" if node.pod_cidr.version == 6 else "usePodCidr"
     return {
-        "cniVersion": CNI_VERSION,
         "name": CLUSTER_NETWORK,
+        "cniVersion": CNI_VERSION,
         "plugins": [
             {
-                "type": "ptp",
-                "mtu": 1450,
-                "ipam": {
-                    "type": "host-local",
-                    "subnet": str(node.pod_cidr),
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                },
-            }
+                "type": "calico",
+                "log_level": "info",
+                "datastore_type": "kubernetes",
+                "nodename": node.name,
+                "mtu": VETH_MTU,
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": use}]]},
+                "policy": {"type": "k8s"},
+                "kubernetes": {"kubeconfig": CALICO_KUBECONFIG},
+            },
+            {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+            {"type": "bandwidth", "capabilities": {"bandwidth": True}},
         ],
     }
 
 
+def node_object(node: NodePlan) -> dict[str, Any]:
+    """The node's Node object, as much of it as Calico's plugin reads (its pod CIDR)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node.name},
+        "spec": {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]},
+    }
+
+
 def write_conflist(node: NodePlan, where: Node) -> dict[str, Any]:
-    """Write the conflist into the node's ``/etc/cni/net.d``; returns it."""
+    """Write the conflist into the node's ``/etc/cni/net.d`` and the Node object where the
+    calico plugin reads it; returns the conflist."""
     conf = conflist(node)
     path = os.path.join(where.dir("/etc/cni/net.d"), CONFLIST_NAME)
     with open(path, "w") as fh:
         json.dump(conf, fh, indent=2)
         fh.write("\n")
+    node_file = _node_path(where, calico.NODE_OBJECT)
+    os.makedirs(os.path.dirname(node_file), exist_ok=True)
+    with open(node_file, "w") as fh:
+        json.dump(node_object(node), fh)
     return conf
+
+
+def _node_path(where: Node, path: str) -> str:
+    """Where ``path`` (on the node) lies in the node's directory."""
+    for mountpoint, sub in NODE_DIRS.items():
+        if path.startswith(mountpoint + "/"):
+            return os.path.join(where.root, sub, path[len(mountpoint) + 1 :])
+    raise ValueError(f"{path} is not under a node directory")
+
+
+def write_launcher(bin_dir: str) -> str:
+    """Write the ``calico`` launcher into ``bin_dir`` (on the sandbox's scratch tmpfs, which
+    allows exec where a state dir under /run may not); returns its path."""
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, "calico")
+    code = f"import sys; sys.path[:0] = [{_package_parent()!r}]; " + (
+        "from multihome.lab.plugins.calico import main; sys.exit(main())"
+    )
+    with open(path, "w") as fh:
+        fh.write(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(code)}\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+def install_plugin(launcher: str, where: Node) -> None:
+    """Put ``calico`` in the node's ``/opt/cni/bin`` (a link to the launcher)."""
+    link = os.path.join(where.dir("/opt/cni/bin"), "calico")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(launcher, link)
+
+
+def _package_parent() -> str:
+    import multihome
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(multihome.__file__)))
 
 
 def host_gw_routes(plan: Plan, node: NodePlan) -> list[tuple[str, str, str, bool]]:

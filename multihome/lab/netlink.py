@@ -126,6 +126,8 @@ def list_netns(run_dir: str = NETNS_DIR) -> list[str]:
 
 
 _RTNH_F_ONLINK = 4
+RTPROT_BOOT = 3
+RTPROT_STATIC = 4
 _BATCH_FROM = 8  # routes; below this, one netlink call each is cheaper than starting ip
 
 # Link kinds a lab may need, with what creating one needs besides its name.
@@ -411,10 +413,13 @@ class NetNS:
         metric: int | None = None,
         src: str | None = None,
         onlink: bool = False,
+        proto: int = RTPROT_STATIC,
     ) -> None:
         """Add a route to ``dst`` (``default`` or a CIDR) via a gateway and/or out of a dev;
         ``onlink``: the gateway is reached on ``dev`` even without an address in its subnet
-        there (as flannel host-gw does over an interface it was wrongly pinned to)."""
+        there (as flannel host-gw does over an interface it was wrongly pinned to).
+        ``proto``: who made it, as ``ip route`` shows it (static: the node's network config;
+        boot, which ``ip route`` does not print: a program such as flannel)."""
         if via is None and dev is None:
             raise ValueError("a route needs via, dev or both")
         spec: dict[str, Any] = {}
@@ -438,15 +443,17 @@ class NetNS:
             spec["prefsrc"] = str(ipaddress.ip_address(src))
         if onlink:
             spec["flags"] = _RTNH_F_ONLINK
+        spec["proto"] = proto
         self._call(f"add route {dst}", self._ipr.route, "add", **spec)
 
     def add_routes(self, routes: Sequence[tuple[str, str, str, bool]]) -> None:
-        """Add many ``(dst CIDR, via, dev, onlink)`` routes at once: one ``ip -batch`` in this
+        """Add many ``(dst CIDR, via, dev, onlink)`` routes at once (proto boot, as a program
+        such as flannel makes them): one ``ip -batch`` in this
         namespace sends them back to back (a pyroute2 call costs ~0.85 ms each, which a
         node's host-gw routes to 100 other nodes would pay 100 times)."""
-        if len(routes) < _BATCH_FROM:
+        if len(routes) < _BATCH_FROM:  # proto boot, as ip -batch makes them
             for dst, via, dev, onlink in routes:
-                self.add_route(dst, via=via, dev=dev, onlink=onlink)
+                self.add_route(dst, via=via, dev=dev, onlink=onlink, proto=RTPROT_BOOT)
             return
         lines = []
         for dst, via, dev, onlink in routes:

@@ -106,6 +106,7 @@ def _realize(
 
         progress(Step("nodes"))
         made: dict[str, nodes.Node] = {}
+        calico = canal.write_launcher(os.path.join(sb.scratch, "cni-bin"))
         for node in plan.nodes:
             where = nodes.create_node(
                 node.name,
@@ -129,6 +130,7 @@ def _realize(
             with open(os.path.join(where.dir("/etc/rancher/rke2"), "config.yaml"), "w") as fh:
                 fh.write(_node_config(plan, node))
             canal.write_conflist(node, where)
+            canal.install_plugin(calico, where)
         for node in plan.nodes:
             canal.add_routes(nl, plan, node, made[node.name])
 

@@ -205,6 +205,14 @@ CASES: list[tuple[str, str, str]] = [
         replace("    canal:\n      iface: ens192\n", "    canal:\n"),
         "rke2#1353",
     ),
+    (
+        "canal-no-default-route",
+        replace(
+            "      subnet: 172.16.40.0/24\n      gateway: 172.16.40.1\n",
+            "      subnet: 172.16.40.0/24\n",
+        ),
+        "169.254.1.1",
+    ),
     ("nad-name-invalid", extra_nad("Bad_Name", macvlan()), "Bad_Name"),
     ("nad-config-invalid", extra_nad("broken", '{"type": "macvlan",'), "not valid JSON"),
     ("nad-config-invalid", extra_nad("noversion", '{"type": "macvlan"}'), "cniVersion"),

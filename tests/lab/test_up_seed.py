@@ -112,6 +112,61 @@ def test_default_route_only_via_eth0(lab: dict[str, Any]) -> None:
     }
 
 
+def test_ip_route_in_net_tools_is_the_posts(lab: dict[str, Any]) -> None:
+    """The post's four lines, with the lab's DHCP addresses (Canal's eth0: the link-local
+    gateway; the macvlan networks' kernel routes)."""
+    addrs = _addrs(NET_TOOLS)
+    net1, net2 = addrs["net1"][0].ip, addrs["net2"][0].ip
+    done = _exec(NET_TOOLS, "ip", "route")
+    assert done.stdout.splitlines() == [
+        "default via 169.254.1.1 dev eth0 ",
+        "169.254.1.1 dev eth0 scope link ",
+        f"172.16.50.0/24 dev net1 proto kernel scope link src {net1} ",
+        f"172.16.60.0/24 dev net2 proto kernel scope link src {net2} ",
+    ]
+
+
+def test_eth0_is_canals_as_calico_makes_it(lab: dict[str, Any]) -> None:
+    """The pod side: /32, mtu 1450, no qlen, the peer named by netnsid as in a container;
+    the node side: cali + sha1 of the pod, ee:ee:ee:ee:ee:ee, proxy ARP, a /32 route."""
+    import hashlib
+
+    status = lab["status"]
+    pod = next(p for p in status["pods"] if p["name"] == "net-tools")
+    shown = _exec(NET_TOOLS, "ip", "addr", "show", "eth0").stdout
+    first, link, inet = shown.splitlines()[:3]
+    assert "eth0@if" in first and "mtu 1450 qdisc noqueue state UP group default" in first
+    assert "qlen" not in first
+    assert link.strip().endswith("link-netnsid 0")
+    (eth0,) = _addrs(NET_TOOLS)["eth0"]
+    assert inet.strip() == f"inet {eth0.ip}/32 scope global eth0"
+    veth = "cali" + hashlib.sha1(b"multus-network-attachments.net-tools").hexdigest()[:11]
+    node = pod["node"]
+    link_json = json.loads(_exec(node, "ip", "-j", "link", "show", veth).stdout)[0]
+    assert link_json["address"] == "ee:ee:ee:ee:ee:ee" and link_json["mtu"] == 1450
+    sysctls = _exec(
+        node, "cat", f"/proc/sys/net/ipv4/conf/{veth}/proxy_arp",
+        f"/proc/sys/net/ipv4/conf/{veth}/forwarding",
+        f"/proc/sys/net/ipv4/conf/{veth}/route_localnet",
+        f"/proc/sys/net/ipv4/neigh/{veth}/proxy_delay",
+    ).stdout.split()  # fmt: skip
+    assert sysctls == ["1", "1", "1", "0"]
+    routes = _exec(node, "ip", "route", "show", "dev", veth).stdout.splitlines()
+    assert routes == [f"{eth0.ip} scope link "]
+    # the conflist is rke2-canal's shape: calico (host-local over usePodCidr), portmap, bandwidth
+    conf = json.loads(_exec(node, "cat", "/etc/cni/net.d/10-canal.conflist").stdout)
+    assert [p["type"] for p in conf["plugins"]] == ["calico", "portmap", "bandwidth"]
+    assert conf["plugins"][0]["ipam"] == {
+        "type": "host-local",
+        "ranges": [[{"subnet": "usePodCidr"}]],
+    }
+    # the node's host-gw routes to other nodes' pod CIDRs: proto boot, as flannel adds them
+    node_routes = _exec(node, "ip", "route").stdout
+    assert "10.42." in node_routes and "proto static" not in node_routes.replace(
+        "default via 172.16.40.1 dev ens192 proto static", ""
+    )
+
+
 def test_curl_the_web_server_over_net2(lab: dict[str, Any]) -> None:
     done = _exec(NET_TOOLS, "curl", "-s", "--max-time", "5", "172.16.60.31")
     assert done.returncode == 0, done.stderr

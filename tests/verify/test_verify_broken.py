@@ -49,6 +49,11 @@ VARIANTS = {
         {("longhorn-segment", LONGHORN_NAD)},
         ("replication crossed vlan60", "host web", "macvlan on ens256", "ens224, on vlan50"),
     ),
+    "node-ip-network-without-gateway": Variant(
+        variants.NO_GATEWAY,
+        {("pod-to-pod", "cluster network"), ("canal-segment", "cluster network")},
+        ("has no route to 169.254.1.1 (no default route)", "Give vlan40 a gateway"),
+    ),
     "annotation-network-unreachable": Variant(
         variants.UNREACHABLE_NETWORK,
         {

@@ -81,3 +81,7 @@ spec:
 )
 """A pod attached to the services VLAN (vlan60, static IPAM) whose annotation asks for an
 address of vlan50: it has net1 on vlan60 and can't reach anything there."""
+
+NO_GATEWAY = edit(("      gateway: 172.16.40.1\n", ""), name="no-gateway")
+"""vlan40, the node-ip network, has no gateway: nodes have no default route, so their proxy ARP
+does not answer Calico's 169.254.1.1 and pods' eth0 reach nothing."""

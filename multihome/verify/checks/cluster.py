@@ -23,6 +23,7 @@ from .base import (
 )
 
 Pair = tuple[PodPlan, PodView, str, PodPlan, PodView, str]
+CALICO_GATEWAY = "169.254.1.1"  # pods' next hop on eth0, answered by the node's proxy ARP
 
 
 def _eth0(view: PodView) -> str | None:
@@ -48,6 +49,7 @@ def derive(ctx: Context, work: Work) -> Judge:
         work.probe(f"pod-to-pod:{a.ref}:{b.ref}", allow(va.netns, dst))
         work.route(va.netns, dst)
         work.route(ctx.lab.nodes[va.node].netns, dst)
+        work.route(ctx.lab.nodes[va.node].netns, CALICO_GATEWAY)
     if pairs:
         a, va, _, b, vb, dst = pairs[0]
         work.streams["canal-segment"] = Stream(va.netns, dst, STREAM_SIZE, sink_netns=vb.netns)
@@ -65,7 +67,17 @@ def _explain(ctx: Context, va: PodView, dst: str, ev: Evidence) -> str:
             f"the pod itself sends {dst} {route_text(pod_route)}, not into eth0: a default "
             "route on another interface takes cluster traffic (see its default-route check)"
         )
-    node_route = ev.routes.get((ctx.lab.nodes[va.node].netns, dst))
+    node_netns = ctx.lab.nodes[va.node].netns
+    if pod_route.via == CALICO_GATEWAY:
+        to_gateway = ev.routes.get((node_netns, CALICO_GATEWAY))
+        if to_gateway is None or to_gateway.dev is None:
+            return (
+                f"{va.node} has no route to {CALICO_GATEWAY} (no default route): its proxy "
+                f"ARP answers the pods' gateway {CALICO_GATEWAY} only for an address it "
+                f"routes, so the pod's packets never leave eth0. Give {ctx.management} a "
+                "gateway (the nodes' default route)"
+            )
+    node_route = ev.routes.get((node_netns, dst))
     iface = ctx.plan.cluster.canal_iface
     if node_route is None or node_route.dev is None:
         return (
