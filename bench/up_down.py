@@ -67,7 +67,9 @@ def main(argv: list[str]) -> int:
     peak_rss, peak_pss = Stats(), Stats()
     base_up, base_down = Stats(), Stats()
     baseline = (
-        str(Path(args.baseline).resolve() / ".venv" / "bin" / "multihome") if args.baseline else None
+        str(Path(args.baseline).resolve() / ".venv" / "bin" / "multihome")
+        if args.baseline
+        else None
     )
     print(machine())
     print(code())
@@ -121,9 +123,7 @@ def main(argv: list[str]) -> int:
         print(f"baseline, rounds interleaved with the above: {baseline}")
         for label, stats, ours in (("up", base_up, up), ("down", base_down, down)):
             ratio = ours.median / stats.median if stats.median else float("nan")
-            print(
-                f"  baseline {label:6}{stats.fmt(digits=3):>24}   this / baseline: {ratio:.2f}"
-            )
+            print(f"  baseline {label:6}{stats.fmt(digits=3):>24}   this / baseline: {ratio:.2f}")
     print("where the time goes (median, s):")
     if inside.values:
         print(

@@ -6,6 +6,7 @@ until it is ready."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -178,3 +179,21 @@ def host_serves(host: HostPlan) -> Serves:
         udp=tuple(host.udp),
         page=welcome_page(host.name, address),
     )
+
+
+def socket_answers(path: str, timeout: float = 1.0) -> str | None:
+    """None when something accepts a connection on the unix socket ``path`` (e.g. a node's
+    dhcp daemon, seen from the state dir), else why not. A path longer than a socket
+    address holds (108 bytes) is reached through its directory's descriptor."""
+    directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        short = f"/proc/self/fd/{directory}/{os.path.basename(path)}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(short)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+        return None
+    finally:
+        os.close(directory)

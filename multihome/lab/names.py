@@ -84,3 +84,9 @@ def fit(name: str, limit: int = MAX_NAME) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
     return f"{name[: limit - 11].rstrip('.-')}-{digest}"
+
+
+def switch_port(kind: str, index: int, nic: str) -> str:
+    """The segment's end of a machine's NIC (in the sandbox, a port of the network's
+    bridge): ``n<index>-<nic>`` for node ``index``, ``h...`` for a host, cut to 15."""
+    return f"{kind}{index}-{nic}"[:15]

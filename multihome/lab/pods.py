@@ -27,7 +27,7 @@ from multihome.multus import (
 )
 from multihome.plan import Plan, PodPlan
 
-from . import daemons, netlink, processes
+from . import daemons, dhcpdiscover, netlink, ns, processes
 from .linkup import LinkUpWatcher
 from .names import fit
 from .nodes import Node
@@ -174,9 +174,12 @@ def attach(
     }
 
 
-def likely_cause(plan: Plan, pod: PodPlan) -> str | None:
-    """What in the design explains a failed attachment, in a user's words: a NAD whose
-    master NIC the pod's node lacks (the plugin only says "Link not found")."""
+def likely_cause(plan: Plan, pod: PodPlan, node: Node | None = None) -> str | None:
+    """What in the design or the running lab explains a failed attachment, in a user's
+    words: a NAD whose master NIC the pod's node lacks (the plugin only says "Link not
+    found"); for dhcp IPAM, a DHCP server that does not answer a DISCOVER from the node's
+    NIC, or a dhcp daemon that does not answer on its socket (``node``: the pod's node, to
+    look from; call inside the sandbox)."""
     if pod.node is None:
         return None
     nics = {nic.name for nic in plan.node(pod.node).nics}
@@ -186,6 +189,44 @@ def likely_cause(plan: Plan, pod: PodPlan) -> str | None:
             return (
                 f"node {pod.node} has no NIC {nad.master}, the master of NAD {nad.key} "
                 f"({iface.name}); its NICs: {', '.join(sorted(nics))}"
+            )
+    if node is not None:
+        return _dhcp_cause(plan, pod, node)
+    return None
+
+
+def _dhcp_cause(plan: Plan, pod: PodPlan, node: Node) -> str | None:
+    dhcp = [i for i in pod.interfaces if "dhcp" in i.ipam_types and not i.cluster]
+    if not dhcp:
+        return None
+    sock = os.path.join(node.dir("/run/cni"), os.path.basename(daemons.DHCP_SOCKET))
+    try:
+        refused = daemons.socket_answers(sock)
+    except OSError as exc:
+        refused = exc.strerror or str(exc)
+    if refused is not None:
+        return (
+            f"the CNI dhcp daemon on {node.name} does not answer on "
+            f"{daemons.DHCP_SOCKET} ({refused})"
+        )
+    for iface in dhcp:
+        nad = plan.nad(iface.network)
+        net = next((n for n in plan.networks if n.name == iface.lab_network), None)
+        if nad is None or not nad.master or net is None or net.dhcp is None:
+            continue
+        fd = ns.open_ns(node.netns)
+        try:
+            with ns.thread_in_netns(fd):
+                offer = dhcpdiscover.discover(nad.master, timeout=1.0)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        if offer is None:
+            return (
+                f"the DHCP server on {net.name} ({net.dhcp.server}) does not answer: a DHCP "
+                f"DISCOVER from {node.name}:{nad.master} got no OFFER (is its dnsmasq "
+                "running? multihome verify checks every DHCP server)"
             )
     return None
 

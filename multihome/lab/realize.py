@@ -18,15 +18,11 @@ from typing import Any
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
 from . import canal, daemons, forkpool, netlink, nodes, ns, pods, sandbox
-from .names import dhcp_netns, fit, host_netns
+from .names import dhcp_netns, fit, host_netns, switch_port
 from .state import LabState
 from .steps import Progress, Step
 
 Recorder = Callable[..., None]
-
-
-def _switch_port(prefix: str, index: int, nic: str) -> str:
-    return f"{prefix}{index}-{nic}"[:15]
 
 
 def _wire(
@@ -50,6 +46,19 @@ def _wire(
     target.set_link(ifname, up=True)
     if address:
         target.add_address(ifname, address)
+
+
+def _node_bridges(inside: netlink.NetNS, node: NodePlan) -> None:
+    """The node's own Linux bridges (``bridge:`` on a NIC), as netplan makes them: the NIC
+    enslaved, the bridge up, the NIC's address (if any) on the bridge."""
+    for nic in node.nics:
+        if nic.bridge is None:
+            continue
+        if not inside.has_link(nic.bridge):
+            inside.add_bridge(nic.bridge, mtu=nic.mtu)
+        inside.set_link(nic.name, master=nic.bridge)
+        if nic.address:
+            inside.add_address(nic.bridge, str(nic.address))
 
 
 def _node_config(plan: Plan, node: NodePlan) -> str:
@@ -120,10 +129,11 @@ def _realize(
             inside.set_link("lo", up=True)
             for nic in node.nics:
                 _wire(
-                    nl, plan, state, where.netns, _switch_port("n", node.index, nic.name), nic,
+                    nl, plan, state, where.netns, switch_port("n", node.index, nic.name), nic,
                     ifname=nic.name, network=nic.network,
-                    address=str(nic.address) if nic.address else None,
+                    address=str(nic.address) if nic.address and not nic.bridge else None,
                 )  # fmt: skip
+            _node_bridges(inside, node)
             inside.set_sysctl("net.ipv4.ip_forward", 1)
             if node.default_gateway is not None:
                 inside.add_route("default", via=str(node.default_gateway), dev=node.management_nic)
@@ -142,7 +152,7 @@ def _realize(
             nl.ns(path).set_link("lo", up=True)
             for nic in host.nics:
                 _wire(
-                    nl, plan, state, path, _switch_port("h", index, nic.name), nic,
+                    nl, plan, state, path, switch_port("h", index, nic.name), nic,
                     ifname=nic.name, network=nic.network,
                     address=str(nic.address) if nic.address else None,
                 )  # fmt: skip
@@ -223,7 +233,7 @@ def attach_pods(
             with netlink.Netlink() as own:  # a worker's own sockets
                 return pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
         except Exception as exc:
-            cause = pods.likely_cause(plan, pod)
+            cause = pods.likely_cause(plan, pod, made[pod.node])
             message = f"{exc} (likely cause: {cause})" if cause else str(exc)
             if not keep_going:
                 raise RealizeError(f"pod {pod.ref} on node {pod.node}: {message}") from exc

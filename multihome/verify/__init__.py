@@ -8,9 +8,11 @@ counters) and judges it into a ``Report`` (``report``: table, JSON, JUnit XML).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from multihome.lab import api, sandbox
+from multihome.lab.state import LabState
 
 from .checks import FAMILIES, Context
 from .collect import Evidence, Work, collect
@@ -35,6 +37,8 @@ def load(name: str | None) -> tuple[Context, sandbox.Sandbox]:
     except (api.LabError, OSError, ValueError) as exc:
         raise VerifyError(f"cannot verify: {exc}") from exc
     view: LabView = lab_view(status)
+    state = LabState(view.name)
+    view = dataclasses.replace(view, node_dirs={n: str(state.node_dir(n)) for n in view.nodes})
     if not view.running:
         raise VerifyError(f"cannot verify: lab {view.name!r} is not running (its sandbox is gone)")
     return Context(plan, view), sandbox.Sandbox.from_dict(view.sandbox)

@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from multihome.lab import forkpool, netlink
+from multihome.lab.daemons import socket_answers
 
 from .counters import Stream, StreamResult, measure
 from .probes import Probe, ProbeResult, run_probes
@@ -26,6 +27,8 @@ class Iface:
     kind: str | None
     addresses: tuple[str, ...]
     """``ip/prefix``, without IPv6 link-local addresses."""
+    master: str | None = None
+    """The bridge it is a port of."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,18 @@ class RouteTo:
     src: str | None
 
 
+SWITCH = "/proc/self/ns/net"
+"""For ``Work.facts``: the sandbox's own network namespace, where the segments' bridges and
+the machines' switch ports are (the collector runs there)."""
+
+
 @dataclass
 class Work:
     """What the checks need measured. Keys are the checks' own."""
 
     facts: set[str] = field(default_factory=set)
+    sockets: set[str] = field(default_factory=set)
+    """Unix sockets (paths on the host, e.g. a node's dhcp daemon's) to connect to."""
     routes: set[tuple[str, str]] = field(default_factory=set)
     probes: dict[str, Probe] = field(default_factory=dict)
     streams: dict[str, Stream] = field(default_factory=dict)
@@ -84,6 +94,8 @@ class Evidence:
     routes: dict[tuple[str, str], RouteTo | None] = field(default_factory=dict)
     probes: dict[str, ProbeResult] = field(default_factory=dict)
     streams: dict[str, StreamResult] = field(default_factory=dict)
+    sockets: dict[str, str | None] = field(default_factory=dict)
+    """Path -> None when something accepted the connection, else why not."""
 
 
 def _link_local(cidr: str) -> bool:
@@ -104,6 +116,7 @@ def read_netns(nl: netlink.Netlink, path: str) -> NetnsFacts:
             up=link.up,
             kind=link.kind,
             addresses=tuple(a for a in link.addresses if not _link_local(a)),
+            master=link.master,
         )
         for link in links
     }
@@ -131,6 +144,8 @@ def _kernel(work: Work) -> Evidence:
             found.facts[path] = read_netns(nl, path)
         for path, dst in sorted(work.routes):
             found.routes[(path, dst)] = _route_to(nl, path, dst)
+    for path in sorted(work.sockets):
+        found.sockets[path] = _socket_answers(path)
     return found
 
 
@@ -153,3 +168,10 @@ def collect(work: Work) -> Evidence:
     for key, stream in work.streams.items():
         kernel.streams[key] = measure(stream, work.bridges)
     return kernel
+
+
+def _socket_answers(path: str) -> str | None:
+    try:
+        return socket_answers(path)
+    except OSError as exc:  # its directory is gone
+        return exc.strerror or str(exc)

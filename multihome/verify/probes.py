@@ -30,9 +30,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from multihome.lab import ns
+from multihome.lab import dhcpdiscover, ns
 
-Proto = Literal["icmp", "tcp", "udp", "http"]
+Proto = Literal["icmp", "tcp", "udp", "http", "dhcp"]
 Outcome = Literal["answered", "refused", "unreachable", "timeout", "error"]
 Want = Literal["allow", "deny"]
 
@@ -59,8 +59,12 @@ class Probe:
     want: Want = "allow"
     deadline: float = 2.0
     attempts: int = 4
+    dev: str | None = None
+    """dhcp: the NIC the DISCOVER leaves by (``dst`` is the server expected to answer)."""
 
     def describe(self) -> str:
+        if self.proto == "dhcp":
+            return f"DHCP DISCOVER out of {self.dev}"
         host = f"[{self.dst}]" if ":" in self.dst else self.dst
         if self.proto == "http":
             return f"http://{host}:{self.port or 80}"
@@ -76,6 +80,8 @@ class ProbeResult:
     """In a user's words: ``reply in 0.2 ms``, ``HTTP/1.0 200 OK``, ``no reply in 0.5 s``."""
     tries: int
     elapsed: float
+    offer: dhcpdiscover.Offer | None = None
+    """dhcp: the OFFER that answered."""
 
     @property
     def answered(self) -> bool:
@@ -285,7 +291,32 @@ async def _udp(nss: Namespaces, probe: Probe, timeout: float) -> tuple[Outcome, 
     return "answered", f"echo in {_ms(time.monotonic() - start)}"
 
 
-_ATTEMPT = {"icmp": _icmp, "tcp": _tcp, "udp": _udp, "http": _http}
+async def _dhcp(nss: Namespaces, probe: Probe, timeout: float) -> tuple[Outcome, str]:
+    loop = asyncio.get_running_loop()
+    if not probe.dev:
+        return "error", "a DHCP probe needs the NIC it leaves by"
+    xid = dhcpdiscover.new_xid()
+    with nss.socket(probe.netns, socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        dhcpdiscover.prepare(sock, probe.dev)
+        start = time.monotonic()
+        await loop.sock_sendto(
+            sock, dhcpdiscover.discover_packet(xid), ("255.255.255.255", dhcpdiscover.SERVER_PORT)
+        )
+        while (left := timeout - (time.monotonic() - start)) > 0:
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 4096), left)
+            except TimeoutError:
+                break
+            offer = dhcpdiscover.parse_offer(data, xid)
+            if offer is not None:
+                _OFFERS[id(probe)] = offer
+                return "answered", f"{offer.describe()} in {_ms(time.monotonic() - start)}"
+    return "timeout", f"no OFFER in {_ms(timeout)}"
+
+
+# the OFFER each dhcp probe got, for its result (the attempt functions return text)
+_OFFERS: dict[int, dhcpdiscover.Offer] = {}
+_ATTEMPT = {"icmp": _icmp, "tcp": _tcp, "udp": _udp, "http": _http, "dhcp": _dhcp}
 
 
 async def run_one(nss: Namespaces, probe: Probe) -> ProbeResult:
@@ -305,7 +336,9 @@ async def run_one(nss: Namespaces, probe: Probe) -> ProbeResult:
             outcome, detail = _os_outcome(exc)
         except Exception as exc:  # a probe that can't run (a bad port, ...) is its verdict
             outcome, detail = "error", f"{type(exc).__name__}: {exc}"
-        result = ProbeResult(outcome, detail, tries, time.monotonic() - start)
+        result = ProbeResult(
+            outcome, detail, tries, time.monotonic() - start, _OFFERS.pop(id(probe), None)
+        )
         if result.satisfies(probe.want) or outcome == "error" or tries >= probe.attempts:
             return result
         wait = slot * tries - (time.monotonic() - start)

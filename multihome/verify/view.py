@@ -124,6 +124,8 @@ class LabView:
     networks: dict[str, NetworkView]
     pods: dict[str, PodView]
     pending: tuple[str, ...]
+    node_dirs: dict[str, str] = field(default_factory=dict)
+    """Node -> its directory in the lab's state (behind its /run/cni, /etc/cni/net.d, ...)."""
 
     def machine(self, name: str) -> MachineView | None:
         return self.nodes.get(name) or self.hosts.get(name)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
+from multihome.lab.dhcpdiscover import Offer
+from multihome.lab.names import switch_port
 from multihome.plan import NetworkPlan, NICPlan, NodePlan, Plan, PodPlan
 from multihome.verify.checks import FAMILIES, Context, Judge
 from multihome.verify.checks.base import STREAM_SIZE
-from multihome.verify.collect import Evidence, Iface, NetnsFacts, Route, RouteTo, Work
+from multihome.verify.collect import SWITCH, Evidence, Iface, NetnsFacts, Route, RouteTo, Work
 from multihome.verify.counters import StreamResult
-from multihome.verify.probes import ProbeResult
+from multihome.verify.probes import Probe, ProbeResult
 from multihome.verify.report import CheckResult
 from multihome.verify.view import lab_view
 
@@ -61,7 +63,24 @@ def _node(plan: Plan, node: NodePlan) -> tuple[dict[str, Any], NetnsFacts]:
         "nics": _nics(node.nics),
         "internal_ip": str(node.node_ip),
     }
-    return entry, NetnsFacts(routes=tuple(routes))
+    ifaces = {
+        c.name: Iface(c.name, None, True, "veth", (str(c.address),) if c.address else ())
+        for c in node.nics
+    }
+    return entry, NetnsFacts(ifaces=ifaces, routes=tuple(routes))
+
+
+def _switch(plan: Plan) -> NetnsFacts:
+    """The sandbox's namespace: every node NIC's switch port on its network's bridge."""
+    bridges = {n.name: n.bridge for n in plan.networks}
+    ports = {
+        switch_port("n", node.index, c.name): Iface(
+            switch_port("n", node.index, c.name), None, True, "veth", (), bridges[c.network]
+        )
+        for node in plan.nodes
+        for c in node.nics
+    }
+    return NetnsFacts(ifaces=ports)
 
 
 def _pod(pod: PodPlan, index: int, addresses: Iterator[Any]) -> tuple[dict[str, Any], NetnsFacts]:
@@ -110,6 +129,7 @@ def status(plan: Plan) -> tuple[dict[str, Any], dict[str, NetnsFacts]]:
     for node in plan.nodes:
         entry, facts[_netns(node.name)] = _node(plan, node)
         nodes.append(entry)
+    facts[SWITCH] = _switch(plan)
     networks = [
         {
             "name": n.name,
@@ -178,7 +198,9 @@ class Verify:
 
     def __post_init__(self) -> None:
         doc, self.kernel = status(self.plan)
-        self.ctx = Context(self.plan, lab_view(doc))
+        view = lab_view(doc)
+        dirs = {name: f"/fake/state/nodes/{name}" for name in view.nodes}
+        self.ctx = Context(self.plan, replace(view, node_dirs=dirs))
         self.work = Work(bridges=tuple(n.bridge for n in self.ctx.lab.networks.values()))
         self.judges = [derive(self.ctx, self.work) for derive in FAMILIES]
 
@@ -199,8 +221,9 @@ class Verify:
         return Evidence(
             facts={path: self.kernel[path] for path in self.work.facts},
             routes={(ns, dst): route_to(self.kernel[ns], dst) for ns, dst in self.work.routes},
-            probes={key: answer(p.want == "allow") for key, p in self.work.probes.items()},
+            probes={key: _answer(p) for key, p in self.work.probes.items()},
             streams=streams,
+            sockets=dict.fromkeys(self.work.sockets),
         )
 
     def storage(self) -> str:
@@ -214,6 +237,13 @@ class Verify:
 
     def judge(self, ev: Evidence) -> list[CheckResult]:
         return [r for judge in self.judges for r in judge(ev)]
+
+
+def _answer(probe: Probe) -> ProbeResult:
+    if probe.proto == "dhcp":
+        offer = Offer("192.0.2.10", probe.dst, (), 3600)
+        return ProbeResult("answered", offer.describe(), 1, 0.001, offer)
+    return answer(probe.want == "allow")
 
 
 def answer(answered: bool = True) -> ProbeResult:

@@ -18,6 +18,9 @@ from multihome.cli import app
 from multihome.spec import load_lab
 
 SEED_CHECKS = {
+    "nics": 6,
+    "dhcp-server": 2,
+    "dhcp-daemon": 3,
     "interfaces": 4,
     "network-status": 4,
     "default-route": 4,
@@ -79,4 +82,4 @@ def test_cli_json_and_junit(seed: verify.Report, tmp_path: Path) -> None:
     assert suite.get("tests") == str(doc["passed"]) and suite.get("failures") == "0"
     done = CliRunner().invoke(app, ["verify"])
     assert done.exit_code == 0, done.output
-    assert "OK multi-homed: 26 passed, 0 failed" in done.output
+    assert "OK multi-homed: 37 passed, 0 failed" in done.output

@@ -65,7 +65,7 @@ def failures(results: list[CheckResult]) -> list[str]:
 def test_a_healthy_lab_passes_every_check(lab: Verify) -> None:
     results = lab.judge(lab.healthy())
     assert [r.name for r in results if r.status != "pass"] == []
-    assert len(results) == 26  # as test_verify_seed counts them on a real lab
+    assert len(results) == 37  # as test_verify_seed counts them on a real lab
     assert {r.id for r in results} >= {"interfaces", "canal-segment", "longhorn-segment", "expect"}
 
 
@@ -78,10 +78,42 @@ def test_a_missing_net1_fails_interfaces_with_a_cause(lab: Verify) -> None:
     check = one(results, "interfaces", NET_TOOLS)
     assert check.status == "fail"
     assert check.evidence[0].startswith("no net1 (for multus-network-attachments/macvlan-longhorn")
-    assert check.cause and "Multus did not make net1" in check.cause
+    assert check.cause and "net1 was made (network-status records it) and is gone" in check.cause
     # network-status still lists net1; the other pods are unaffected
     assert one(results, "network-status", NET_TOOLS).status == "fail"
     assert one(results, "interfaces", IM_WRK_1).status == "pass"
+
+
+def test_a_node_nic_gone_is_named_as_the_cause(lab: Verify) -> None:
+    """ip link del ens224 on net-tools' node: the macvlan child net1 goes with it."""
+    ev = lab.healthy()
+    node = lab.ctx.lab.pods[NET_TOOLS].node
+    node_ns = lab.ctx.lab.nodes[node].netns
+    facts = ev.facts[netns(lab, NET_TOOLS)]
+    ev.facts[netns(lab, NET_TOOLS)] = replace(
+        facts, ifaces={k: i for k, i in facts.ifaces.items() if k != "net1"}
+    )
+    node_facts = ev.facts[node_ns]
+    ev.facts[node_ns] = replace(
+        node_facts, ifaces={k: i for k, i in node_facts.ifaces.items() if k != "ens224"}
+    )
+    results = lab.judge(ev)
+    nics = one(results, "nics", node)
+    assert nics.status == "fail" and nics.cause and f"{node} has no ens224" in nics.cause
+    cause = one(results, "interfaces", NET_TOOLS).cause or ""
+    assert f"its master ens224 is gone from {node}" in cause
+
+
+def test_a_dead_dhcp_server_and_daemon_are_named(lab: Verify) -> None:
+    ev = lab.healthy()
+    ev.probes["dhcp:vlan50"] = ProbeResult("timeout", "no OFFER in 2 s", 4, 2.0)
+    daemon = next(iter(ev.sockets))
+    ev.sockets[daemon] = "Connection refused"
+    results = lab.judge(ev)
+    server = one(results, "dhcp-server", "vlan50")
+    assert server.status == "fail" and "nothing answers DHCP on vlan50" in (server.cause or "")
+    failed = [r for r in results if r.id == "dhcp-daemon" and r.status == "fail"]
+    assert len(failed) == 1 and "the CNI dhcp daemon is not running" in (failed[0].cause or "")
 
 
 def test_a_second_default_route_via_net1_is_named(lab: Verify) -> None:
@@ -279,7 +311,7 @@ def test_report_json_is_stable_across_derivations(seed: Plan) -> None:
         texts.append(report(lab, ev).json_text())
     assert texts[0] == texts[1]
     doc = json.loads(texts[0])
-    assert (doc["ok"], doc["passed"], doc["failed"], doc["elapsed"]) == (False, 25, 1, 1.25)
+    assert (doc["ok"], doc["passed"], doc["failed"], doc["elapsed"]) == (False, 36, 1, 1.25)
     assert list(doc["checks"][0]) == ["id", "subject", "title", "status", "evidence", "cause"]
 
 

@@ -232,3 +232,10 @@ def spread_pairs(items: Sequence[T], ordered: bool = True) -> list[tuple[T, T]]:
         ]
     steps = sorted({max(1, (count * k) // (SPREAD + 1)) for k in range(1, SPREAD + 1)})
     return [(items[i], items[(i + step) % count]) for i in range(count) for step in steps]
+
+
+def keeps_cluster_route(pod: PodPlan) -> bool:
+    """The design leaves the pod's default route on eth0: no other interface sets
+    default-route (one that does takes it off eth0, which keeps only its link route and
+    reaches no pod on another node, as on a real cluster: not a failure to look for)."""
+    return not any(i.default_route is not None and not i.cluster for i in pod.interfaces)

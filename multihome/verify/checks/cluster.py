@@ -16,6 +16,7 @@ from .base import (
     Judge,
     allow,
     at,
+    keeps_cluster_route,
     route_text,
     segments_text,
     size_text,
@@ -35,6 +36,8 @@ def _eth0(view: PodView) -> str | None:
 def _one_per_node(ctx: Context) -> list[tuple[PodPlan, PodView, str]]:
     found: dict[str, tuple[PodPlan, PodView, str]] = {}
     for pod, view in ctx.running():
+        if not keeps_cluster_route(pod):
+            continue
         address = _eth0(view)
         if address and view.node not in found:
             found[view.node] = (pod, view, address)
@@ -98,7 +101,7 @@ def _pod_to_pod(ctx: Context, pairs: list[Pair], ev: Evidence) -> CheckResult:
             "cluster network",
             title,
             "skip",
-            cause="the running pods are all on one node",
+            cause="no two nodes run a pod that keeps its default route on eth0",
         )
     lines, causes = [], []
     for a, va, _, b, vb, dst in pairs:

@@ -4,6 +4,7 @@ denied, each with its deadline and retries."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from multihome.plan import ExpectPlan
@@ -12,7 +13,7 @@ from ..collect import Evidence, Work
 from ..probes import Probe
 from ..report import CheckResult
 from ..view import MachineView, PodView
-from .base import Context, Judge, route_text
+from .base import Context, Judge, keeps_cluster_route, route_text
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,19 @@ def _source(ctx: Context, exp: ExpectPlan) -> _Source | str:
     return f"{exp.from_!r} is not a pod (namespace/name), node or host of the lab"
 
 
-def _pod_address(ctx: Context, view: PodView, via: str | None) -> str | None:
+def _pod_address(
+    ctx: Context, view: PodView, via: str | None, shared: Collection[str] = ()
+) -> str | None:
+    """The pod's address on ``via`` (an interface or network) if given; else on one of the
+    ``shared`` networks (the source's, when it can't use the cluster network); else eth0's."""
     pod = next((p for p in ctx.plan.pods if p.ref == view.ref), None)
     if via is not None and pod is not None:
         for iface in pod.interfaces:
             if via in (iface.name, iface.lab_network) and view.address(iface.name):
+                return view.address(iface.name)
+    if via is None and pod is not None:
+        for iface in pod.interfaces:
+            if iface.lab_network in shared and view.address(iface.name):
                 return view.address(iface.name)
     return view.address("eth0") or next(
         (str(e["ips"][0]) for e in view.network_status if e.get("ips")), None
@@ -71,7 +80,19 @@ def _machine_address(machine: MachineView, via: str | None) -> str | None:
     return machine.first_address
 
 
-def _target(ctx: Context, exp: ExpectPlan) -> str:
+def _off_cluster_network(ctx: Context, exp: ExpectPlan, source: _Source) -> set[str]:
+    """The source's networks, when it reaches pods through them rather than the cluster
+    network: a host (outside the cluster), or a pod whose default route left eth0
+    (default-route in its annotation: eth0 keeps only its link route)."""
+    if exp.source_kind == "host":
+        return {n for n in source.networks.values() if n}
+    pod = next((p for p in ctx.plan.pods if p.ref == exp.from_), None)
+    if pod is not None and not keeps_cluster_route(pod):
+        return {n for n in source.networks.values() if n}
+    return set()
+
+
+def _target(ctx: Context, exp: ExpectPlan, source: _Source) -> str:
     """The target's address, or raise ValueError saying why there is none."""
     if exp.target_kind == "ip":
         return exp.target
@@ -79,7 +100,7 @@ def _target(ctx: Context, exp: ExpectPlan) -> str:
         view = ctx.lab.pods.get(exp.target)
         if view is None or not view.running:
             raise ValueError(f"target pod {exp.target} is not running")
-        address = _pod_address(ctx, view, exp.via)
+        address = _pod_address(ctx, view, exp.via, _off_cluster_network(ctx, exp, source))
         if address is None:
             raise ValueError(f"target pod {exp.target} has no address")
         return address
@@ -100,7 +121,7 @@ def derive(ctx: Context, work: Work) -> Judge:
             resolved[exp.index] = source
             continue
         try:
-            address = _target(ctx, exp)
+            address = _target(ctx, exp, source)
         except ValueError as exc:
             resolved[exp.index] = str(exc)
             continue

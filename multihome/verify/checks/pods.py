@@ -17,6 +17,8 @@ from .base import Context, Judge, address_source, attach_cause, short
 def derive(ctx: Context, work: Work) -> Judge:
     for _, view in ctx.running():
         work.facts.add(view.netns)
+        if view.node in ctx.lab.nodes:  # to tell an interface lost with its master NIC
+            work.facts.add(ctx.lab.nodes[view.node].netns)
 
     def judge(ev: Evidence) -> list[CheckResult]:
         results = []
@@ -36,6 +38,26 @@ def _title(pod: PodPlan) -> str:
 
 def _ips(addresses: tuple[str, ...]) -> set[str]:
     return {str(ipaddress.ip_interface(a).ip) for a in addresses}
+
+
+def _lost(ctx: Context, pod: PodPlan, view: PodView, iface: InterfacePlan, ev: Evidence) -> str:
+    """Why a running pod lacks ``iface``: never made, or made and gone since (its master
+    NIC removed from the node takes a macvlan/ipvlan child with it)."""
+    node = ctx.lab.nodes.get(view.node)
+    node_facts = ev.facts.get(node.netns) if node is not None else None
+    nad = ctx.plan.nad(iface.network)
+    gone = None
+    known = node_facts is not None and not node_facts.error
+    if nad is not None and nad.master and known and nad.master not in node_facts.ifaces:  # type: ignore[union-attr]
+        gone = (
+            f"its master {nad.master} is gone from {view.node} (the kernel deletes a "
+            f"{nad.cni_type} with its master): see {view.node}'s nics check"
+        )
+    if any(e.get("interface") == iface.name for e in view.network_status):
+        return f"{iface.name} was made (network-status records it) and is gone since: " + (
+            gone or "something removed it inside the pod"
+        )
+    return f"Multus did not make {iface.name}: {gone or attach_cause(ctx, pod, None)}"
 
 
 def _interfaces(ctx: Context, pod: PodPlan, view: PodView | None, ev: Evidence) -> CheckResult:
@@ -81,7 +103,7 @@ def _interfaces(ctx: Context, pod: PodPlan, view: PodView | None, ev: Evidence) 
         where = iface.lab_network or ("its pod CIDR" if iface.cluster else "an unknown network")
         if found is None:
             problems.append(f"no {iface.name} (for {iface.network})")
-            causes.append(f"Multus did not make {iface.name}: {attach_cause(ctx, pod, None)}")
+            causes.append(_lost(ctx, pod, view, iface, ev))
             continue
         shown = ", ".join(found.addresses) or "no address"
         lines.append(f"{iface.name} {shown} on {where} ({iface.network})")
