@@ -148,7 +148,7 @@ class CNIRuntime:
             self._cache_write(net, rt, result)
         except BaseException as exc:
             for err in self._del_chain(net, rt, None, steps, self.cleanup_deadline()):
-                log.warning("cleanup after failed ADD of %s: %s", net.name, err)
+                log.debug("cleanup after failed ADD of %s: %s", net.name, err)
                 exc.add_note(f"cleanup DEL: {err}")
             raise
         return result
