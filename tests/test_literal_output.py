@@ -45,9 +45,7 @@ def wide_consoles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        result.exception
-    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -57,7 +55,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_a_load_error_quotes_the_file_literally(tmp_path: Path) -> None:
     path = tmp_path / "lab.yaml"
     path.write_text(f'apiVersion: v1\nkind: "{TRICKY}"\nmetadata: {{name: x}}\n')
-    code, out, err = run("validate", str(path))
+    code, _, err = run("validate", str(path))
     assert code == 2
     _literal(err)
     assert err.startswith(f"error: {path}:2:7: unsupported kind '{TRICKY}'")
@@ -145,20 +143,33 @@ def _fake_status() -> dict[str, Any]:
                 "phase": "ContainerCreating",
                 "error": f"macvlan ADD: {TRICKY}",
                 "network_status": [
-                    {"name": "k8s-pod-network", "interface": "eth0", "ips": ["10.42.0.5"],
-                     "default": True},
+                    {
+                        "name": "k8s-pod-network",
+                        "interface": "eth0",
+                        "ips": ["10.42.0.5"],
+                        "default": True,
+                    },
                     {"name": "apps/x", "interface": TRICKY, "ips": ["172.16.60.5"]},
                 ],
             }
         ],
         "pending": [f"{TRICKY}/q"],
         "networks": [
-            {"name": TRICKY, "vlan": 60, "subnet": "172.16.60.0/24", "bridge": "br60",
-             "dhcp": {"range": TRICKY}, "attachments": [TRICKY]},
+            {
+                "name": TRICKY,
+                "vlan": 60,
+                "subnet": "172.16.60.0/24",
+                "bridge": "br60",
+                "dhcp": {"range": TRICKY},
+                "attachments": [TRICKY],
+            },
         ],
         "hosts": [
-            {"name": TRICKY, "nics": [{"name": "eth0", "address": TRICKY}],
-             "serves": {"http": [80], "tcp": [], "udp": []}},
+            {
+                "name": TRICKY,
+                "nics": [{"name": "eth0", "address": TRICKY}],
+                "serves": {"http": [80], "tcp": [], "udp": []},
+            },
         ],
     }
 
@@ -192,7 +203,7 @@ def test_lab_errors_print_literally(
 
     for name in ("status", "run", "down"):
         monkeypatch.setattr(api, name, fail)
-    got, out, err = run(*command)
+    got, _, err = run(*command)
     # get and exec only read the lab's state: any failure there means "could not be tried"
     assert got == (2 if command[0] in ("get", "exec") else code)
     _literal(err)
