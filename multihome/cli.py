@@ -222,7 +222,9 @@ def _exit_code(exc: Exception, tried: int) -> int:
 
     if isinstance(exc, LabError):
         return exc.code
-    if isinstance(exc, LabLocked | StateError | InvalidName | PermissionError):
+    if isinstance(exc, LabLocked | StateError | InvalidName):
+        return EXIT_USAGE
+    if isinstance(exc, PermissionError | NotADirectoryError):  # the state dir, as a rule
         return EXIT_USAGE
     return tried
 
