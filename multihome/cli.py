@@ -1,4 +1,10 @@
-"""The command line: parses arguments, calls the layers, prints. No logic of its own."""
+"""The command line: parses arguments, calls the layers, prints. No logic of its own.
+
+Everything printed is literal text: the consoles have markup, emoji codes and highlighting
+off, and the few styled words are ``rich.text.Text`` spans, so a ``[/x]`` or ``:100:`` from a
+lab file, a plugin or the kernel arrives as written. Exit codes: 0 success, 1 the check or
+action failed, 2 usage or environment error (the action could not be tried), 130 Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 if TYPE_CHECKING:  # the layers are imported where a command needs them: down, get and
     # exec start in a fraction of the time
@@ -24,10 +30,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _State:
@@ -60,7 +66,7 @@ def _main(
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 
@@ -111,9 +117,11 @@ def _print_finding(f: Finding) -> None:
     colour = "red" if f.severity is Severity.ERROR else "yellow"
     where = f"{f.location}: " if f.location else ""
     out.print(
-        f"{escape(where)}[bold {colour}]{f.severity}[/] [bold]\\[{f.id}][/] {escape(f.message)}"
+        Text.assemble(
+            where, (str(f.severity), f"bold {colour}"), " ", (f"[{f.id}]", "bold"), " ", f.message
+        )
     )
-    out.print(f"    [dim]fix:[/] {escape(f.fix)}")
+    out.print(Text.assemble("    ", ("fix:", "dim"), " ", f.fix))
 
 
 def _print_findings(
@@ -121,10 +129,13 @@ def _print_findings(
 ) -> None:
     for f in findings:
         _print_finding(f)
-    verdict = "[bold red]FAIL[/]" if failed else "[bold green]OK[/]"
+    verdict = ("FAIL", "bold red") if failed else ("OK", "bold green")
     out.print(
-        f"{verdict} {escape(lab_file.lab.metadata.name)} ({escape(str(lab_file.path))}): "
-        f"{errors} error(s), {warnings} warning(s)"
+        Text.assemble(
+            verdict,
+            f" {lab_file.lab.metadata.name} ({lab_file.path}): "
+            f"{errors} error(s), {warnings} warning(s)",
+        )
     )
 
 
@@ -175,11 +186,11 @@ def render(
     for warning in result.warnings:
         _print_finding(warning)
     out.print(
-        f"wrote {len(result.files)} files to {escape(str(result.out_dir))} "
+        f"wrote {len(result.files)} files to {result.out_dir} "
         f"(target {result.target}; manifests validated against Kubernetes {result.schema_version})"
     )
     for note in result.notes:
-        out.print(f"  {escape(note)}")
+        out.print(f"  {note}")
 
 
 # -- the lab: up, down, get, exec -----------------------------------------------------------
@@ -201,12 +212,27 @@ class Kind(StrEnum):
 NameArg = Annotated[str | None, typer.Argument(help="The lab's name (default: the one lab up).")]
 
 
-def _lab_error(exc: Exception) -> NoReturn:
+def _exit_code(exc: Exception, tried: int) -> int:
+    """A lab command's exit code for ``exc``: 2 when the action could not be tried (no such
+    lab, lab busy, state dir unusable, an invalid name; ``LabError`` carries its own), else
+    ``tried`` (1 where the action itself failed)."""
     from multihome.lab.api import LabError
+    from multihome.lab.names import InvalidName
+    from multihome.lab.state import LabLocked, StateError
 
+    if isinstance(exc, LabError):
+        return exc.code
+    if isinstance(exc, LabLocked | StateError | InvalidName):
+        return EXIT_USAGE
+    if isinstance(exc, PermissionError | NotADirectoryError):  # the state dir, as a rule
+        return EXIT_USAGE
+    return tried
+
+
+def _lab_error(exc: Exception, tried: int = EXIT_FAILED) -> NoReturn:
     if _State.debug:
         raise exc
-    _fail(str(exc), exc.code if isinstance(exc, LabError) else EXIT_FAILED)
+    _fail(str(exc), _exit_code(exc, tried))
 
 
 @app.command()
@@ -235,11 +261,11 @@ def up(
         with BuildDisplay(err) as display:
             status = api.up(lab_file, progress=display, keep_going=keep_going)
     except api.LabRunning as exc:
-        out.print(escape(str(exc)))
+        out.print(str(exc))
         if run_verify:
             _verify_after_up(lab_file.lab.metadata.name)
         raise typer.Exit(EXIT_OK) from None
-    except (api.LabError, PlanError, OSError, RuntimeError) as exc:
+    except (api.LabError, PlanError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc)
     _print_nodes(status, wide=False)
     out.print()
@@ -247,8 +273,10 @@ def up(
     stuck = [p for p in status["pods"] if p.get("phase", "Running") != "Running"]
     for pod in stuck:
         out.print(
-            f"[yellow]{escape(pod['namespace'])}/{escape(pod['name'])}[/] is "
-            f"{pod['phase']}: {escape(str(pod['error']))}"
+            Text.assemble(
+                (f"{pod['namespace']}/{pod['name']}", "yellow"),
+                f" is {pod['phase']}: {pod['error']}",
+            )
         )
     example = next((p for p in status["pods"] if p.get("phase") == "Running"), None)
     look = (
@@ -258,9 +286,13 @@ def up(
         f"was up: applied the change ({status['reconciled']})" if status.get("reconciled") else "up"
     )
     out.print(
-        f"\nlab [bold]{escape(status['name'])}[/] {done} in {status['elapsed']:.2f} s. "
-        f"Look inside: multihome get pods -o wide; {escape(look)}multihome verify. "
-        f"Take it down: multihome down {escape(status['name'])}"
+        Text.assemble(
+            "\nlab ",
+            (status["name"], "bold"),
+            f" {done} in {status['elapsed']:.2f} s. "
+            f"Look inside: multihome get pods -o wide; {look}multihome verify. "
+            f"Take it down: multihome down {status['name']}",
+        )
     )
     if run_verify:
         _verify_after_up(status["name"])
@@ -288,7 +320,7 @@ def down(name: NameArg = None) -> None:
 
     try:
         removed = api.down(name)
-    except (api.LabError, OSError, RuntimeError) as exc:
+    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc)
     out.print(f"removed lab {', '.join(removed)}" if removed else "no lab to remove")
 
@@ -307,9 +339,7 @@ def _age(created: float) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     for row in [header, *rows]:
-        out.print(
-            escape("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
-        )
+        out.print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
 def _print_nodes(status: dict[str, Any], wide: bool) -> None:
@@ -378,8 +408,8 @@ def get(
 
     try:
         status = api.status(name)
-    except (api.LabError, OSError, ValueError) as exc:
-        _lab_error(exc)
+    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        _lab_error(exc, tried=EXIT_USAGE)  # reading the lab's state is all get does
     if output is GetOutput.json:
         items = list(status[kind.value])
         if kind is Kind.pods:
@@ -442,8 +472,8 @@ def exec_(
         argv = argv[1:]
     try:
         code = api.run(target, argv, name)
-    except (api.LabError, OSError, ValueError) as exc:
-        _lab_error(exc)
+    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        _lab_error(exc, tried=EXIT_USAGE)  # the command's own failure is its exit code
     raise typer.Exit(code)
 
 
@@ -458,7 +488,7 @@ def print_verify_report(report: Any, output: Output = Output.table) -> None:
     out.print(report.table())
     colour = "bold green" if report.ok else "bold red"
     verdict, _, rest = report.summary().partition(" ")
-    out.print(f"[{colour}]{verdict}[/] {escape(rest)}")
+    out.print(Text.assemble((verdict, colour), " ", rest))
 
 
 @app.command()
@@ -490,14 +520,14 @@ def verify(
 
 
 def main() -> None:
-    """Console-script entry point: no traceback unless --debug."""
+    """Run the command line: no traceback unless --debug; Ctrl-C exits 130 silently
+    (``multihome.__main__`` also covers the imports before this)."""
     try:
         app()
     except SystemExit:
         raise
     except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # the last line of defence: one message, exit 2
         if "--debug" in sys.argv:
             raise

@@ -1,6 +1,7 @@
 """The live view of ``multihome up`` on stderr: each phase with a tick and how long it took,
 the pods counted as they are attached. On a terminal it is a rich Live display; otherwise
-(CI logs, pipes) one plain line per finished phase."""
+(CI logs, pipes) one plain line per finished phase. Phases and items are printed as
+``rich.text.Text``: literal whatever they hold, on any console."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from types import TracebackType
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
 
 from multihome.lab.steps import Step
 
@@ -66,7 +67,7 @@ class BuildDisplay:
         self.current = None
         if self._live is None:
             extra = f" {detail}" if detail else ""
-            self.console.print(f"  {step.phase}{extra} ({seconds:.2f} s)", highlight=False)
+            self.console.print(Text(f"  {step.phase}{extra} ({seconds:.2f} s)"), highlight=False)
 
     def _render(self, final: bool = False) -> RenderableType:
         table = Table.grid(padding=(0, 1))
@@ -75,10 +76,12 @@ class BuildDisplay:
         table.add_column(justify="right", min_width=7)
         table.add_column()
         for phase, seconds, detail in self.done:
-            table.add_row("[green]✓[/]", phase, f"{seconds:.2f} s", detail)
+            table.add_row(Text("✓", "green"), Text(phase), Text(f"{seconds:.2f} s"), Text(detail))
         step = self.current
         if step is not None and not final:
             count = f"{step.done}/{step.total}" if step.total is not None else ""
-            item = f" [dim]{escape(step.item)}[/]" if step.item else ""
-            table.add_row(self._spinner, step.phase, "", f"{count}{item}")
+            text = Text(count)
+            if step.item:
+                text.append(f" {step.item}", style="dim")
+            table.add_row(self._spinner, Text(step.phase), Text(""), text)
         return Group(table)

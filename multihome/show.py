@@ -1,9 +1,11 @@
 """Tables that summarize a design for people (``multihome show``): what the lab file says,
-resolved the way the cluster would see it (node-ips, pod placement, interface names)."""
+resolved the way the cluster would see it (node-ips, pod placement, interface names).
+Every cell is a ``rich.text.Text``: names and values from the lab file print literally."""
 
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from multihome.check.context import Context
 from multihome.check.pods import ifnames
@@ -12,10 +14,14 @@ from multihome.spec import LabFile
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(Text(col), overflow="fold")
     return table
+
+
+def _add(table: Table, *cells: str) -> None:
+    table.add_row(*(Text(cell) for cell in cells))
 
 
 def design_tables(lab_file: LabFile) -> list[Table]:
@@ -29,7 +35,8 @@ def design_tables(lab_file: LabFile) -> list[Table]:
         if net.dhcp:
             dhcp = f"{net.dhcp.range} lease {net.dhcp.lease_time}"
             dhcp += ", offers router" if net.dhcp.router else ", no router"
-        networks.add_row(
+        _add(
+            networks,
             net.name,
             str(net.vlan or "-"),
             str(net.subnet),
@@ -44,7 +51,7 @@ def design_tables(lab_file: LabFile) -> list[Table]:
             f"{n.name}={n.network}" + (f"({n.address})" if n.address else "") for n in node.nics
         )
         taints = ", ".join(f"{t.key}={t.value}:{t.effect}" for t in node_taints(node, spec.cluster))
-        nodes.add_row(node.name, node.role, str(node.effective_node_ip or "-"), nics, taints or "-")
+        _add(nodes, node.name, node.role, str(node.effective_node_ip or "-"), nics, taints or "-")
     tables = [networks, nodes]
 
     if spec.hosts:
@@ -53,14 +60,14 @@ def design_tables(lab_file: LabFile) -> list[Table]:
             nics = ", ".join(f"{n.name}={n.network}({n.address or '-'})" for n in host.nics)
             serves = [f"http:{host.serve.http}"] if host.serve.http else []
             serves += [f"tcp:{p}" for p in host.serve.tcp] + [f"udp:{p}" for p in host.serve.udp]
-            hosts.add_row(host.name, nics, ", ".join(serves) or "-")
+            _add(hosts, host.name, nics, ", ".join(serves) or "-")
         tables.append(hosts)
 
     if ctx.nads:
         nads = _table(f"{title}: network attachments", ("NAD", "TYPE", "ON", "IPAM"))
         for key, nad in ctx.nads.items():
             on = nad.master or nad.bridge or "-"
-            nads.add_row(key, nad.main_type or "(invalid)", on, nad.ipam_type or "-")
+            _add(nads, key, nad.main_type or "(invalid)", on, nad.ipam_type or "-")
         tables.append(nads)
 
     if ctx.pods:
@@ -70,7 +77,8 @@ def design_tables(lab_file: LabFile) -> list[Table]:
                 f"{ifname}={s.namespace}/{s.name}"
                 for s, ifname in zip(pod.selections, ifnames(pod), strict=True)
             ]
-            pods.add_row(
+            _add(
+                pods,
                 f"{pod.template.namespace}/{pod.template.name}",
                 pod.template.manifest.kind,
                 ", ".join(n.name for n in pod.eligible) or "(none)",

@@ -7,7 +7,7 @@ namespaces), ``cache`` (libcni's result cache), ``runtime`` (the chain logic), `
 
 from .conf import NetworkConfig, NetworkConfigList, load_network_config
 from .errors import CNIError, CNITimeout, ConfigError
-from .invoke import ExecEvent
+from .invoke import Deadline, ExecEvent
 from .ns import NodeNamespaces
 from .runtime import CNIRuntime, RuntimeConf
 from .types import DNS, Interface, IPConfig, Result, Route
@@ -20,6 +20,7 @@ __all__ = [
     "CNIRuntime",
     "CNITimeout",
     "ConfigError",
+    "Deadline",
     "ExecEvent",
     "IPConfig",
     "Interface",

@@ -2,8 +2,10 @@
 error decoding, the deadline, and the node's namespaces.
 
 A plugin runs in its own process group; past the deadline the whole group is killed and
-CNITimeout is raised. VERSION answers are cached per binary (path, device, inode, size and
-mtime), so a plugin is asked once until its file changes.
+CNITimeout is raised. A :class:`Deadline` is one budget that several calls share (an
+attachment's VERSION and ADD): each call gets what is left of it. VERSION answers are cached
+per binary (path, device, inode, size and mtime), so a plugin is asked once until its file
+changes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,21 @@ class Plugin:
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """A time budget of ``seconds``, ending at ``at`` (``time.monotonic()``)."""
+
+    seconds: float
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(seconds, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+@dataclass(frozen=True)
 class ExecEvent:
     """One finished plugin process, for observers (``CNIRuntime(on_exec=...)``)."""
 
@@ -59,7 +76,8 @@ def format_cni_args(args: Sequence[tuple[str, str]]) -> str:
 
 
 class Invoker:
-    """Finds and runs plugins for one runtime: its CNI_PATH, node and deadline."""
+    """Finds and runs plugins for one runtime: its CNI_PATH, node and default deadline
+    (``timeout`` seconds for a call made without a :class:`Deadline`)."""
 
     def __init__(
         self,
@@ -111,22 +129,26 @@ class Invoker:
             )
         return found
 
-    def supported_versions(self, plugin: Plugin) -> tuple[str, ...]:
+    def supported_versions(
+        self, plugin: Plugin, deadline: Deadline | None = None
+    ) -> tuple[str, ...]:
         with _versions_lock:
             cached = _versions.get(plugin.key)
         if cached is not None:
             return cached
         env = dict(os.environ, CNI_COMMAND="VERSION")
         stdin = json.dumps({"cniVersion": CURRENT_VERSION}).encode()
-        out = self._exec(plugin, "VERSION", env, stdin)
+        out = self._exec(plugin, "VERSION", env, stdin, deadline)
         versions = _parse_version_info(out, plugin)
         with _versions_lock:
             _versions[plugin.key] = versions
         return versions
 
-    def version_for(self, plugin: Plugin, config_version: str, command: str) -> str:
+    def version_for(
+        self, plugin: Plugin, config_version: str, command: str, deadline: Deadline | None = None
+    ) -> str:
         """The version to send: the highest the plugin supports that is <= the config's."""
-        supported = self.supported_versions(plugin)
+        supported = self.supported_versions(plugin, deadline)
         chosen = negotiate(config_version, supported)
         if chosen is None:
             raise CNIError(
@@ -150,6 +172,7 @@ class Invoker:
         ifname: str,
         args: Sequence[tuple[str, str]],
         stdin: bytes,
+        deadline: Deadline | None = None,
     ) -> bytes:
         """Run ``command`` (ADD, DEL, CHECK) and return stdout; CNIError on failure."""
         env = dict(os.environ)
@@ -161,9 +184,25 @@ class Invoker:
             CNI_ARGS=format_cni_args(args),
             CNI_PATH=":".join(self.cni_path),
         )
-        return self._exec(plugin, command, env, stdin)
+        return self._exec(plugin, command, env, stdin, deadline)
 
-    def _exec(self, plugin: Plugin, command: str, env: dict[str, str], stdin: bytes) -> bytes:
+    def _exec(
+        self,
+        plugin: Plugin,
+        command: str,
+        env: dict[str, str],
+        stdin: bytes,
+        deadline: Deadline | None,
+    ) -> bytes:
+        if deadline is None:
+            deadline = Deadline.after(self.timeout)
+        if deadline.remaining() <= 0:
+            raise CNITimeout(
+                RUNTIME_FAILURE,
+                f"timed out after {deadline.seconds:g}s: the deadline passed before it ran",
+                plugin=plugin.type,
+                command=command,
+            )
         started = time.perf_counter()
         try:
             prefix = nsenter_argv(self.node)
@@ -204,13 +243,13 @@ class Invoker:
                 command=command,
             ) from exc
         try:
-            out, err = proc.communicate(stdin, timeout=self.timeout)
+            out, err = proc.communicate(stdin, timeout=max(deadline.remaining(), 0.0))
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             self._observe(plugin, command, started, proc.returncode)
             raise CNITimeout(
                 RUNTIME_FAILURE,
-                f"timed out after {self.timeout:g}s; the plugin's process group was killed",
+                f"timed out after {deadline.seconds:g}s; the plugin's process group was killed",
                 plugin=plugin.type,
                 command=command,
             ) from None

@@ -5,6 +5,11 @@ is cached only after the whole chain succeeded, and a failed ADD is undone with 
 whole chain. DEL runs in reverse with the cached result, goes on past failures, and ignores
 failures that only say the thing is already gone. CHECK sends the cached result to every plugin,
 except plugins whose IPAM is ``dhcp`` (the 1.1.1 dhcp plugin leaks a lease on CHECK).
+
+Each operation has one deadline (a :class:`Deadline`, by default ``timeout`` seconds from
+its start) that all its plugin calls share, VERSION included, so a plugin that hangs costs
+the budget once, not once per call. The DEL that undoes a failed ADD has a short bound of
+its own (``cleanup_timeout``): it runs after the budget is spent.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from .errors import (
     CNIError,
     ConfigError,
 )
-from .invoke import ExecEvent, Invoker, Plugin
+from .invoke import Deadline, ExecEvent, Invoker, Plugin
 from .names import validate_container_id, validate_ifname, validate_network_name
 from .ns import NodeNamespaces
 from .types import Result
@@ -69,7 +74,8 @@ class _Step:
 class CNIRuntime:
     """Runs network lists on a node: ``cni_path`` and the plugins' namespaces are the node's
     (``node``), ``cache_dir`` is a path in this process's filesystem. ``timeout`` is the
-    deadline for each plugin process, in seconds."""
+    default deadline of an operation (all its plugin calls), in seconds; ``cleanup_timeout``
+    bounds the DEL after a failed ADD (default: 5 s, or ``timeout`` if shorter)."""
 
     def __init__(
         self,
@@ -78,6 +84,7 @@ class CNIRuntime:
         *,
         node: NodeNamespaces | None = None,
         timeout: float = 30.0,
+        cleanup_timeout: float | None = None,
         on_exec: Callable[[ExecEvent], None] | None = None,
     ) -> None:
         paths = cni_path.split(":") if isinstance(cni_path, str) else list(cni_path)
@@ -88,10 +95,15 @@ class CNIRuntime:
                 raise ConfigError("cni_path", f"{entry!r} is not an absolute path without ':'")
         if not timeout > 0:
             raise ConfigError("timeout", f"must be positive, got {timeout!r}")
+        if cleanup_timeout is None:
+            cleanup_timeout = min(5.0, timeout)
+        if not cleanup_timeout > 0:
+            raise ConfigError("cleanup_timeout", f"must be positive, got {cleanup_timeout!r}")
         self.cni_path: tuple[str, ...] = tuple(paths)
         self.cache_dir = Path(cache_dir)
         self.node = node
         self.timeout = timeout
+        self.cleanup_timeout = cleanup_timeout
         self._invoker = Invoker(self.cni_path, node, timeout, on_exec)
         self._finalizer = weakref.finalize(self, self._invoker.close)
 
@@ -108,43 +120,64 @@ class CNIRuntime:
 
     # -- the three operations --------------------------------------------------------------
 
-    def add_network_list(self, net: NetworkConfigList, rt: RuntimeConf) -> Result:
+    def deadline(self) -> Deadline:
+        """A fresh budget of ``timeout`` seconds (one operation's, or several operations'
+        that a caller makes share it)."""
+        return Deadline.after(self.timeout)
+
+    def cleanup_deadline(self) -> Deadline:
+        """A fresh budget of ``cleanup_timeout`` seconds, for undoing a failed ADD."""
+        return Deadline.after(self.cleanup_timeout)
+
+    def add_network_list(
+        self, net: NetworkConfigList, rt: RuntimeConf, *, deadline: Deadline | None = None
+    ) -> Result:
         """ADD the chain; the result (in the list's cniVersion) is cached and returned. On any
-        failure the chain is DELeted, then the error is raised."""
+        failure the chain is DELeted (within ``cleanup_timeout``), then the error is raised.
+        VERSION and ADD calls share ``deadline`` (default: ``timeout`` from now)."""
         _check_rt(net, rt, "ADD")
-        steps = [self._step(conf, net, "ADD") for conf in net.plugins]
+        deadline = deadline or self.deadline()
+        steps = [self._step(conf, net, "ADD", deadline) for conf in net.plugins]
         prev: Result | None = None
         try:
             for step in steps:
-                out = self._run(step, "ADD", net, rt, prev)
+                out = self._run(step, "ADD", net, rt, prev, deadline)
                 prev = _parse_result(out, step)
             assert prev is not None
             result = prev.convert(net.cni_version)
             self._cache_write(net, rt, result)
         except BaseException as exc:
-            for err in self._del_chain(net, rt, None, steps):
-                log.warning("cleanup after failed ADD of %s: %s", net.name, err)
+            for err in self._del_chain(net, rt, None, steps, self.cleanup_deadline()):
+                log.debug("cleanup after failed ADD of %s: %s", net.name, err)
                 exc.add_note(f"cleanup DEL: {err}")
             raise
         return result
 
-    def del_network_list(self, net: NetworkConfigList, rt: RuntimeConf) -> None:
+    def del_network_list(
+        self, net: NetworkConfigList, rt: RuntimeConf, *, deadline: Deadline | None = None
+    ) -> None:
         """DEL the chain in reverse. Already-gone resources are not errors; other failures
-        don't stop the chain and are raised at the end (the cache entry is then kept)."""
+        don't stop the chain and are raised at the end (the cache entry is then kept). All
+        calls share ``deadline`` (default: ``timeout`` from now)."""
         _check_rt(net, rt, "DEL")
+        deadline = deadline or self.deadline()
         try:
             cached = self._cached(net, rt)
         except CNIError as exc:
             log.warning("ignoring unreadable result cache on DEL: %s", exc)
             cached = None
-        errors = self._del_chain(net, rt, cached, None)
+        errors = self._del_chain(net, rt, cached, None, deadline)
         if errors:
             raise _combine(errors)
         cache.remove(self.cache_dir, net.name, rt.container_id, rt.ifname)
 
-    def check_network_list(self, net: NetworkConfigList, rt: RuntimeConf) -> None:
-        """CHECK every plugin against the cached result (nothing if ``disableCheck``)."""
+    def check_network_list(
+        self, net: NetworkConfigList, rt: RuntimeConf, *, deadline: Deadline | None = None
+    ) -> None:
+        """CHECK every plugin against the cached result (nothing if ``disableCheck``); the
+        calls share ``deadline`` (default: ``timeout`` from now)."""
         _check_rt(net, rt, "CHECK")
+        deadline = deadline or self.deadline()
         if not at_least(net.cni_version, "0.4.0"):
             raise CNIError(
                 INCOMPATIBLE_VERSION,
@@ -168,10 +201,10 @@ class CNIRuntime:
             if conf.ipam_type == "dhcp":
                 log.debug("skipping CHECK of %s: dhcp IPAM leaks a lease on CHECK", conf.type)
                 continue
-            step = self._step(conf, net, "CHECK")
+            step = self._step(conf, net, "CHECK", deadline)
             if not at_least(step.version, "0.4.0"):
                 continue
-            self._run(step, "CHECK", net, rt, cached)
+            self._run(step, "CHECK", net, rt, cached, deadline)
 
     def get_cached_result(self, net: NetworkConfigList, rt: RuntimeConf) -> Result | None:
         """The cached result of the attachment, in the list's cniVersion, or None."""
@@ -221,10 +254,13 @@ class CNIRuntime:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _step(self, conf: NetworkConfig, net: NetworkConfigList, command: str) -> _Step:
+    def _step(
+        self, conf: NetworkConfig, net: NetworkConfigList, command: str, deadline: Deadline
+    ) -> _Step:
         try:
             plugin = self._invoker.locate(conf.type, command)
-            return _Step(conf, plugin, self._invoker.version_for(plugin, net.cni_version, command))
+            version = self._invoker.version_for(plugin, net.cni_version, command, deadline)
+            return _Step(conf, plugin, version)
         except CNIError as exc:
             exc.network = net.name
             raise
@@ -236,6 +272,7 @@ class CNIRuntime:
         net: NetworkConfigList,
         rt: RuntimeConf,
         prev: Result | None,
+        deadline: Deadline,
     ) -> bytes:
         try:
             return self._invoker.run(
@@ -246,6 +283,7 @@ class CNIRuntime:
                 ifname=rt.ifname,
                 args=rt.args,
                 stdin=_stdin(net, step, prev, rt),
+                deadline=deadline,
             )
         except CNIError as exc:
             exc.network = net.name
@@ -257,6 +295,7 @@ class CNIRuntime:
         rt: RuntimeConf,
         cached: Result | None,
         steps: list[_Step] | None,
+        deadline: Deadline,
     ) -> list[CNIError]:
         """DEL every plugin in reverse, going on past failures; returns the real failures."""
         errors: list[CNIError] = []
@@ -264,9 +303,9 @@ class CNIRuntime:
         known = {id(s.conf): s for s in steps or []}
         for conf in reversed(confs):
             try:
-                step = known.get(id(conf)) or self._step(conf, net, "DEL")
+                step = known.get(id(conf)) or self._step(conf, net, "DEL", deadline)
                 prev = cached if at_least(step.version, "0.4.0") else None
-                self._run(step, "DEL", net, rt, prev)
+                self._run(step, "DEL", net, rt, prev, deadline)
             except CNIError as exc:
                 if _is_gone(exc):
                     log.info("DEL of %s: already gone: %s", conf.type, exc)

@@ -107,7 +107,7 @@ def resolve_name(name: str | None) -> str:
     if len(labs) == 1:
         return labs[0]
     if not labs:
-        raise LabError("no lab is up (multihome up first)", code=1)
+        raise LabError("no lab is up (multihome up first)", code=2)
     raise LabError(f"several labs are up ({', '.join(labs)}): name one", code=2)
 
 
@@ -118,7 +118,7 @@ def load_plan(name: str | None = None) -> Plan:
     state = LabState(resolve_name(name))
     path = state.dir / PLAN_FILE
     if not path.exists():
-        raise LabError(f"lab {state.name!r} is not up (no plan recorded)")
+        raise LabError(f"lab {state.name!r} is not up (no plan recorded)", code=2)
     return Plan.model_validate_json(path.read_text())
 
 
@@ -127,7 +127,7 @@ def status(name: str | None = None) -> dict[str, Any]:
     state = LabState(resolve_name(name))
     path = status_path(state)
     if not path.exists():
-        raise LabError(f"lab {state.name!r} is not up (or its up is still running)")
+        raise LabError(f"lab {state.name!r} is not up (or its up is still running)", code=2)
     data: dict[str, Any] = json.loads(path.read_text())
     data["running"] = running(state)
     return data
@@ -147,7 +147,7 @@ def exec_argv(target: str, argv: Sequence[str], name: str | None = None) -> list
         raise LabError("exec needs a command after --", code=2)
     data = status(name)
     if not data["running"]:
-        raise LabError(f"lab {data['name']!r} is not running (its sandbox is gone)")
+        raise LabError(f"lab {data['name']!r} is not running (its sandbox is gone)", code=2)
     sb = sandbox.Sandbox.from_dict(data["sandbox"])
     if "/" in target:
         for pod in data["pods"]:

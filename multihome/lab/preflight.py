@@ -9,10 +9,13 @@ touched. The answer is kept for the life of the process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
 import shutil
+import signal
+from typing import NoReturn
 
 from multihome.plan import Plan
 
@@ -63,23 +66,41 @@ def link_kinds_unavailable(kinds: tuple[str, ...]) -> dict[str, str]:
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
-        os.close(reader)
-        try:
-            ns.unshare(ns.CLONE_NEWUSER | ns.CLONE_NEWNET)
-            result: object = netlink.probe_link_kinds(list(kinds))
-        except BaseException as exc:
-            result = f"cannot probe: {exc}"
-        with open(writer, "wb") as out:
-            out.write(pickle.dumps(result))
-        os._exit(0)
-    os.close(writer)
-    with open(reader, "rb") as fh:
-        data = fh.read()
-    os.waitpid(pid, 0)
+        _probe_child(kinds, reader, writer)
+    try:
+        os.close(writer)
+        with open(reader, "rb") as fh:
+            data = fh.read()
+    except BaseException:  # Ctrl-C: the probe is of no use any more
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.waitpid(pid, 0)
     found = pickle.loads(data) if data else "the probe died"
     if isinstance(found, str):
         raise PreflightError(f"cannot check the kernel's link kinds: {found}")
     return {kind: why for kind, why in found.items() if why is not None}
+
+
+def _probe_child(kinds: tuple[str, ...], reader: int, writer: int) -> NoReturn:
+    """The forked probe: answer over ``writer`` and leave with ``os._exit`` whatever
+    happens (Ctrl-C, ``up`` killed so the pipe is broken), never returning into the
+    caller's stack: a child that did would run on as a second copy of the CLI."""
+    code = 1
+    try:
+        ns.die_with_parent()
+        os.close(reader)
+        try:
+            ns.unshare(ns.CLONE_NEWUSER | ns.CLONE_NEWNET)
+            result: object = netlink.probe_link_kinds(list(kinds))
+        except Exception as exc:
+            result = f"cannot probe: {exc}"
+        with open(writer, "wb") as out:
+            out.write(pickle.dumps(result))
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def check(plan: Plan) -> None:

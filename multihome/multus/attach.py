@@ -4,11 +4,12 @@ ADD runs the delegates in order, one at a time (one pod's delegates never run in
 different pods may be attached from different threads: nothing here is shared). If one
 fails, every delegate before it is deleted again, in reverse (the runtime has already
 cleaned up the failing one), and :class:`AttachError` names ``namespace/pod:network`` and
-carries the plugin's error. After all ADDs, ``default-route`` is applied in the pod's
-namespace (:mod:`.netutils`), the results and their cache entries (through
-:meth:`CNIRuntime.set_cached_result`) are adjusted to match, and the network-status entries
-are returned. DEL runs every delegate in reverse, continuing past errors, and raises
-:class:`DetachError` with all of them joined.
+carries the plugin's error. Every plugin call of a pod's ADD (VERSION included) shares one
+deadline, the runtime's ``timeout`` or the caller's; the rollback has its own short bound.
+After all ADDs, ``default-route`` is applied in the pod's namespace (:mod:`.netutils`), the
+results and their cache entries (through :meth:`CNIRuntime.set_cached_result`) are adjusted
+to match, and the network-status entries are returned. DEL runs every delegate in reverse,
+continuing past errors, and raises :class:`DetachError` with all of them joined.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from multihome.cni import (
     CNIError,
     CNIRuntime,
     ConfigError,
+    Deadline,
     NetworkConfigList,
     Result,
     RuntimeConf,
@@ -73,17 +75,24 @@ class Attachment:
 
 
 def attach_pod(
-    runtime: CNIRuntime, pod: PodSandbox, delegates: Sequence[Delegate]
+    runtime: CNIRuntime,
+    pod: PodSandbox,
+    delegates: Sequence[Delegate],
+    *,
+    deadline: Deadline | None = None,
 ) -> list[dict[str, Any]]:
     """ADD every delegate to ``pod``; returns the network-status entries, in order
     (:func:`attach_pod_detailed` has the results too)."""
-    return [
-        entry for a in attach_pod_detailed(runtime, pod, delegates) for entry in a.network_status
-    ]
+    attachments = attach_pod_detailed(runtime, pod, delegates, deadline=deadline)
+    return [entry for a in attachments for entry in a.network_status]
 
 
 def attach_pod_detailed(
-    runtime: CNIRuntime, pod: PodSandbox, delegates: Sequence[Delegate]
+    runtime: CNIRuntime,
+    pod: PodSandbox,
+    delegates: Sequence[Delegate],
+    *,
+    deadline: Deadline | None = None,
 ) -> list[Attachment]:
     """ADD every delegate to ``pod`` in order, apply default-route, return what each made.
 
@@ -92,12 +101,15 @@ def attach_pod_detailed(
     a failed ADD to its caller; :meth:`CNIRuntime.add_network_list` has already DELed that
     chain (with the same input: a failed ADD caches no result), so only the delegates added
     before it are deleted here. Failures of the runtime's cleanup are notes on the error.
+    Every plugin call (VERSION, ADD) shares ``deadline`` (default: the runtime's ``timeout``
+    from now); the rollback gets the runtime's ``cleanup_timeout``.
     """
+    deadline = deadline or runtime.deadline()
     networks = [_load(pod, d) for d in delegates]
     results: list[dict[str, Any]] = []
     for index, (delegate, net) in enumerate(zip(delegates, networks, strict=True)):
         try:
-            result = runtime.add_network_list(net, pod.runtime_conf(delegate))
+            result = runtime.add_network_list(net, pod.runtime_conf(delegate), deadline=deadline)
         except Exception as err:
             _rollback(runtime, pod, delegates[:index], networks[:index])
             failure = AttachError(
@@ -168,10 +180,11 @@ def _rollback(
     networks: Sequence[NetworkConfigList],
 ) -> None:
     """Delete ``delegates`` (all added in full) in reverse, ignoring errors: DEL must be
-    idempotent anyway (Multus)."""
+    idempotent anyway (Multus). Bounded by the runtime's ``cleanup_timeout`` in all."""
+    deadline = runtime.cleanup_deadline()
     for delegate, net in reversed(list(zip(delegates, networks, strict=True))):
         with contextlib.suppress(Exception):  # best effort, as Multus's delPlugins on ADD failure
-            runtime.del_network_list(net, pod.runtime_conf(delegate))
+            runtime.del_network_list(net, pod.runtime_conf(delegate), deadline=deadline)
 
 
 def _apply_default_routes(
