@@ -52,7 +52,11 @@ def up(
     (``reconcile``; the status then says what in ``reconciled``), or raises
     ``LabRunning`` when nothing changed."""
     state = LabState(lab_file.lab.metadata.name)
-    if state.exists() and running(state):
+    try:
+        is_running = state.exists() and running(state)
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
+    if is_running:
         return _reconcile(state, lab_file, progress, keep_going)
     plan = _checked_plan(lab_file, None)
     started = time.monotonic()

@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from labkit import host_snapshot
 
 from multihome.lab import processes
