@@ -350,8 +350,12 @@ class LabState:
 
 
 def list_labs(root: Path | None = None) -> list[str]:
-    """The labs in the state root: directories with a lab's marker."""
+    """The labs in the state root: directories with a lab's marker. ``StateError`` if the
+    root can't be trusted (see ``check_root``)."""
     base = Path(root) if root is not None else state_root()
+    if not os.path.lexists(base):
+        return []
+    check_root(base)
     return [name for name in lab_names(base) if LabState(name, base).is_lab()]
 
 

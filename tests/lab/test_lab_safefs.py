@@ -258,3 +258,11 @@ def test_down_stops_a_process_that_proves_it_is_the_labs(state_root: Path) -> No
         assert not ns.is_running(daemon.pid, daemon.start_time)
     finally:
         daemon.stop()
+
+
+def test_get_names_an_untrusted_root(state_root: Path) -> None:
+    state_root.mkdir(mode=0o700)
+    os.chmod(state_root, 0o777)
+    with pytest.raises(api.LabError, match="writable by its group and others") as err:
+        api.status()
+    assert err.value.code == 2
