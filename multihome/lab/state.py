@@ -144,7 +144,7 @@ class LabState:
         try:
             raw = self.read_text(self.marker_path)
         except FileNotFoundError:
-            raise self._not_a_lab("it has no marker (lab.json)") from None
+            raise self._not_a_lab("no lab.json marker in it") from None
         try:
             data = json.loads(raw)
         except ValueError:

@@ -175,7 +175,7 @@ def test_down_leaves_a_directory_no_lab_made(state_root: Path) -> None:
     (docs / "notes.txt").write_text("mine\n")
     result = CliRunner().invoke(app, ["down"])
     assert result.exit_code == 2, result.output
-    assert "docs was not made by multihome (it has no marker (lab.json))" in result.output
+    assert "docs was not made by multihome (no lab.json marker in it)" in result.output
     assert "left untouched" in result.output and "removed lab real" in result.output
     assert (docs / "notes.txt").read_text() == "mine\n"
     assert not real.dir.exists()
