@@ -293,3 +293,25 @@ def rmtree(path: str) -> None:
     if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - Linux has it
         raise StateError("this platform's rmtree may follow links")
     shutil.rmtree(path, onerror=retry)
+
+
+def remove_dir(path: str, *, last: str) -> None:
+    """``rmtree`` of ``path``, removing its entry ``last`` only after all the others, so a
+    removal cut short (a kill) leaves ``last`` (the lab's marker) with what remains."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        check_dir(os.fstat(fd), path)
+        for name in os.listdir(fd):
+            if name == last:
+                continue
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                rmtree(os.path.join(path, name))
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(last, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(path)

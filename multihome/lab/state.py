@@ -344,7 +344,8 @@ class LabState:
                         started = processes.start_time(pid)
                         if started is not None:
                             sandbox.kill_holder(pid, started, timeout, token=token)
-            safefs.rmtree(str(self.dir))
+            # the marker last: a down killed half-way leaves a lab that down can finish
+            safefs.remove_dir(str(self.dir), last=MARKER)
         finally:
             self.release()
 

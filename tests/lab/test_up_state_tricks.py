@@ -49,13 +49,17 @@ except api.LabError as exc:
 
 def test_a_fifo_where_a_log_goes_fails_up_at_once(state_root: Path, require_sandbox: None) -> None:
     before = host_snapshot()
-    done = subprocess.run(
-        [sys.executable, "-c", FIFO_UP, str(LAB)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", FIFO_UP, str(LAB)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:  # had it come up (or hung): nothing may stay
+        if (state_root / NAME).exists():
+            api.down(NAME)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "dnsmasq-vlan60.log is a FIFO, not a regular file" in done.stdout
     assert "rolled back" in done.stdout
