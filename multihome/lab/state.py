@@ -26,7 +26,8 @@ Every file here is opened through ``safefs`` (no link followed, no FIFO opened).
 the recorded processes that can still prove they are the ones recorded (PID + start time,
 and the lab's and the process's tokens in their environment), kills the sandbox's
 supervisor the same way (found by the token on its command line if ``up`` died before
-recording its PID), which takes everything inside with it, then removes the directory.
+recording its PID), which takes everything inside with it, then removes the directory,
+its marker last (a teardown cut short leaves a lab that the next one finishes).
 """
 
 from __future__ import annotations
