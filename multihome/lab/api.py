@@ -3,13 +3,17 @@
 
 ``up`` is ``bringup.up`` (imported when called: the planner and netlink are not needed by
 the other commands). ``down`` is the teardown from the journal: idempotent, and it works
-after ``up`` was killed (SIGKILL) half-way. ``status`` and ``exec_argv`` read the
-``status.json`` that ``up`` wrote.
+after ``up`` was killed (SIGKILL) half-way; it removes only directories a lab made (with
+its marker) and signals only processes that prove they are the lab's (see ``state``).
+``status`` and ``exec_argv`` read the ``status.json`` that ``up`` wrote. A state
+directory that can't be trusted (a link, a FIFO, another owner, ...) is a ``LabError``
+with code 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import ns, sandbox
-from .state import LabLocked, LabState, list_labs
+from .state import LabLocked, LabState, StateError, check_root, lab_names, list_labs, state_root
 from .steps import Progress, quiet
 
 if TYPE_CHECKING:
@@ -51,8 +55,10 @@ def status_path(state: LabState) -> Path:
 
 def running(state: LabState) -> bool:
     """Whether the lab's sandbox is alive and its status was written (``up`` finished)."""
+    if not state.is_lab():
+        return False
     sb = state.sandbox()
-    return sb is not None and sb.alive() and status_path(state).exists()
+    return sb is not None and sb.alive() and state.has(status_path(state))
 
 
 def up(
@@ -65,15 +71,35 @@ def up(
 
 
 def down(name: str | None = None) -> list[str]:
-    """Tear down lab ``name`` (every lab there is when None); returns the names removed."""
-    names = [name] if name else list_labs()
-    removed = []
+    """Tear down lab ``name`` (every lab there is when None); returns the names removed.
+    What has a lab's name but was not made by a lab is left untouched: a ``LabError``
+    (code 2) says what was found, after the labs there are were removed."""
+    try:
+        if name:
+            names = [name]
+        else:
+            root = state_root()
+            if not os.path.lexists(root):
+                return []
+            check_root(root)
+            names = lab_names(root)
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
+    removed: list[str] = []
+    refused: list[str] = []
     for lab in names:
         state = LabState(lab)
         if not state.exists():
             continue
-        _teardown(state)
+        try:
+            _teardown(state)
+        except StateError as exc:
+            refused.append(str(exc))
+            continue
         removed.append(lab)
+    if refused:
+        done = f" (removed lab {', '.join(removed)})" if removed else ""
+        raise LabError("\n".join(refused) + done, code=2)
     return removed
 
 
@@ -92,18 +118,18 @@ def _teardown(state: LabState, grace: float = 3.0) -> None:
 
 
 def _lock_holder_alive(state: LabState) -> bool:
-    try:
-        pid = int((state.dir / "lock").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    return ns.is_running(pid)
+    pid = state.lock_holder()
+    return pid is not None and ns.is_running(pid)
 
 
 def resolve_name(name: str | None) -> str:
     """The lab a command means: ``name``, else the one lab there is."""
     if name:
         return name
-    labs = list_labs()
+    try:
+        labs = list_labs()
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
     if len(labs) == 1:
         return labs[0]
     if not labs:
@@ -116,20 +142,27 @@ def load_plan(name: str | None = None) -> Plan:
     from multihome.plan import Plan
 
     state = LabState(resolve_name(name))
-    path = state.dir / PLAN_FILE
-    if not path.exists():
-        raise LabError(f"lab {state.name!r} is not up (no plan recorded)", code=2)
-    return Plan.model_validate_json(path.read_text())
+    try:
+        text = state.read_text(state.dir / PLAN_FILE)
+    except FileNotFoundError:
+        raise LabError(f"lab {state.name!r} is not up (no plan recorded)", code=2) from None
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
+    return Plan.model_validate_json(text)
 
 
 def status(name: str | None = None) -> dict[str, Any]:
     """The status ``up`` wrote, with ``running`` (the sandbox is alive) and node ages."""
     state = LabState(resolve_name(name))
-    path = status_path(state)
-    if not path.exists():
-        raise LabError(f"lab {state.name!r} is not up (or its up is still running)", code=2)
-    data: dict[str, Any] = json.loads(path.read_text())
-    data["running"] = running(state)
+    try:
+        data: dict[str, Any] = json.loads(state.read_text(status_path(state)))
+        data["running"] = running(state)
+    except FileNotFoundError:
+        raise LabError(
+            f"lab {state.name!r} is not up (or its up is still running)", code=2
+        ) from None
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
     return data
 
 

@@ -5,7 +5,8 @@ lab that runs, reconciling its pods with a changed file. Kept apart from ``api``
 ``up`` plans the lab, takes its lock, records and starts the sandbox, realizes the plan
 inside it (``realize.realize`` through ``Sandbox.call``) and writes ``status.json`` and
 ``plan.json`` into the lab's directory, which ``get``, ``exec`` and ``verify`` read. Any
-failure tears down what was built (from the journal).
+failure tears down what was built (from the journal). What runs inside the sandbox has the
+lab's token in its environment (``MULTIHOME_LAB``), so every process it starts carries it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from multihome.plan import Plan, build_plan
 from multihome.spec import LabFile
@@ -36,8 +36,11 @@ from .api import (
     status_path,
 )
 from .names import host_netns
-from .state import LabLocked, LabState
+from .processes import ENV_LAB
+from .state import LabLocked, LabState, StateError
 from .steps import Progress, Step, quiet
+
+T = TypeVar("T")
 
 
 def up(
@@ -49,21 +52,25 @@ def up(
     (``reconcile``; the status then says what in ``reconciled``), or raises
     ``LabRunning`` when nothing changed."""
     state = LabState(lab_file.lab.metadata.name)
-    if state.exists() and running(state):
+    try:
+        is_running = state.exists() and running(state)
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
+    if is_running:
         return _reconcile(state, lab_file, progress, keep_going)
     plan = _checked_plan(lab_file, None)
     started = time.monotonic()
     try:
         state.acquire()
-    except LabLocked as exc:
+    except (LabLocked, StateError) as exc:
         raise LabError(str(exc), code=2) from exc
     try:
-        if state.journal_path.exists():  # left by a crashed up: clean it first
+        if state.leftovers():  # left by a crashed up: clean it first
             state.teardown()
             state.acquire()
         state.prepare()
         _write_plan(state, plan)
-        token = sandbox.new_token()
+        token = state.token
         state.record("sandbox", plan.name, token=token)
         progress(Step("sandbox"))
         sb = sandbox.create(
@@ -71,7 +78,7 @@ def up(
         )
         state.record("sandbox", plan.name, phase="done", **sb.to_dict())
         with _relay(progress) as emit:
-            built = sb.call(realize.realize, plan, state, sb, emit, keep_going)
+            built = sb.call(_in_lab, token, realize.realize, plan, state, sb, emit, keep_going)
         status = _status(plan, sb, built, time.monotonic() - started)
         _write_status(state, status)
         return status
@@ -89,7 +96,7 @@ def up(
 
 def _placed(state: LabState) -> dict[str, str]:
     """Where the running lab's pods are: ``namespace/name`` -> node."""
-    data = json.loads(status_path(state).read_text())
+    data = json.loads(state.read_text(status_path(state)))
     return {f"{p['namespace']}/{p['name']}": p["node"] for p in data["pods"]}
 
 
@@ -108,7 +115,7 @@ def _reconcile(
     started = time.monotonic()
     try:
         state.acquire()  # first: what runs is read and changed by one process at a time
-    except LabLocked as exc:
+    except (LabLocked, StateError) as exc:
         raise LabError(str(exc), code=2) from exc
     try:
         if not running(state):  # taken down meanwhile: don't leave a lock-only directory
@@ -130,7 +137,7 @@ def _reconcile(
                 f"{plan.name} to rebuild it)"
             )
         diff = reconcile.pod_diff(old, plan)
-        before: dict[str, Any] = json.loads(status_path(state).read_text())
+        before: dict[str, Any] = json.loads(state.read_text(status_path(state)))
         sb = sandbox.Sandbox.from_dict(before["sandbox"])
         gone = {p.ref for p in diff.removed}
         kept = {
@@ -142,7 +149,10 @@ def _reconcile(
         if diff:
             try:
                 with _relay(progress) as emit:
-                    added = sb.call(reconcile.apply, old, plan, diff, state, sb, emit, keep_going)
+                    added = sb.call(
+                        _in_lab, state.token, reconcile.apply,
+                        old, plan, diff, state, sb, emit, keep_going,
+                    )  # fmt: skip
             except Exception as exc:
                 # what runs now: the kept pods; the plan stays the old one, so up retries
                 before["pods"] = list(kept.values())
@@ -168,19 +178,19 @@ def _reconcile(
         state.release()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers (get, exec, verify) see the old file or the new one, never half of one."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _in_lab(token: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with the lab's token in the environment of what it starts (run in
+    the sandbox's child, which exits after)."""
+    os.environ[ENV_LAB] = token
+    return fn(*args)
 
 
 def _write_plan(state: LabState, plan: Plan) -> None:
-    _write_atomic(state.dir / PLAN_FILE, plan.model_dump_json(indent=2) + "\n")
+    state.write_atomic(state.dir / PLAN_FILE, plan.model_dump_json(indent=2) + "\n")
 
 
 def _write_status(state: LabState, status: dict[str, Any]) -> None:
-    _write_atomic(status_path(state), json.dumps(status, indent=2) + "\n")
+    state.write_atomic(status_path(state), json.dumps(status, indent=2) + "\n")
 
 
 _END = "end\n"

@@ -1,7 +1,8 @@
 """The lab's daemons: dnsmasq per DHCP network, the CNI dhcp daemon per node, and the lab's
 listeners (serve.py: hosts' services, pods' servers, Longhorn's replication endpoint). Each
 is started with :func:`processes.start` (recorded in the journal first) and waited for
-until it is ready."""
+until it is ready. Their files in the lab's state (logs, leases, pages) go through
+``safefs``: nothing there is followed or opened unless it is a regular file of ours."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from multihome.plan import HostPlan, NetworkPlan
 
-from . import processes
+from . import processes, safefs
 from .names import check_name, fit
 from .nodes import CNI_BIN_DIR, Node
 
@@ -80,6 +81,13 @@ def start_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) 
     name = fit(f"dnsmasq-{net.name}")
     leasefile = os.path.join(lab_dir, f"{name}.leases")
     log = os.path.join(lab_dir, f"{name}.log")
+    # dnsmasq makes the lease file itself (and follows a link there): nothing may be there
+    found = safefs.lstat(leasefile, base=lab_dir)
+    if found is not None:
+        raise safefs.StateError(
+            f"{leasefile} is already there ({safefs.kind_of(found.st_mode)}), before "
+            f"dnsmasq started: left untouched; multihome down {os.path.basename(lab_dir)}"
+        )
     daemon = processes.start(
         name, dnsmasq_argv(net, leasefile), netns=netns, log=log, record=record
     )
@@ -97,8 +105,8 @@ def dhcp_daemon_name(node: str) -> str:
 def start_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> processes.Daemon:
     """The CNI dhcp daemon on ``node``, socket at the node's ``/run/cni/dhcp.sock``."""
     sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
-    if os.path.lexists(sock):  # the 1.1.1 daemon refuses to start over a stale socket
-        os.unlink(sock)
+    # the 1.1.1 daemon refuses to start over a stale socket
+    safefs.unlink(sock, base=node.root)
     name = dhcp_daemon_name(node.name)
     log = os.path.join(lab_dir, f"{name}.log")
     daemon = processes.start(
@@ -149,12 +157,12 @@ def start_server(
     once every port listens."""
     check_name(name)
     root = os.path.join(lab_dir, "www", name)
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "index.html"), "w") as fh:
-        fh.write(serves.page)
+    safefs.makedirs(root, base=lab_dir, mode=0o755)
+    safefs.write_atomic(
+        os.path.join(root, "index.html"), serves.page.encode(), base=lab_dir, mode=0o644
+    )
     ready = os.path.join(lab_dir, "www", f"{name}.ready")
-    if os.path.exists(ready):
-        os.unlink(ready)
+    safefs.unlink(ready, base=lab_dir)
     argv = [sys.executable, "-I", SERVE_SCRIPT, "--bind", serves.bind, "--ready", ready]
     if serves.http is not None:
         argv += ["--http", str(serves.http), "--root", root]

@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import netlink, ns, sandbox
+from . import netlink, ns, safefs, sandbox
 from .names import check_abs_path, check_name
 
 CNI_BIN_DIR = "/usr/lib/cni"
@@ -62,8 +62,10 @@ class Node:
 
 def prepare_dirs(root: str, cni_bin: str = CNI_BIN_DIR) -> None:
     """Make the node's directories; ``opt-cni-bin`` gets a symlink per plugin."""
+    # in the lab's state: no link on the way is followed (the dirs are bind-mounted)
+    safefs.makedirs(root, mode=0o755)
     for sub in NODE_DIRS.values():
-        os.makedirs(os.path.join(root, sub), mode=0o755, exist_ok=True)
+        safefs.makedirs(os.path.join(root, sub), base=root, mode=0o755)
     bin_dir = os.path.join(root, NODE_DIRS["/opt/cni/bin"])
     try:
         plugins = sorted(os.listdir(cni_bin))

@@ -2,12 +2,16 @@
 
 ``start()`` runs an argv (never a shell) with the child moved into a network namespace and
 optionally a mount namespace (a node's) between fork and exec, in its own session, stdin
-from /dev/null and output to a log file. It records the daemon through the caller's
-``record`` callback twice: before the fork (``intent``: argv, namespaces and a token that
-also goes into the daemon's environment as ``MULTIHOME_PROCESS``) and right after (``done``:
-PID and start time from /proc/PID/stat). A daemon is only ever signalled when its PID still
-has the recorded start time, so a reused PID is never hit; a daemon whose PID was never
-recorded (crash between fork and record) is found by its token.
+from /dev/null and output to a log file (opened through ``safefs``: never a link or a
+FIFO). It records the daemon through the caller's ``record`` callback twice: before the
+fork (``intent``: argv, namespaces and a token that also goes into the daemon's environment
+as ``MULTIHOME_PROCESS``) and right after (``done``: PID and start time from
+/proc/PID/stat). The lab's token goes into the environment too (``MULTIHOME_LAB``).
+
+A recorded daemon is only ever signalled when it can still prove it is the one recorded:
+its PID has the recorded start time (a reused PID is never hit) and its environment holds
+the recorded tokens (a journal that names someone else's process cannot get it killed). A
+daemon whose PID was never recorded (crash between fork and record) is found by its token.
 
 Called from inside the sandbox, the daemon lands in the lab's PID namespace too, so it also
 dies with the sandbox's supervisor.
@@ -27,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ns
+from . import ns, safefs
 from .names import check_name
 
 ENV_TOKEN = "MULTIHOME_PROCESS"
+ENV_LAB = "MULTIHOME_LAB"
 
 Recorder = Callable[..., None]
 
@@ -110,27 +115,61 @@ def find_by_token(token: str) -> list[int]:
     return ns.pids_with("environ", f"{ENV_TOKEN}={token}".encode())
 
 
-def stop_recorded(entry: Mapping[str, Any], timeout: float = 2.0) -> None:
-    """Stop the process a journal entry names: by PID + start time, or by its token when
-    the PID was never recorded."""
-    if "pid" in entry and "start_time" in entry:
-        _stop(int(entry["pid"]), int(entry["start_time"]), timeout)
-        return
+def environment(pid: int) -> set[bytes]:
+    """The ``NAME=value`` items of the process's environment (empty if unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return set(fh.read().split(b"\0"))
+    except OSError:
+        return set()
+
+
+def proves(pid: int, started: int, env: Mapping[str, str]) -> bool:
+    """Whether ``pid`` is still the process that started at ``started`` and its
+    environment holds every ``NAME=value`` of ``env`` (the start time is read again after
+    the environment, so a PID reused in between is not taken for the old process)."""
+    if not ns.is_running(pid, started):
+        return False
+    items = environment(pid)
+    wanted = {f"{k}={v}".encode() for k, v in env.items()}
+    return wanted <= items and ns.is_running(pid, started)
+
+
+def stop_recorded(
+    entry: Mapping[str, Any], timeout: float = 2.0, lab_token: str | None = None
+) -> bool:
+    """Stop the process a journal entry names, if it proves it is that one (``proves``:
+    PID + start time, its token and the lab's token, default ``$MULTIHOME_LAB``, in its
+    environment); found by its token when the PID was never recorded. An entry without a
+    token can prove nothing: its process is left alone. True if one was stopped."""
     token = entry.get("token")
-    if token:
-        for pid in find_by_token(str(token)):
-            started = ns.start_time(pid)
-            if started is not None:
-                _stop(pid, started, timeout)
+    if not isinstance(token, str) or not token:
+        return False
+    lab = lab_token if lab_token is not None else os.environ.get(ENV_LAB)
+    env = {ENV_TOKEN: token, **({ENV_LAB: lab} if lab else {})}
+    candidates: list[tuple[int, int | None]]
+    if "pid" in entry and "start_time" in entry:
+        try:
+            candidates = [(int(entry["pid"]), int(entry["start_time"]))]
+        except (TypeError, ValueError):
+            return False
+    else:
+        candidates = [(pid, ns.start_time(pid)) for pid in find_by_token(token)]
+    stopped = False
+    for pid, started in candidates:
+        ns.reap(pid)
+        if started is not None and proves(pid, started, env):
+            stopped = _stop(pid, started, timeout) or stopped
+    return stopped
 
 
 def log_tail(path: str, lines: int = 3) -> str:
     """The last lines of a daemon's log, on one line (what it said before dying)."""
     try:
-        with open(path, errors="replace") as fh:
-            return " | ".join(fh.read().strip().splitlines()[-lines:]) or "no output"
-    except OSError:
+        text = safefs.read_bytes(path).decode(errors="replace")
+    except (OSError, safefs.StateError):
         return "no log"
+    return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
 
 
 def _resolve(argv: Sequence[str]) -> list[str]:
@@ -179,10 +218,13 @@ def start(
     log: str | None = None,
     cwd: str = "/",
     record: Recorder | None = None,
+    lab_token: str | None = None,
 ) -> Daemon:
     """Start a daemon named ``name`` (journal key) running ``argv`` inside ``netns`` (and
     ``mntns``), both given as paths. ``record(kind, name, phase=..., **data)`` (e.g.
-    ``LabState.record``) is called before the fork and once the PID is known."""
+    ``LabState.record``) is called before the fork and once the PID is known. ``log``: a
+    file in the lab's state (appended to; its directory must be a real one of ours).
+    ``lab_token`` (default ``$MULTIHOME_LAB``) goes into its environment."""
     check_name(name, "process name")
     args = _resolve(argv)
     token = secrets.token_hex(8)
@@ -201,12 +243,15 @@ def start(
             os.chdir(cwd)
 
         out = (
-            os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            safefs.append_fd(log, mode=0o644)
             if log
             else os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         )
         child_env = dict(os.environ if env is None else env)
         child_env[ENV_TOKEN] = token
+        lab = lab_token if lab_token is not None else os.environ.get(ENV_LAB)
+        if lab:
+            child_env[ENV_LAB] = lab
         if record is not None:
             record("process", name, phase="intent", argv=args, token=token, netns=netns)
         popen_args: dict[str, Any] = {

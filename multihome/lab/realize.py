@@ -17,7 +17,7 @@ from typing import Any
 
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
-from . import canal, daemons, forkpool, netlink, nodes, ns, pods, sandbox
+from . import canal, daemons, forkpool, netlink, nodes, ns, pods, safefs, sandbox
 from .names import dhcp_netns, fit, host_netns, switch_port
 from .state import LabState
 from .steps import Progress, Step
@@ -137,8 +137,10 @@ def _realize(
             inside.set_sysctl("net.ipv4.ip_forward", 1)
             if node.default_gateway is not None:
                 inside.add_route("default", via=str(node.default_gateway), dev=node.management_nic)
-            with open(os.path.join(where.dir("/etc/rancher/rke2"), "config.yaml"), "w") as fh:
-                fh.write(_node_config(plan, node))
+            safefs.write_atomic(
+                os.path.join(where.dir("/etc/rancher/rke2"), "config.yaml"),
+                _node_config(plan, node).encode(), base=where.root, mode=0o644,
+            )  # fmt: skip
             canal.write_conflist(node, where)
             canal.install_plugin(calico, where)
         for node in plan.nodes:

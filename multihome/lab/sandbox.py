@@ -23,8 +23,10 @@ mount, then network namespace, and its later children into the PID namespace; ``
 does the same in a forked child and returns what a function returned there; ``command()``
 gives an ``nsenter`` argv (optionally into a node's netns and mount ns) for subprocess.
 
-``destroy()`` SIGKILLs the supervisor (the PID and start time must match) and waits until it
-is gone: the kernel kills every process of the lab's PID namespace with it, and the
+The supervisor carries the sandbox's token on its command line and in its environment
+(``MULTIHOME_LAB``: ``up`` uses the lab's token). ``destroy()`` SIGKILLs the supervisor (the
+PID and start time must match and the token be in its environment) and waits until it is
+gone: the kernel kills every process of the lab's PID namespace with it, and the
 namespaces, links and mounts go with their last user.
 """
 
@@ -47,7 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from . import ns
+from . import ns, processes
 from .names import check_abs_path, check_name
 
 T = TypeVar("T")
@@ -230,14 +232,15 @@ class Sandbox:
     # -- teardown -------------------------------------------------------------------------
     def destroy(self, timeout: float = 5.0) -> None:
         """Kill the supervisor and wait until it is gone (idempotent)."""
-        kill_holder(self.pid, self.start_time, timeout=timeout)
+        kill_holder(self.pid, self.start_time, timeout=timeout, token=self.token)
 
 
-def kill_holder(pid: int, started: int, timeout: float = 5.0) -> None:
+def kill_holder(pid: int, started: int, timeout: float = 5.0, *, token: str) -> None:
     """SIGKILL a sandbox supervisor by PID if it still is the one that started at
-    ``started``, and wait until it is gone (a zombie counts as gone)."""
-    if not ns.is_running(pid, started):
-        ns.reap(pid)
+    ``started`` with ``token`` in its environment and the supervisor's tag on its command
+    line, and wait until it is gone (a zombie counts as gone)."""
+    ns.reap(pid)
+    if not (processes.proves(pid, started, {processes.ENV_LAB: token}) and _has_holder_tag(pid)):
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
@@ -425,7 +428,7 @@ def _exec_holder(name: str, token: str, ready_w: int) -> None:  # pragma: no cov
         os.closerange(4, 1 << 20)
         os.set_inheritable(3, True)
         argv = [sys.executable, "-I", "-S", _HOLDER, HOLDER_TAG, name, token, "3"]
-        os.execv(sys.executable, argv)
+        os.execve(sys.executable, argv, {**os.environ, processes.ENV_LAB: token})
     finally:
         os._exit(127)
 

@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    with open(args.ready, "w") as fh:
+    # new, never through a link: the file is in the lab's state dir
+    ready = os.open(args.ready, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with open(ready, "w") as fh:
         fh.write(f"{os.getpid()}\n")
     if servers:
         servers[0].serve_forever()

@@ -1,10 +1,17 @@
-"""The lab's state on disk: where it lives, its lock, its journal, and teardown from it.
+"""The lab's state on disk: where it lives, its marker, lock and journal, and teardown.
 
 Location (``state_root()``): ``$MULTIHOME_STATE_DIR`` when set; else ``/run/multihome``
 for root; else ``$XDG_RUNTIME_DIR/multihome``; else ``/tmp/multihome-UID``. All are on
-tmpfs on a usual system, like the lab itself they do not survive a reboot. A lab's
+tmpfs on a usual system, like the lab itself they do not survive a reboot. The root must
+be a directory of this user, not a link, and not writable by group or others (sticky or
+not: anyone who may write it could make an entry named like a lab before we do). A lab's
 directory is ``<root>/<lab>/`` (mode 0700) with:
 
+- ``lab.json``: the marker, written first (``O_EXCL``) when the directory is made: the
+  lab's name and a random token. Only a directory with it is a lab's: ``down`` removes
+  nothing else (an empty directory, which a killed ``up`` can leave, holds nothing and is
+  taken over). Every process the lab starts carries the token in its environment
+  (``MULTIHOME_LAB``), which is how ``down`` proves a process is the lab's;
 - ``lock``: ``fcntl.flock``-ed exclusively by the one ``up``/``down`` working on the lab;
   a second one gets ``LabLocked`` at once (it never waits);
 - ``journal.jsonl``: append-only, one JSON object a line, each fsync-ed, written BEFORE the
@@ -14,11 +21,13 @@ directory is ``<root>/<lab>/`` (mode 0700) with:
 - ``scratch/``: the sandbox's scratch mountpoint (empty seen from the host);
 - ``nodes/<node>/...``: per-node directories bind-mounted into nodes (see nodes.py).
 
+Every file here is opened through ``safefs`` (no link followed, no FIFO opened).
 ``teardown()`` works from the journal alone, after a crash too, and is idempotent: it stops
-the recorded processes that are still the ones recorded (PID + start time), kills the
-sandbox's supervisor (found by PID, or by the token on its command line if ``up`` died
-before recording the PID), which takes everything inside with it, then removes the lab's
-directory.
+the recorded processes that can still prove they are the ones recorded (PID + start time,
+and the lab's and the process's tokens in their environment), kills the sandbox's
+supervisor the same way (found by the token on its command line if ``up`` died before
+recording its PID), which takes everything inside with it, then removes the directory,
+its marker last (a teardown cut short leaves a lab that the next one finishes).
 """
 
 from __future__ import annotations
@@ -28,25 +37,31 @@ import errno
 import fcntl
 import json
 import os
-import shutil
-import stat
+import re
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import processes, sandbox
+from . import processes, safefs, sandbox
 from .names import check_name
+from .safefs import StateError
 
 ENV_STATE_DIR = "MULTIHOME_STATE_DIR"
+MARKER = "lab.json"
+MARKER_KIND = "multihome-lab"
+_TOKEN = re.compile(r"[0-9a-f]{16,64}")
+
+__all__ = ["LabLocked", "LabState", "NotALab", "StateError", "list_labs", "state_root"]
 
 
 class LabLocked(RuntimeError):
     """Another multihome command holds the lab's lock."""
 
 
-class StateError(RuntimeError):
-    """The lab's state directory is unusable (wrong owner, not a directory, ...)."""
+class NotALab(StateError):
+    """A directory (or other file) in the state root has a lab's name but no lab made it."""
 
 
 def state_root() -> Path:
@@ -62,15 +77,9 @@ def state_root() -> Path:
     return Path(f"/tmp/multihome-{os.geteuid()}")
 
 
-def _own_dir(path: Path) -> None:
-    """Make ``path`` (0700) or check that the existing one is a real directory of ours."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700, parents=True)
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise StateError(f"{path} is not a directory")
-    if st.st_uid != os.geteuid():
-        raise StateError(f"{path} belongs to uid {st.st_uid}, not to this user")
+def check_root(root: Path, *, create: bool = False) -> None:
+    """The state root must be this user's real directory that no one else may write."""
+    os.close(safefs.open_dir(str(root), create=create, mode=0o700))
 
 
 class LabState:
@@ -82,11 +91,16 @@ class LabState:
         self.root = Path(root) if root is not None else state_root()
         self.dir = self.root / self.name
         self._lock_fd: int | None = None
+        self._token: str | None = None
 
     # -- paths ------------------------------------------------------------------------------
     @property
     def journal_path(self) -> Path:
         return self.dir / "journal.jsonl"
+
+    @property
+    def marker_path(self) -> Path:
+        return self.dir / MARKER
 
     @property
     def scratch(self) -> Path:
@@ -96,13 +110,88 @@ class LabState:
         return self.dir / "nodes" / check_name(node, "node name")
 
     def exists(self) -> bool:
-        return self.dir.is_dir()
+        """Whether anything is at the lab's place (a link or a file counts)."""
+        return os.path.lexists(self.dir)
+
+    # -- safe file access -------------------------------------------------------------------
+    def read_text(self, path: Path) -> str:
+        """A file of the lab's directory (``FileNotFoundError`` if missing)."""
+        return safefs.read_text(str(path), base=str(self.root))
+
+    def write_atomic(self, path: Path, text: str) -> None:
+        """Readers (get, exec, verify) see the old file or the new one, never half of one."""
+        safefs.write_atomic(str(path), text.encode(), base=str(self.root))
+
+    def has(self, path: Path) -> bool:
+        return safefs.lstat(str(path), base=str(self.root)) is not None
+
+    # -- marker -----------------------------------------------------------------------------
+    @property
+    def token(self) -> str:
+        """The lab's token (from its marker; ``NotALab`` if there is none)."""
+        if self._token is None:
+            self._token = self._read_marker()
+        return self._token
+
+    def is_lab(self) -> bool:
+        """Whether the lab's place is a directory a lab made (it has a valid marker)."""
+        try:
+            self._read_marker()
+        except (StateError, OSError):
+            return False
+        return True
+
+    def _read_marker(self) -> str:
+        try:
+            raw = self.read_text(self.marker_path)
+        except FileNotFoundError:
+            raise self._not_a_lab("no lab.json marker in it") from None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if (
+            not isinstance(data, dict)
+            or data.get("kind") != MARKER_KIND
+            or data.get("name") != self.name
+            or not isinstance(data.get("token"), str)
+            or not _TOKEN.fullmatch(data["token"])
+        ):
+            raise self._not_a_lab("its lab.json is not the marker of this lab")
+        return str(data["token"])
+
+    def _not_a_lab(self, why: str) -> NotALab:
+        return NotALab(
+            f"{self.dir} was not made by multihome ({why}): it was left untouched. "
+            f"Remove it yourself if it is not needed, or use another lab name"
+        )
+
+    def _ensure_dir(self) -> None:
+        """Make the lab's directory with its marker first, or check the one there is."""
+        check_root(self.root, create=True)
+        made = False
+        try:
+            os.mkdir(self.dir, 0o700)
+            made = True
+        except FileExistsError:
+            pass
+        fd = safefs.walk(str(self.root), self.name)  # a real directory of ours, not a link
+        try:
+            empty = not os.listdir(fd)
+        finally:
+            os.close(fd)
+        if made or empty:  # an empty one holds nothing: e.g. left by an up killed here
+            marker = {"kind": MARKER_KIND, "name": self.name, "token": secrets.token_hex(16)}
+            with contextlib.suppress(FileExistsError):  # another up made it first: fine
+                safefs.write_new(
+                    str(self.marker_path), json.dumps(marker).encode(), base=str(self.root)
+                )
+        self._token = self._read_marker()
 
     def prepare(self) -> None:
-        """Make the lab's directory and scratch dir (idempotent)."""
-        _own_dir(self.root)
-        _own_dir(self.dir)
-        self.scratch.mkdir(mode=0o755, exist_ok=True)
+        """Make the lab's directory (marker first) and scratch dir (idempotent)."""
+        self._ensure_dir()
+        safefs.makedirs(str(self.scratch), base=str(self.root), mode=0o755)
 
     # -- lock -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -120,10 +209,9 @@ class LabState:
         if self._lock_fd is not None:
             return
         while True:
-            _own_dir(self.root)
-            _own_dir(self.dir)
+            self._ensure_dir()
             path = self.dir / "lock"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            fd = safefs.open_file(str(path), os.O_RDWR | os.O_CREAT, base=str(self.root))
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -137,15 +225,16 @@ class LabState:
                     ) from exc
                 raise
             try:
-                same = os.fstat(fd).st_ino == os.stat(path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+                now = safefs.lstat(str(path), base=str(self.root))
+            except (OSError, StateError):
+                now = None
+            if now is not None and os.fstat(fd).st_ino == now.st_ino:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
                 self._lock_fd = fd
                 return
             os.close(fd)  # the directory was removed and made again: lock the new file
+            self._token = None
 
     def release(self) -> None:
         if self._lock_fd is not None:
@@ -155,6 +244,13 @@ class LabState:
     @property
     def locked(self) -> bool:
         return self._lock_fd is not None
+
+    def lock_holder(self) -> int | None:
+        """The PID written in the lock file (the last holder), if any."""
+        try:
+            return int(self.read_text(self.dir / "lock").split()[0])
+        except (OSError, StateError, ValueError, IndexError):
+            return None
 
     # -- journal ----------------------------------------------------------------------------
     def record(self, kind: str, name: str, /, phase: str = "intent", **data: Any) -> None:
@@ -167,9 +263,7 @@ class LabState:
         entry: dict[str, Any] = dict(data)
         entry.update(t=round(time.time(), 6), kind=kind, name=name, phase=phase)
         line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
-        fd = os.open(
-            self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        fd = safefs.append_fd(str(self.journal_path), base=str(self.root))
         try:
             os.write(fd, line)
             os.fsync(fd)
@@ -179,7 +273,7 @@ class LabState:
     def entries(self) -> list[dict[str, Any]]:
         """Every journal entry in order; a torn (partial) last line is skipped."""
         try:
-            raw = self.journal_path.read_bytes()
+            raw = safefs.read_bytes(str(self.journal_path), base=str(self.root))
         except FileNotFoundError:
             return []
         found = []
@@ -209,53 +303,76 @@ class LabState:
         found = self.objects().get(("sandbox", self.name))
         if not found or "pid" not in found:
             return None
-        return sandbox.Sandbox.from_dict(found)
+        try:
+            return sandbox.Sandbox.from_dict(found)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def leftovers(self) -> bool:
+        """Whether the directory holds more than its marker and lock (a crashed ``up``)."""
+        fd = safefs.walk(str(self.root), self.name)
+        try:
+            return bool(set(os.listdir(fd)) - {MARKER, "lock"})
+        finally:
+            os.close(fd)
 
     # -- teardown ---------------------------------------------------------------------------
     def teardown(self, timeout: float = 5.0) -> None:
         """Remove everything the journal names and then the lab's directory. Works after a
-        crash and again after a partial teardown; needs the lock (taken if not held)."""
-        if not self.dir.exists():
+        crash and again after a partial teardown; needs the lock (taken if not held).
+        ``NotALab`` (nothing touched) if the directory is not a lab's."""
+        if not self.exists():
             return
         held = self.locked
         if not held:
-            self.acquire()
+            self.acquire()  # checks the marker (an empty directory is taken over)
         try:
+            token = self.token
             objects = self.objects()
             # processes first (newest first), then the sandbox with all that is inside
             procs = [v for (kind, _), v in objects.items() if kind == "process"]
             for entry in reversed(procs):
-                processes.stop_recorded(entry, timeout=timeout)
+                processes.stop_recorded(entry, timeout=timeout, lab_token=token)
             for (kind, _), entry in objects.items():
                 if kind != "sandbox":
                     continue
-                if "pid" in entry and "start_time" in entry:
-                    sandbox.kill_holder(int(entry["pid"]), int(entry["start_time"]), timeout)
-                if entry.get("token"):
-                    for pid in sandbox.find_holders(str(entry["token"])):
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    sandbox.kill_holder(
+                        int(entry["pid"]), int(entry["start_time"]), timeout, token=token
+                    )
+                if entry.get("token") == token:
+                    for pid in sandbox.find_holders(token):
                         started = processes.start_time(pid)
                         if started is not None:
-                            sandbox.kill_holder(pid, started, timeout)
-            _rmtree(self.dir)
+                            sandbox.kill_holder(pid, started, timeout, token=token)
+            # the marker last: a down killed half-way leaves a lab that down can finish
+            safefs.remove_dir(str(self.dir), last=MARKER)
         finally:
             self.release()
 
 
-def _rmtree(path: Path) -> None:
-    def _retry(func: Any, target: str, _exc: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(target), 0o700)
-            os.chmod(target, 0o700)
-        with contextlib.suppress(FileNotFoundError):
-            func(target)
-
-    if path.exists():
-        shutil.rmtree(path, onerror=_retry)
-
-
 def list_labs(root: Path | None = None) -> list[str]:
+    """The labs in the state root: directories with a lab's marker. ``StateError`` if the
+    root can't be trusted (see ``check_root``)."""
+    base = Path(root) if root is not None else state_root()
+    if not os.path.lexists(base):
+        return []
+    check_root(base)
+    return [name for name in lab_names(base) if LabState(name, base).is_lab()]
+
+
+def lab_names(root: Path | None = None) -> list[str]:
+    """Every entry of the state root named like a lab (made by a lab or not)."""
     base = Path(root) if root is not None else state_root()
     try:
-        return sorted(p.name for p in base.iterdir() if p.is_dir())
+        found = os.listdir(base)
     except FileNotFoundError:
         return []
+    names = []
+    for name in sorted(found):
+        try:
+            check_name(name, "lab name")
+        except ValueError:
+            continue
+        names.append(name)
+    return names

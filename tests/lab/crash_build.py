@@ -22,7 +22,8 @@ def main(lab: str, stage: str) -> None:
     st = LabState(lab)
     st.prepare()
     st.acquire()
-    token = sandbox.new_token()
+    token = st.token  # as up does: the lab's token, in the environment of all it starts
+    os.environ[processes.ENV_LAB] = token
     st.record("sandbox", lab, token=token)
     sb = sandbox.create(lab, str(st.scratch), mountpoints=nodes.NODE_MOUNTPOINTS, token=token)
     if stage != "sandbox-unrecorded":

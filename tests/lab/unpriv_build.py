@@ -19,7 +19,8 @@ def main() -> None:
     report: dict[str, object] = {"uid": os.geteuid()}
     with st.lock():
         st.prepare()
-        token = sandbox.new_token()
+        token = st.token  # as up does
+        os.environ[processes.ENV_LAB] = token
         st.record("sandbox", st.name, token=token)
         sb = sandbox.create(
             st.name, str(st.scratch), mountpoints=nodes.NODE_MOUNTPOINTS, token=token
