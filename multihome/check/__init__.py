@@ -3,7 +3,15 @@
 Each rule module registers its checks; :func:`run_checks` applies them all.
 """
 
-from multihome.check import addressing, cluster, expect, nads, pods, storage  # noqa: F401
+from multihome.check import (  # noqa: F401
+    addressing,
+    cluster,
+    expect,
+    nads,
+    objects,
+    pods,
+    storage,
+)
 from multihome.check.findings import Finding, Severity
 from multihome.check.registry import CHECKS, run_checks
 
