@@ -12,7 +12,7 @@ from multihome.check import (  # noqa: F401
     pods,
     storage,
 )
-from multihome.check.findings import Finding, Severity
-from multihome.check.registry import CHECKS, run_checks
+from multihome.check.findings import Finding, Kind, Severity
+from multihome.check.registry import CHECKS, refusals, run_checks
 
-__all__ = ["CHECKS", "Finding", "Severity", "run_checks"]
+__all__ = ["CHECKS", "Finding", "Kind", "Severity", "refusals", "run_checks"]

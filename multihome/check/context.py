@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from multihome.check.findings import Finding, Severity
+from multihome.check.findings import Finding, Severity, kind_of
 from multihome.cni import ConfigError, NetworkConfigList, load_network_config
 from multihome.multus import NetworkSelectionElement, SelectionError, parse_network_selection
 from multihome.plan.scheduling import eligible_nodes
@@ -107,11 +107,11 @@ class Context:
 
     @staticmethod
     def error(id: str, where: Location | None, message: str, fix: str) -> Finding:
-        return Finding(id, Severity.ERROR, where, message, fix)
+        return Finding(id, Severity.ERROR, where, message, fix, kind_of(id, Severity.ERROR))
 
     @staticmethod
     def warning(id: str, where: Location | None, message: str, fix: str) -> Finding:
-        return Finding(id, Severity.WARNING, where, message, fix)
+        return Finding(id, Severity.WARNING, where, message, fix, kind_of(id, Severity.WARNING))
 
     # -- the machines and wires ----------------------------------------------------------
     @cached_property
