@@ -12,6 +12,7 @@ float, bool, None; an alias is a deep copy of its anchor's value, never a shared
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -255,6 +256,12 @@ class _Composer:
                         self.loc(event),
                         "remove the explicit tag or fix the value",
                     ) from None
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SpecError(
+                    f"{event.value} is not a number Kubernetes accepts",
+                    self.loc(event),
+                    "JSON, which Kubernetes reads manifests as, has no NaN or Infinity",
+                )
             if is_int and not (isinstance(value, int) and INT_MIN <= value <= INT_MAX):
                 raise SpecError(
                     f"the integer {_short(event.value)} is out of range",

@@ -159,13 +159,14 @@ def test_text_mutations(
         check(raw[:where] + junk + raw[where:], empty_dir)
 
 
-@pytest.mark.parametrize(
-    "number",
-    ["9" * 5000, "-" + "9" * 5000, "0x" + "f" * 5000, str(2**64), "1e999", "!!int 0b" + "1" * 70],
-)
+HUGE = ["9" * 5000, "-" + "9" * 5000, "0x" + "f" * 5000, str(2**64), "!!int 0b" + "1" * 70]
+
+
+@pytest.mark.parametrize("number", [*HUGE, "1e999", ".nan", ".inf", "-.Inf", "1.0e+999"])
 def test_huge_numbers_are_errors_at_their_place(number: str, empty_dir: Path) -> None:
-    """Every integer of every example replaced by a number no Kubernetes field holds: a
-    SpecError at that line, with the number cut short (Python refuses to print > 4300 digits)."""
+    """Every integer of every example replaced by a number no Kubernetes field holds (beyond
+    64 bits, NaN, infinite): a SpecError at that line, with the number cut short (Python
+    refuses to print more than 4300 digits)."""
     for text in EXAMPLE_TEXTS:
         lines = text.splitlines(keepends=True)
         for at, line in enumerate(lines):
