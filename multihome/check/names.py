@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from multihome.multus.validate import dns1123_label_problem, ifname_problem
+from multihome.multus.validate import dns1123_label_problem
+from multihome.multus.validate import ifname_problem as _multus_ifname_problem
 
 __all__ = [
     "annotation_keys_problems",
@@ -153,3 +154,11 @@ def dns1123_subdomain_problem(name: str) -> str | None:
         return "must not be empty"
     problems = rfc1123_subdomain_problems(name)
     return "; ".join(problems) if problems else None
+
+
+def ifname_problem(name: str) -> str | None:
+    """Why ``name`` can't be a network interface name: Multus's rules, and no NUL byte (a C
+    string ends there: netlink would make another name than the one written)."""
+    if "\0" in name:
+        return "must not contain a NUL byte"
+    return _multus_ifname_problem(name)

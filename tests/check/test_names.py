@@ -165,3 +165,11 @@ def test_node_labels() -> None:
     )
     found = _findings(text, "label-invalid")
     assert len(found) == 1 and "zone/a/b" in found[0][1] and "labels:" in found[0][1]
+
+
+def test_a_nul_byte_in_a_nic_name() -> None:
+    text = SEED.replace("{name: ens224, network: vlan50}", '{name: "ens\\0x", network: vlan50}', 1)
+    found = [f for f in run_checks(load_lab_text(text, "lab.yaml")) if f.id == "nic-name-invalid"]
+    assert len(found) == 1 and "NUL byte" in found[0].message and found[0].kind is Kind.REFUSED
+    assert found[0].location is not None
+    assert '"ens\\0x"' in text.splitlines()[found[0].location.line - 1]
