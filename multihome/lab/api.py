@@ -1,12 +1,13 @@
 """The lab's Python API, used by the CLI and the tests: ``up``, ``down``, ``status``,
 ``exec_argv``, ``load_plan``, ``check_design``.
 
-``up`` is gated by validate's checks (``check_design``): a design a real cluster would refuse
-is not built at all (``DesignRefused``); the mistakes a real cluster runs with are built.
 ``up`` is ``bringup.up`` (imported when called: the planner and netlink are not needed by
 the other commands). ``down`` is the teardown from the journal: idempotent, and it works
 after ``up`` was killed (SIGKILL) half-way. ``status`` and ``exec_argv`` read the
 ``status.json`` that ``up`` wrote.
+
+``up`` is gated by validate's checks (``check_design``): a design a real cluster would refuse
+is not built at all (``DesignRefused``); the mistakes a real cluster runs with are built.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class LabRunning(LabError):
 
 class DesignRefused(LabError):
     """``up`` of a design that a real cluster would refuse: nothing was built. ``findings``
-    are validate's (every one of them, refused first); ``str()`` is one line a finding."""
+    are validate's (every one of them, refused first); ``str()`` is a heading line, then one
+    line (``file:line:col: message``) for each refused finding."""
 
     def __init__(self, findings: list[Finding]) -> None:
         from multihome.check import Kind
