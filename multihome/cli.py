@@ -257,6 +257,7 @@ def up(
     from multihome.plan import PlanError
 
     lab_file = _load(lab)
+    _design_gate(api, lab_file)
     try:
         with BuildDisplay(err) as display:
             status = api.up(lab_file, progress=display, keep_going=keep_going)
@@ -298,6 +299,25 @@ def up(
         _verify_after_up(status["name"])
     if stuck:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _design_gate(api: Any, lab_file: LabFile) -> None:
+    """Before ``up`` builds: validate's findings. What a real cluster would refuse stops it
+    (exit 1, nothing built); the mistakes a real cluster runs with are printed and built."""
+    from multihome.check import Severity
+
+    try:
+        findings = api.check_design(lab_file)
+    except api.DesignRefused as exc:
+        findings = list(exc.findings)
+        errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+        _print_findings(lab_file, findings, errors, len(findings) - errors, True)
+        err.print("not built: a real cluster would refuse this design; fix the errors above")
+        raise typer.Exit(EXIT_FAILED) from None
+    for finding in findings:
+        _print_finding(finding)
+    if findings:
+        err.print("building anyway: verify will show what they do")
 
 
 def _verify_after_up(name: str) -> NoReturn:

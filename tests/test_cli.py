@@ -60,7 +60,7 @@ def test_validate_json_is_stable_and_machine_readable(tmp_path: Path) -> None:
     assert first == second
     doc = json.loads(first[1])
     assert doc["ok"] is False and doc["errors"] >= 1
-    keys = {"id", "severity", "where", "file", "line", "column", "message", "fix"}
+    keys = {"id", "severity", "kind", "where", "file", "line", "column", "message", "fix"}
     for finding in doc["findings"]:
         assert set(finding) == keys
         assert finding["severity"] in ("error", "warning")

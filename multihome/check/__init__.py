@@ -3,8 +3,16 @@
 Each rule module registers its checks; :func:`run_checks` applies them all.
 """
 
-from multihome.check import addressing, cluster, expect, nads, pods, storage  # noqa: F401
-from multihome.check.findings import Finding, Severity
-from multihome.check.registry import CHECKS, run_checks
+from multihome.check import (  # noqa: F401
+    addressing,
+    cluster,
+    expect,
+    nads,
+    objects,
+    pods,
+    storage,
+)
+from multihome.check.findings import Finding, Kind, Severity
+from multihome.check.registry import CHECKS, refusals, run_checks
 
-__all__ = ["CHECKS", "Finding", "Severity", "run_checks"]
+__all__ = ["CHECKS", "Finding", "Kind", "Severity", "refusals", "run_checks"]

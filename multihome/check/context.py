@@ -3,16 +3,25 @@ configs, pods with their parsed selections and the agents they may run on)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from multihome.check.findings import Finding, Severity
+from multihome.check.findings import Finding, Severity, kind_of
 from multihome.cni import ConfigError, NetworkConfigList, load_network_config
 from multihome.multus import NetworkSelectionElement, SelectionError, parse_network_selection
 from multihome.plan.scheduling import eligible_nodes
-from multihome.spec import LabFile, Location, Manifest, Network, Node, PodTemplate
+from multihome.spec import (
+    ConfigJSONError,
+    LabFile,
+    Location,
+    Manifest,
+    NADView,
+    Network,
+    Node,
+    PodTemplate,
+    parse_cni_json,
+)
 
 PathItem = str | int
 
@@ -98,11 +107,11 @@ class Context:
 
     @staticmethod
     def error(id: str, where: Location | None, message: str, fix: str) -> Finding:
-        return Finding(id, Severity.ERROR, where, message, fix)
+        return Finding(id, Severity.ERROR, where, message, fix, kind_of(id, Severity.ERROR))
 
     @staticmethod
     def warning(id: str, where: Location | None, message: str, fix: str) -> Finding:
-        return Finding(id, Severity.WARNING, where, message, fix)
+        return Finding(id, Severity.WARNING, where, message, fix, kind_of(id, Severity.WARNING))
 
     # -- the machines and wires ----------------------------------------------------------
     @cached_property
@@ -158,7 +167,8 @@ class Context:
         found: dict[str, NADInfo] = {}
         for index, manifest in enumerate(self.lf.nads()):
             info = NADInfo(manifest, index)
-            config = manifest.body.get("spec", {}).get("config")
+            view = manifest.view
+            config = view.spec.config if isinstance(view, NADView) else None
             if config is None:
                 info.error = "has no spec.config"
             elif not isinstance(config, str):
@@ -202,13 +212,10 @@ class Context:
 
 def _parse_cni(config: str, nad_name: str) -> tuple[NetworkConfigList | None, str | None]:
     try:
-        raw = json.loads(config)
-    except json.JSONDecodeError as exc:
-        return (
-            None,
-            f"spec.config is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-        )
-    if isinstance(raw, dict) and "name" not in raw:
+        raw = parse_cni_json(config)
+    except ConfigJSONError as exc:
+        return None, f"spec.config {exc}"
+    if "name" not in raw:
         raw = {**raw, "name": nad_name}  # Multus names a config without a name after its NAD
     try:
         return load_network_config(raw), None

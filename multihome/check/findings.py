@@ -1,4 +1,5 @@
-"""What a design check reports: a finding with its id, severity, place, message and fix."""
+"""What a design check reports: a finding with its id, severity, place, message and fix, and
+its kind: whether a real cluster refuses the design or runs with it (what ``up`` does)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,51 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+class Kind(StrEnum):
+    """What a real cluster does with the design, hence what ``up`` does."""
+
+    REFUSED = "refused"
+    """The API server or the nodes' set-up refuses it (invalid names, duplicate NICs, unknown
+    plugins, malformed configs): ``up`` builds nothing."""
+    RUNS = "runs"
+    """A design mistake a real cluster runs with: ``up`` builds it and warns, and verify
+    shows what it does."""
+
+
+RUNS_ANYWAY: frozenset[str] = frozenset(
+    {
+        # errors a real cluster runs with: the traffic goes the wrong way, some pods or nodes
+        # fail, as they would there (every warning runs too)
+        "node-ip-network",
+        "node-ip-duplicate",
+        "address-reserved",
+        "address-in-dhcp-range",
+        "address-duplicate",
+        "subnet-overlap",
+        "dhcp-range-reserved",
+        "canal-iface-missing",
+        "canal-iface-network",
+        "nad-name-invalid",
+        "nad-master-missing",
+        "nad-mtu-too-big",
+        "nad-dhcp-no-server",
+        "pod-network-unknown",
+        "pod-unschedulable",
+        "longhorn-network-unknown",
+        "longhorn-master-missing",
+        "longhorn-ipam-not-unique",
+    }
+)
+"""Error ids of kind ``runs``; every other error is ``refused`` (a new check refuses until
+it is listed here), every warning ``runs``."""
+
+
+def kind_of(id: str, severity: Severity) -> Kind:
+    if severity is Severity.WARNING or id in RUNS_ANYWAY:
+        return Kind.RUNS
+    return Kind.REFUSED
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem in a design. ``id`` is stable across releases (tests and CI match on it)."""
@@ -23,6 +69,7 @@ class Finding:
     location: Location | None
     message: str
     fix: str
+    kind: Kind = Kind.REFUSED
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location
@@ -43,6 +90,7 @@ class Finding:
         return {
             "id": self.id,
             "severity": str(self.severity),
+            "kind": str(self.kind),
             "where": str(loc) if loc else None,
             "file": loc.file if loc else None,
             "line": loc.line if loc else None,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from multihome.check.context import Context, NADInfo
 from multihome.check.findings import Finding, nodes_phrase
-from multihome.check.names import dns1123_label_problem
+from multihome.check.names import dns1123_label_problem, rfc1123_subdomain_problems
 from multihome.check.registry import check
 from multihome.spec import Node
 
@@ -38,11 +38,12 @@ def nad_configs(ctx: Context) -> Iterator[Finding]:
     for nad in ctx.nads.values():
         m = nad.manifest
         problem = dns1123_label_problem(m.name)
-        if problem:
+        if problem and not rfc1123_subdomain_problems(m.name):  # else object-name-invalid
             yield ctx.error(
                 "nad-name-invalid",
                 m.locate("metadata", "name"),
-                f"NAD {nad.key}: name {m.name!r} {problem}",
+                f"NAD {nad.key}: name {m.name!r} {problem}: the API accepts it, but a pod "
+                "can't ask for it (Multus reads NAD names as DNS-1123 labels)",
                 "NAD names are DNS-1123 labels, e.g. 'macvlan-storage'",
             )
         if nad.error is not None:

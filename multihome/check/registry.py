@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from multihome.check.context import Context
-from multihome.check.findings import Finding
+from multihome.check.findings import Finding, Kind
 from multihome.spec import LabFile
 
 Check = Callable[[Context], Iterable[Finding]]
@@ -29,3 +29,8 @@ def run_checks(lab_file: LabFile) -> list[Finding]:
                 seen.add(finding)
                 findings.append(finding)
     return sorted(findings, key=Finding.sort_key)
+
+
+def refusals(findings: list[Finding]) -> list[Finding]:
+    """The findings a real cluster would refuse (``up`` builds nothing when there is one)."""
+    return [f for f in findings if f.kind is Kind.REFUSED]

@@ -59,7 +59,7 @@ def longhorn_storage_network(ctx: Context) -> Iterator[Finding]:
                 f"Longhorn's storage network {value} rides on {nad.master}, "
                 + "missing on "
                 + nodes_phrase(lacking, "agent")
-                + " lack: their instance-managers can't start (multus-cni#871)",
+                + ": their instance-managers can't start there (multus-cni#871)",
                 f"give every agent a NIC named {nad.master}",
             )
     ipam = nad.ipam_type

@@ -1,5 +1,5 @@
 """The lab's Python API, used by the CLI and the tests: ``up``, ``down``, ``status``,
-``exec_argv``, ``load_plan``.
+``exec_argv``, ``load_plan``, ``check_design``.
 
 ``up`` is ``bringup.up`` (imported when called: the planner and netlink are not needed by
 the other commands). ``down`` is the teardown from the journal: idempotent, and it works
@@ -8,6 +8,9 @@ its marker) and signals only processes that prove they are the lab's (see ``stat
 ``status`` and ``exec_argv`` read the ``status.json`` that ``up`` wrote. A state
 directory that can't be trusted (a link, a FIFO, another owner, ...) is a ``LabError``
 with code 2.
+
+``up`` is gated by validate's checks (``check_design``): a design a real cluster would refuse
+is not built at all (``DesignRefused``); the mistakes a real cluster runs with are built.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .state import LabLocked, LabState, StateError, check_root, lab_names, list_
 from .steps import Progress, quiet
 
 if TYPE_CHECKING:
+    from multihome.check import Finding
     from multihome.plan import Plan
     from multihome.spec import LabFile
 
@@ -49,6 +53,36 @@ class LabRunning(LabError):
         super().__init__(message, code=0)
 
 
+class DesignRefused(LabError):
+    """``up`` of a design that a real cluster would refuse: nothing was built. ``findings``
+    are validate's (every one of them, refused first); ``str()`` is a heading line, then one
+    line (``file:line:col: message``) for each refused finding."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        from multihome.check import Kind
+
+        self.findings = sorted(findings, key=lambda f: f.kind is not Kind.REFUSED)
+        refused = [f for f in findings if f.kind is Kind.REFUSED]
+        lines = [f"{f.location}: {f.message}" if f.location else f.message for f in refused]
+        super().__init__(
+            f"not built: a real cluster would refuse this design ({len(refused)} "
+            "problem(s); multihome validate shows them all):\n" + "\n".join(lines),
+            code=1,
+        )
+
+
+def check_design(lab_file: LabFile) -> list[Finding]:
+    """validate's findings of a design that ``up`` builds (the mistakes a real cluster runs
+    with, which ``up`` builds anyway); :class:`DesignRefused` when a real cluster would refuse
+    it (the checks take milliseconds: the CLI and ``up`` each run them)."""
+    from multihome.check import refusals, run_checks
+
+    findings = run_checks(lab_file)
+    if refusals(findings):
+        raise DesignRefused(findings)
+    return findings
+
+
 def status_path(state: LabState) -> Path:
     return state.dir / STATUS_FILE
 
@@ -64,8 +98,12 @@ def running(state: LabState) -> bool:
 def up(
     lab_file: LabFile, progress: Progress = quiet, *, keep_going: bool = False
 ) -> dict[str, Any]:
-    """Build the lab (see ``bringup.up``); returns its status (as ``status()`` would)."""
+    """Build the lab (see ``bringup.up``); returns its status (as ``status()`` would).
+    First the gate: :class:`DesignRefused` (nothing built) for a design a real cluster
+    would refuse (see :func:`check_design`)."""
     from . import bringup
+
+    check_design(lab_file)
 
     return bringup.up(lab_file, progress, keep_going=keep_going)
 

@@ -3,11 +3,10 @@ on, and which lab network an attachment lands on for a given node."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from multihome.plan.model import NADPlan, NICPlan
-from multihome.spec import LabFile
+from multihome.spec import ConfigJSONError, LabFile, parse_cni_json
 
 _MASTER_KEYS = {"macvlan": "master", "ipvlan": "master", "vlan": "master", "host-device": "device"}
 
@@ -15,10 +14,8 @@ _MASTER_KEYS = {"macvlan": "master", "ipvlan": "master", "vlan": "master", "host
 def _plugins(config: str) -> list[dict[str, Any]]:
     """The plugin dicts of a conf or conflist ([] when it is not JSON of that shape)."""
     try:
-        raw = json.loads(config)
-    except json.JSONDecodeError:
-        return []
-    if not isinstance(raw, dict):
+        raw = parse_cni_json(config)  # as validate reads it
+    except ConfigJSONError:
         return []
     plugins = raw.get("plugins") if "plugins" in raw else [raw]
     if not isinstance(plugins, list):

@@ -1,10 +1,10 @@
 """Every rendered YAML file is parsed back and validated before anything is written: core
 kinds against the Kubernetes schema, custom kinds against their CRD schemas, each NAD's CNI
-config with ``multihome.cni``, HelmChartConfig values as YAML, plain files by their schema."""
+config as validate reads it (``spec.parse_cni_json``, then ``multihome.cni``), HelmChartConfig
+values as YAML, plain files by their schema."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
@@ -14,17 +14,17 @@ from multihome.render.errors import InvalidOutput
 from multihome.render.kube import SchemaVersion, is_core, kube_problem
 from multihome.render.schema import SCHEMAS, schema_problem
 from multihome.render.tree import RenderedFile
+from multihome.spec import ConfigJSONError, parse_cni_json
 
 
 def _cni_problem(document: dict[str, Any]) -> str | None:
     """Whether the NAD's config is a CNI conf/conflist (named after the NAD when it has no
     name, as Multus does)."""
-    config = document["spec"]["config"]
     try:
-        raw = json.loads(config)
-    except json.JSONDecodeError as exc:
-        return f"spec.config is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(raw, dict) and "name" not in raw:
+        raw = parse_cni_json(document["spec"]["config"])
+    except ConfigJSONError as exc:
+        return f"spec.config {exc}"
+    if "name" not in raw:
         raw = {**raw, "name": document["metadata"]["name"]}
     try:
         load_network_config(raw)

@@ -7,6 +7,7 @@ pointing at its place; every node's place is available afterwards through
 ``LabFile.locate`` and ``Manifest.locate`` for the design checks.
 """
 
+from .cnijson import ConfigJSONError, parse_cni_json
 from .errors import Location, SpecError
 from .k8s import (
     DEFAULT_NETWORK_ANNOTATION,
@@ -67,6 +68,7 @@ __all__ = [
     "WORKLOAD_KINDS",
     "Canal",
     "Cluster",
+    "ConfigJSONError",
     "Container",
     "Expect",
     "Host",
@@ -98,5 +100,6 @@ __all__ = [
     "WorkloadView",
     "load_lab",
     "load_lab_text",
+    "parse_cni_json",
     "seed_path",
 ]

@@ -12,6 +12,7 @@ float, bool, None; an alias is a deep copy of its anchor's value, never a shared
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +32,19 @@ MAX_DEPTH = 100
 MAX_NODES = 100_000
 """Most values (scalars and collections, aliases expanded) in one document."""
 
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+"""The integers a YAML value may hold: what Kubernetes (Go) reads, int64 or uint64."""
+
 PathItem = str | int
 """One step of a key path: a mapping key or a sequence index."""
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = object()
+
+
+def _short(text: str) -> str:
+    """A scalar as written, cut short for a message (a number may have thousands of digits)."""
+    return text if len(text) <= 40 else f"{text[:24]}... ({len(text)} characters)"
 
 
 @dataclass(slots=True)
@@ -235,14 +244,31 @@ class _Composer:
             return _MERGE
         if tag in (_TAG + "null", _TAG + "bool", _TAG + "int", _TAG + "float"):
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-            try:
-                return self.constructor.construct_object(node)
-            except Exception:
+            is_int = tag == _TAG + "int"
+            if is_int and len(event.value.lstrip("+-").replace("_", "")) > 66:  # 0b + 64 bits
+                value = None  # out of range: not converted (Python refuses > 4300 digits)
+            else:
+                try:
+                    value = self.constructor.construct_object(node)
+                except Exception:
+                    raise SpecError(
+                        f"{_short(event.value)!r} is not a valid {tag.removeprefix(_TAG)}",
+                        self.loc(event),
+                        "remove the explicit tag or fix the value",
+                    ) from None
+            if isinstance(value, float) and not math.isfinite(value):
                 raise SpecError(
-                    f"{event.value!r} is not a valid {tag.removeprefix(_TAG)}",
+                    f"{event.value} is not a number Kubernetes accepts",
                     self.loc(event),
-                    "remove the explicit tag or fix the value",
-                ) from None
+                    "JSON, which Kubernetes reads manifests as, has no NaN or Infinity",
+                )
+            if is_int and not (isinstance(value, int) and INT_MIN <= value <= INT_MAX):
+                raise SpecError(
+                    f"the integer {_short(event.value)} is out of range",
+                    self.loc(event),
+                    "Kubernetes reads integers of at most 64 bits; write a smaller number",
+                )
+            return value
         raise SpecError(
             f"unsupported YAML tag {tag!r}",
             self.loc(event),

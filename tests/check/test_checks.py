@@ -213,7 +213,30 @@ CASES: list[tuple[str, str, str]] = [
         ),
         "169.254.1.1",
     ),
-    ("nad-name-invalid", extra_nad("Bad_Name", macvlan()), "Bad_Name"),
+    ("nad-name-invalid", extra_nad("bad.name", macvlan()), "Multus reads NAD names"),
+    ("object-name-invalid", extra_nad("Bad_Name", macvlan()), "RFC 1123 subdomain"),
+    (
+        "object-name-invalid",
+        extra_pod("macvlan-private-dhcp").replace("name: tools2", 'name: "../../x"'),
+        'Pod "../../x" is invalid: metadata.name: Invalid value',
+    ),
+    (
+        "label-invalid",
+        extra_pod("macvlan-private-dhcp").replace(
+            "  annotations:", "  labels: {a/b/c: x}\n  annotations:"
+        ),
+        "a qualified name must consist",
+    ),
+    (
+        "annotation-key-invalid",
+        extra_pod("macvlan-private-dhcp").replace("  annotations:", "  annotations:\n    -x: y"),
+        "name part must consist",
+    ),
+    (
+        "container-name-invalid",
+        extra_pod("macvlan-private-dhcp").replace("name: c,", "name: Main,"),
+        "RFC 1123 label",
+    ),
     ("nad-config-invalid", extra_nad("broken", '{"type": "macvlan",'), "not valid JSON"),
     ("nad-config-invalid", extra_nad("noversion", '{"type": "macvlan"}'), "cniVersion"),
     ("nad-plugin-unknown", extra_nad("weird", '{"cniVersion":"0.3.1","type":"sriov"}'), "sriov"),

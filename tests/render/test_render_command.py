@@ -349,7 +349,7 @@ NAD = {
     ("change", "problem"),
     [
         ({}, None),
-        ({"spec": {"config": "{not json"}}, "not JSON"),
+        ({"spec": {"config": "{not json"}}, "not valid JSON"),
         ({"spec": {"config": '{"cniVersion": "0.3.1"}'}}, "not a valid CNI configuration"),
         ({"spec": {"config": '{"cniVersion": "9.9.9", "type": "macvlan"}'}}, "CNI"),
         ({"spec": {}}, "'config' is a required property"),

@@ -53,7 +53,8 @@ TOKENS = [
 ]
 YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=120).map("".join)
 
-ODD_VALUES = st.sampled_from([None, 0, -1, 1.5, True, "", "x", "10.0.0.0/8", [], [1], {}, {"a": 1}])
+ODD_SCALARS = [None, 0, -1, 2**64, 1.5, float("nan"), True, "", "x", "../../x", "a\0b"]
+ODD_VALUES = st.sampled_from([*ODD_SCALARS, "10.0.0.0/8", [], [1], {}, {"a": 1}])
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +157,30 @@ def test_text_mutations(
         raw = text.encode()
         where = cut % (len(raw) + 1)
         check(raw[:where] + junk + raw[where:], empty_dir)
+
+
+HUGE = ["9" * 5000, "-" + "9" * 5000, "0x" + "f" * 5000, str(2**64), "!!int 0b" + "1" * 70]
+
+
+@pytest.mark.parametrize("number", [*HUGE, "1e999", ".nan", ".inf", "-.Inf", "1.0e+999"])
+def test_huge_numbers_are_errors_at_their_place(number: str, empty_dir: Path) -> None:
+    """Every integer of every example replaced by a number no Kubernetes field holds (beyond
+    64 bits, NaN, infinite): a SpecError at that line, with the number cut short (Python
+    refuses to print more than 4300 digits)."""
+    for text in EXAMPLE_TEXTS:
+        lines = text.splitlines(keepends=True)
+        for at, line in enumerate(lines):
+            key, sep, value = line.partition(": ")
+            if not sep or not value.strip().isdigit():
+                continue
+            mutated = "".join([*lines[:at], f"{key}: {number}\n", *lines[at + 1 :]])
+            try:
+                load_lab_text(mutated, "fuzz.yaml", base_dir=empty_dir)
+            except SpecError as exc:
+                assert exc.location is not None and exc.location.line == at + 1, exc
+                assert len(str(exc)) < 400
+                continue
+            assert number == "1e999", f"line {at + 1}: {number[:20]} accepted"
 
 
 def test_duplicating_a_key_line_is_an_error(empty_dir: Path) -> None:
