@@ -52,13 +52,15 @@ class PodSandbox:
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def runtime_conf(self, delegate: Delegate) -> RuntimeConf:
-        """The CNI runtime parameters for one delegate."""
+    def runtime_conf(self, delegate: Delegate, *, add: bool = False) -> RuntimeConf:
+        """The CNI runtime parameters for one delegate (for ADD, with its ``MAC``/``IP``)."""
         return RuntimeConf(
             container_id=self.container_id,
             netns=self.netns,
             ifname=delegate.ifname,
-            args=cni_args(self.namespace, self.name, self.uid, self.container_id),
+            args=cni_args(
+                self.namespace, self.name, self.uid, self.container_id, delegate, add=add
+            ),
             capability_args=dict(delegate.capability_args),
         )
 
@@ -97,7 +99,7 @@ def attach_pod_detailed(
     results: list[dict[str, Any]] = []
     for index, (delegate, net) in enumerate(zip(delegates, networks, strict=True)):
         try:
-            result = runtime.add_network_list(net, pod.runtime_conf(delegate))
+            result = runtime.add_network_list(net, pod.runtime_conf(delegate, add=True))
         except Exception as err:
             _rollback(runtime, pod, delegates[:index], networks[:index])
             failure = AttachError(
