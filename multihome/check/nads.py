@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from multihome.check.context import Context, NADInfo
@@ -45,6 +46,16 @@ def nad_configs(ctx: Context) -> Iterator[Finding]:
                 f"NAD {nad.key}: name {m.name!r} {problem}",
                 "NAD names are DNS-1123 labels, e.g. 'macvlan-storage'",
             )
+        if nad.error is not None and "cniVersion" in nad.error and _lacks_cni_version(nad):
+            yield ctx.warning(
+                "nad-cniversion-missing",
+                nad.locate_config(),
+                f"NAD {nad.key}: spec.config has no cniVersion: libcni sends the plugins an "
+                "empty version, the reference plugins (1.1.1) answer with a 0.1.0 result, which "
+                "has no interfaces, so network-status shows no interface or MAC for it",
+                'add "cniVersion": "0.3.1" (or "1.0.0"), as the other NADs have',
+            )
+            continue
         if nad.error is not None:
             yield ctx.error(
                 "nad-config-invalid",
@@ -195,3 +206,13 @@ def dhcp_offers_router(ctx: Context) -> Iterator[Finding]:
                         'explicitly with "default-route" in the annotation',
                     )
                     break
+
+
+def _lacks_cni_version(nad: NADInfo) -> bool:
+    """The NAD's config is a JSON object without ``cniVersion`` (libcni runs it anyway)."""
+    config = nad.manifest.body.get("spec", {}).get("config")
+    try:
+        raw = json.loads(config) if isinstance(config, str) else None
+    except ValueError:
+        return False
+    return isinstance(raw, dict) and raw.get("cniVersion") in (None, "")
