@@ -46,7 +46,7 @@ def nad_configs(ctx: Context) -> Iterator[Finding]:
                 f"NAD {nad.key}: name {m.name!r} {problem}",
                 "NAD names are DNS-1123 labels, e.g. 'macvlan-storage'",
             )
-        if nad.error is not None and "cniVersion" in nad.error and _lacks_cni_version(nad):
+        if _lacks_cni_version(nad):
             yield ctx.warning(
                 "nad-cniversion-missing",
                 nad.locate_config(),
@@ -55,7 +55,6 @@ def nad_configs(ctx: Context) -> Iterator[Finding]:
                 "has no interfaces, so network-status shows no interface or MAC for it",
                 'add "cniVersion": "0.3.1" (or "1.0.0"), as the other NADs have',
             )
-            continue
         if nad.error is not None:
             yield ctx.error(
                 "nad-config-invalid",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from multihome.cni import (
+    LEGACY_RESULT_VERSIONS,
     CNIError,
     CNIRuntime,
     ConfigError,
@@ -97,6 +98,7 @@ def attach_pod_detailed(
     """
     networks = [_load(pod, d) for d in delegates]
     results: list[dict[str, Any]] = []
+    versions: list[str] = []
     for index, (delegate, net) in enumerate(zip(delegates, networks, strict=True)):
         try:
             result = runtime.add_network_list(net, pod.runtime_conf(delegate, add=True))
@@ -112,11 +114,15 @@ def attach_pod_detailed(
             for note in getattr(err, "__notes__", ()):
                 failure.add_note(note)
             raise failure from err
-        results.append(result.to_json())
+        # Multus reads every result as 1.0.0 (cni100.NewResultFromResult): a 0.1.0 one (a
+        # config without cniVersion) has IPs but no interfaces
+        versions.append(result.cni_version)
+        legacy = result.cni_version in LEGACY_RESULT_VERSIONS
+        results.append(result.to_json("1.0.0" if legacy else None))
 
     if any(d.changes_default_route for d in delegates):
         try:
-            results = _apply_default_routes(runtime, pod, delegates, networks, results)
+            results = _apply_default_routes(runtime, pod, delegates, networks, results, versions)
         except AttachError:
             _rollback(runtime, pod, delegates, networks)
             raise
@@ -182,6 +188,7 @@ def _apply_default_routes(
     delegates: Sequence[Delegate],
     networks: Sequence[NetworkConfigList],
     results: list[dict[str, Any]],
+    versions: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Multus CmdAdd's gateway handling, for every delegate whose result made an interface
     or an address: drop its default routes when it filters them or sets its own, then add
@@ -215,7 +222,7 @@ def _apply_default_routes(
                     runtime.set_cached_result(
                         networks[index],
                         pod.runtime_conf(delegate),
-                        Result.from_json(adjusted[index]),
+                        Result.from_json(adjusted[index]).convert(versions[index]),
                     )
                 except (CNIError, ValueError) as err:
                     raise AttachError(
