@@ -207,7 +207,7 @@ def test_empty_default_route_fails_as_multus_does(node: Node, pod_ns: str) -> No
     pod = sandbox(pod_ns)
     delegates = node.delegates('[{"name":"lan50","default-route":[""]}]')
     with pytest.raises(
-        AttachError, match="error setting default gateway: one of Dst.IP, Src, or Gw"
+        AttachError, match=r"error setting default gateway: one of Dst\.IP, Src, or Gw"
     ):
         attach_pod(node.runtime, pod, delegates)
     assert links(pod_ns) == ["lo"]
