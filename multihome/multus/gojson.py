@@ -164,7 +164,8 @@ class Decoder:
         if value is None:
             return current
         if isinstance(value, Num):
-            if _INT.fullmatch(value) and INT64_MIN <= int(value) <= INT64_MAX:
+            # the length test first: int() refuses more than 4300 digits
+            if _INT.fullmatch(value) and len(value) <= 20 and INT64_MIN <= int(value) <= INT64_MAX:
                 return int(value)
             self.save(value, "int", where, at, text=str(value))
             return current

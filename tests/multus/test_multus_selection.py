@@ -438,6 +438,13 @@ REJECTED: list[tuple[str, str, int | None, str | None, str]] = [
         "number 99999999999999999999",
     ),
     (
+        "bandwidth 5000 digits",
+        '[{"name":"a","bandwidth":{"egressRate":' + "9" * 5000 + "}}]",
+        1,
+        "bandwidth",
+        "BandwidthEntry.bandwidth.egressRate of type int",
+    ),
+    (
         "deviceID number",
         '[{"name":"a","deviceID":7}]',
         1,
