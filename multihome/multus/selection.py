@@ -30,6 +30,7 @@ from typing import Any
 from multihome.multus import gojson
 from multihome.multus.errors import SelectionError
 from multihome.multus.gojson import Decoder, GoSlice, Num, Pairs, Where
+from multihome.multus.goscan import syntax_error
 from multihome.multus.validate import go_ip_string, go_quote, mac_problem, parse_ip
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
@@ -321,16 +322,23 @@ class _IPError(Exception):
 
 
 def _parse_json_form(value: str) -> list[_Raw]:
-    try:
-        decoded = gojson.loads(value)
-    except RecursionError:
-        raise _json_error("exceeded max depth", None, None, None) from None
-    except ValueError as err:  # JSONDecodeError is a ValueError
+    bad_syntax = syntax_error(value)
+    if bad_syntax is not None:
+        go, offset = bad_syntax
         ours = (
             "the value contains '[', '{' or '\"', so Multus reads it as JSON, but it is not "
-            f"valid JSON: {err}"
+            f"valid JSON (at byte {offset}): {_JSON_PREFIX}{go}"
         )
-        raise _json_error(str(err), ours, None, None) from None
+        raise _json_error(go, ours, None, None) from None
+    try:
+        decoded = gojson.loads(value)
+    except (RecursionError, ValueError):
+        # Go accepts up to 10000 levels; Python's decoder stops near 1000
+        raise SelectionError(
+            f"{NETWORKS_ANNOTATION}: the JSON is nested too deeply for multihome to read "
+            "(Multus reads up to 10000 levels); flatten the cni-args",
+            value=value,
+        ) from None
     dec = Decoder()
     elements: list[_Raw | None] = []
     try:

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from multihome.multus import NetworkSelectionElement, SelectionError, parse_network_selection
+from multihome.multus import (
+    NetworkSelectionElement,
+    SelectionError,
+    gojson,
+    parse_network_selection,
+)
+from multihome.multus.goscan import syntax_error
 
 E = NetworkSelectionElement
 
@@ -210,10 +216,42 @@ REJECTED: list[tuple[str, str, int | None, str | None, str]] = [
     ("text ifname space", "a@net 1", 1, "interface", "interface name 'net 1'"),
     ("text ifname tab", "a@net\t1", 1, "interface", "Failed to parse interface name"),
     ("text ifname slash splits first", "a@x/y", 1, "namespace", "mismatch @ 'a@x'"),
-    ("JSON syntax", "[", None, None, "not valid JSON"),
-    ("JSON trailing", '[{"name":"a"}] x', None, None, "not valid JSON"),
-    ("JSON NaN", '[{"name":"a","ips":[NaN]}]', None, None, "not valid JSON"),
-    ("JSON quote", 'a"b', None, None, "not valid JSON"),
+    ("JSON syntax", "[", None, None, "JSON format: unexpected end of JSON input"),
+    (
+        "JSON trailing",
+        '[{"name":"a"}] x',
+        None,
+        None,
+        "invalid character 'x' after top-level value",
+    ),
+    (
+        "JSON NaN",
+        '[{"name":"a","ips":[NaN]}]',
+        None,
+        None,
+        "invalid character 'N' looking for beginning of value",
+    ),
+    ("JSON single quotes", "['a']", None, None, "invalid character '\\'' looking for beginning"),
+    (
+        "JSON trailing comma",
+        '[{"name":"a",}]',
+        None,
+        None,
+        "invalid character '}' looking for beginning of object key string",
+    ),
+    ("JSON leading zero", "[01]", None, None, "invalid character '1' after array element"),
+    ("JSON control char", '["a\x01"]', None, None, "invalid character '\\x01' in string literal"),
+    (
+        "JSON non-ASCII byte",
+        "[é]",
+        None,
+        None,
+        "invalid character 'Ã' looking for beginning of value",
+    ),
+    ("JSON literal", "[nul]", None, None, "invalid character ']' in literal null (expecting 'l')"),
+    ("JSON number at end", "[1.", None, None, "invalid character ' ' after decimal point"),
+    ("JSON too deep", "[" * 10001 + "]" * 10001, None, None, "JSON format: exceeded max depth"),
+    ("JSON quote", 'a"b', None, None, "invalid character 'a' looking for beginning of value"),
     ("JSON brace", "a,{b}", None, None, "not valid JSON"),
     (
         "JSON object",
@@ -578,3 +616,15 @@ def test_accepted_elements_round_trip(value: list[dict[str, Any]]) -> None:
         return
     again = parse_network_selection(json.dumps([e.to_json() for e in got]), "elsewhere")
     assert again == got
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet='[]{}",:0123456789.eE+-tfnrulas \\u\tx\n', max_size=25))
+def test_go_syntax_check_agrees_with_the_decoder(value: str) -> None:
+    """What Go's scanner accepts, the decoder reads; what it refuses, the decoder refuses."""
+    try:
+        gojson.loads(value)
+        decodes = True
+    except ValueError:
+        decodes = False
+    assert (syntax_error(value) is None) == decodes
