@@ -8,7 +8,7 @@ from multihome.check.context import Context, NADInfo
 from multihome.check.findings import Finding, nodes_phrase
 from multihome.check.names import dns1123_label_problem, rfc1123_subdomain_problems
 from multihome.check.registry import check
-from multihome.spec import Node
+from multihome.spec import ConfigJSONError, Node, parse_cni_json
 
 KNOWN_PLUGINS = frozenset(
     # the reference plugins (containernetworking-plugins) and what RKE2 ships besides
@@ -45,6 +45,15 @@ def nad_configs(ctx: Context) -> Iterator[Finding]:
                 f"NAD {nad.key}: name {m.name!r} {problem}: the API accepts it, but a pod "
                 "can't ask for it (Multus reads NAD names as DNS-1123 labels)",
                 "NAD names are DNS-1123 labels, e.g. 'macvlan-storage'",
+            )
+        if _lacks_cni_version(nad):
+            yield ctx.warning(
+                "nad-cniversion-missing",
+                nad.locate_config(),
+                f"NAD {nad.key}: spec.config has no cniVersion: libcni sends the plugins an "
+                "empty version, the reference plugins (1.1.1) answer with a 0.1.0 result, which "
+                "has no interfaces, so network-status shows no interface or MAC for it",
+                'add "cniVersion": "0.3.1" (or "1.0.0"), as the other NADs have',
             )
         if nad.error is not None:
             yield ctx.error(
@@ -196,3 +205,15 @@ def dhcp_offers_router(ctx: Context) -> Iterator[Finding]:
                         'explicitly with "default-route" in the annotation',
                     )
                     break
+
+
+def _lacks_cni_version(nad: NADInfo) -> bool:
+    """The NAD's config is a JSON object without ``cniVersion`` (libcni runs it anyway)."""
+    config = nad.manifest.body.get("spec", {}).get("config")
+    if nad.error is not None or not isinstance(config, str):
+        return False
+    try:
+        raw = parse_cni_json(config)
+    except ConfigJSONError:
+        return False
+    return raw.get("cniVersion") in (None, "")

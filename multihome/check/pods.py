@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import ip_address
 
 from multihome.check.context import Context, PodInfo
 from multihome.check.findings import Finding
 from multihome.check.registry import check
-from multihome.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, WORKLOAD_KINDS
+from multihome.cni.errors import ConfigError
+from multihome.cni.names import validate_ifname
+from multihome.multus.validate import go_ip_family
+from multihome.spec import (
+    DEFAULT_NETWORK_ANNOTATION,
+    NETWORKS_ANNOTATION,
+    WORKLOAD_KINDS,
+    Location,
+)
 
 BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "longhorn-system"})
 """Namespaces that exist on an RKE2 cluster with Longhorn without a manifest for them."""
@@ -32,8 +39,11 @@ def network_annotations(ctx: Context) -> Iterator[Finding]:
                 '{"name": ..., "namespace": ..., "interface": ...}',
             )
             continue
-        for sel in pod.selections:
+        for position, sel in enumerate(pod.selections, start=1):
+            yield from _lenient(ctx, pod, position, sel.name, where)
             key = f"{sel.namespace}/{sel.name}"
+            if not sel.name:
+                continue  # _lenient said it
             if key not in ctx.nads:
                 yield ctx.error(
                     "pod-network-unknown",
@@ -54,13 +64,15 @@ def network_annotations(ctx: Context) -> Iterator[Finding]:
         families: dict[int, list[str]] = {}
         for sel in pod.selections:
             for gw in sel.default_route or []:
-                families.setdefault(ip_address(gw).version, []).append(gw)
+                # Multus CheckGatewayConfig: To4() != nil is IPv4; the empty IP counts as IPv6
+                families.setdefault(go_ip_family(gw), []).append(gw or "(empty)")
         if any(len(gws) > 1 for gws in families.values()):
             yield ctx.error(
                 "pod-default-route-twice",
                 where,
                 f"{pod.ref}: more than one default-route gateway per IP family "
-                f"({', '.join(g for gws in families.values() for g in gws)}); Multus rejects it",
+                f"({', '.join(g for gws in families.values() for g in gws)}); Multus rejects it: "
+                "multus does not support ECMP for default-route",
                 'set "default-route" on one network only',
             )
         default_net = pod.template.annotations.get(DEFAULT_NETWORK_ANNOTATION)
@@ -76,7 +88,61 @@ def network_annotations(ctx: Context) -> Iterator[Finding]:
                 )
 
 
+def _lenient(
+    ctx: Context, pod: PodInfo, position: int, name: str, where: Location
+) -> Iterator[Finding]:
+    """What Multus's parser lets through but the pod then fails on (errors), or passes on
+    as written (warnings)."""
+    sel = pod.selections[position - 1]
+    label = f"{pod.ref}: {NETWORKS_ANNOTATION} element {position}"
+    if not name:
+        yield ctx.error(
+            "pod-network-name-empty",
+            where,
+            f"{label} has no network name (a blank item such as 'a,,b' or a trailing comma, or "
+            'JSON without "name"): Multus keeps it and the pod fails with "cannot find a '
+            f"network-attachment-definition () in namespace ({sel.namespace}): resource name "
+            'may not be empty"',
+            "remove the blank item, or name the network",
+        )
+    ifname = sel.interface
+    if ifname:
+        try:
+            validate_ifname(ifname, "interface")
+        except ConfigError as exc:
+            yield ctx.error(
+                "pod-interface-invalid",
+                where,
+                f"{label}: interface {ifname!r} passes Multus's parser, but the CNI runtime "
+                f"refuses it when the pod starts ({exc})",
+                "use at most 15 bytes, no '/', ':' or whitespace, not '.' or '..'",
+            )
+    if "" in (sel.default_route or []):
+        yield ctx.error(
+            "pod-default-route-empty",
+            where,
+            f'{label}: default-route holds an empty gateway ("" or null): Multus accepts it, '
+            'then fails the pod with "error setting default gateway: one of Dst.IP, Src, or '
+            'Gw must not be nil"',
+            "write the gateway's IP address, or leave default-route out",
+        )
+    if any(p is None for p in sel.port_mappings):
+        yield ctx.warning(
+            "pod-port-mapping-null",
+            where,
+            f"{label}: portMappings holds a null entry, which Multus passes on to the plugins "
+            "as null",
+            "remove the null entry",
+        )
+
+
 def _suggest_nad(ctx: Context, name: str, namespace: str) -> str:
+    lowered = [k for k in ctx.nads if k == f"{namespace.lower()}/{name.lower()}"]
+    if lowered and lowered[0] != f"{namespace}/{name}":
+        return (
+            f"NAD names are lower case: did you mean {lowered[0]}? (Multus looks the name up "
+            "as written, in the JSON form)"
+        )
     same_name = [k for k in ctx.nads if k.split("/", 1)[1] == name]
     if same_name:
         return f"did you mean {same_name[0]}? (write the namespace: '{same_name[0]}')"

@@ -11,10 +11,11 @@ from .invoke import Deadline, ExecEvent
 from .ns import NodeNamespaces
 from .runtime import CNIRuntime, RuntimeConf
 from .types import DNS, Interface, IPConfig, Result, Route
-from .version import SUPPORTED_VERSIONS
+from .version import LEGACY_RESULT_VERSIONS, SUPPORTED_VERSIONS
 
 __all__ = [
     "DNS",
+    "LEGACY_RESULT_VERSIONS",
     "SUPPORTED_VERSIONS",
     "CNIError",
     "CNIRuntime",

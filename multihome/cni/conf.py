@@ -1,7 +1,8 @@
 """Loading and validating CNI network configs: a conflist, or a single conf promoted to a list.
 
 Mirrors libcni's ConfListFromBytes / ConfFromBytes / ConfListFromConf, with stricter checks:
-cniVersion 0.3.0 to 1.1.0, the network name and plugin types follow libcni's ID rule (they reach
+cniVersion 0.3.0 to 1.1.0 or none at all (libcni then sends an empty version and the plugins
+answer with a 0.1.0 result), the network name and plugin types follow libcni's ID rule (they reach
 file names), ``capabilities`` is a map of booleans and ``ipam`` an object. Every other key is
 kept untouched in ``raw`` and reaches the plugin as given. Errors are ConfigError naming the
 field, e.g. ``plugins[1].type: missing``.
@@ -16,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .names import validate_network_name, validate_plugin_type
-from .version import check_supported
+from .version import UNVERSIONED, check_supported
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +86,7 @@ def _decode(data: str | bytes | Mapping[str, Any]) -> tuple[dict[str, Any], byte
 
 def _load_list(raw: dict[str, Any], source: bytes | None) -> NetworkConfigList:
     name = validate_network_name(_required(raw, "name", "name"), "name")
-    version = check_supported(_required(raw, "cniVersion", "cniVersion"), "cniVersion")
+    version = check_supported(_version(raw), "cniVersion")
     plugins_raw = raw["plugins"]
     if not isinstance(plugins_raw, list):
         raise ConfigError("plugins", f"must be a list, got {type(plugins_raw).__name__}")
@@ -105,7 +106,7 @@ def _load_list(raw: dict[str, Any], source: bytes | None) -> NetworkConfigList:
 
 def _load_conf(raw: dict[str, Any]) -> NetworkConfig:
     validate_network_name(_required(raw, "name", "name"), "name")
-    check_supported(_required(raw, "cniVersion", "cniVersion"), "cniVersion")
+    check_supported(_version(raw), "cniVersion")
     return _plugin(raw, "")
 
 
@@ -113,7 +114,7 @@ def _promote(conf: NetworkConfig) -> NetworkConfigList:
     """libcni's ConfListFromConf: {name, cniVersion, plugins: [conf]}."""
     raw = {
         "name": conf.raw["name"],
-        "cniVersion": conf.raw["cniVersion"],
+        "cniVersion": _version(conf.raw),
         "plugins": [conf.raw],
     }
     return NetworkConfigList(
@@ -152,6 +153,12 @@ def _required(raw: Mapping[str, Any], key: str, field: str) -> Any:
     if key not in raw or raw[key] is None:
         raise ConfigError(field, "missing")
     return raw[key]
+
+
+def _version(raw: Mapping[str, Any]) -> Any:
+    """``cniVersion``; none (or null) is libcni's empty version, which it sends as is."""
+    value = raw.get("cniVersion")
+    return UNVERSIONED if value is None else value
 
 
 def _flag(raw: Mapping[str, Any], key: str, prefix: str) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 
 from .errors import INCOMPATIBLE_VERSION, RUNTIME_FAILURE, CNIError, CNITimeout
 from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering, nsenter_argv
-from .version import CURRENT_VERSION, negotiate
+from .version import CURRENT_VERSION, UNVERSIONED, negotiate
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,10 @@ class Invoker:
     def version_for(
         self, plugin: Plugin, config_version: str, command: str, deadline: Deadline | None = None
     ) -> str:
-        """The version to send: the highest the plugin supports that is <= the config's."""
+        """The version to send: the highest the plugin supports that is <= the config's; a
+        config without a version is sent as it is (libcni does not negotiate)."""
+        if config_version == UNVERSIONED:
+            return UNVERSIONED
         supported = self.supported_versions(plugin, deadline)
         chosen = negotiate(config_version, supported)
         if chosen is None:

@@ -1,7 +1,9 @@
 """CNI results as types, and their conversion between spec versions.
 
-One Result type holds any supported version's result; ``Result.from_json`` reads 0.3.0, 0.3.1,
-0.4.0, 1.0.0 and 1.1.0 and ``Result.to_json(version)`` writes any of them:
+One Result type holds any supported version's result; ``Result.from_json`` reads 0.1.0, 0.2.0
+(what plugins answer a config without cniVersion), 0.3.0, 0.3.1, 0.4.0, 1.0.0 and 1.1.0 and
+``Result.to_json(version)`` writes any of them (0.1.0/0.2.0: ``ip4``/``ip6``, one address
+each);
 0.3.x/0.4.0 carry ``ips[].version`` ("4"/"6"), 1.0.0 drops it, and the 1.1.0-only fields
 (interface mtu/socketPath/pciID, route mtu/advmss/priority/table/scope) are dropped when writing
 an older version. Malformed results raise ValueError naming the field.
@@ -14,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .version import SUPPORTED_VERSIONS, at_least
+from .version import LEGACY_RESULT_VERSIONS, SUPPORTED_VERSIONS, at_least
+
+_READABLE = LEGACY_RESULT_VERSIONS + SUPPORTED_VERSIONS
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -72,6 +76,8 @@ class Result:
     def to_json(self, version: str | None = None) -> dict[str, Any]:
         """The result as a plugin of ``version`` (default: its own) prints it."""
         version = version or self.cni_version
+        if version in LEGACY_RESULT_VERSIONS:
+            return self._legacy_json(version)
         if version not in SUPPORTED_VERSIONS:
             raise ValueError(f"cniVersion {version!r} is not a supported result version")
         new = at_least(version, "1.1.0")
@@ -85,6 +91,24 @@ class Result:
         out["dns"] = _dns_json(self.dns)
         return out
 
+    def _legacy_json(self, version: str) -> dict[str, Any]:
+        """0.1.0/0.2.0: the first address of each family as ``ip4``/``ip6``, with that
+        family's routes (the CNI library's 0.4.0 -> 0.2.0 conversion)."""
+        out: dict[str, Any] = {"cniVersion": version}
+        for key, family in (("ip4", 4), ("ip6", 6)):
+            ip = next((i for i in self.ips if i.address.version == family), None)
+            if ip is None:
+                continue
+            entry: dict[str, Any] = {"ip": str(ip.address)}
+            if ip.gateway is not None:
+                entry["gateway"] = str(ip.gateway)
+            routes = [_route_json(r, False) for r in self.routes if r.dst.version == family]
+            if routes:
+                entry["routes"] = routes
+            out[key] = entry
+        out["dns"] = _dns_json(self.dns)
+        return out
+
     def convert(self, version: str) -> Result:
         """The same result labelled as ``version`` (fields that version lacks are dropped)."""
         return Result.from_json(self.to_json(version))
@@ -95,11 +119,13 @@ class Result:
         if not isinstance(data, Mapping):
             raise ValueError(f"result: must be a JSON object, got {type(data).__name__}")
         version = data.get("cniVersion")
-        if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
+        if not isinstance(version, str) or version not in _READABLE:
             raise ValueError(
                 f"cniVersion: {version!r} is not a supported result version "
-                f"({', '.join(SUPPORTED_VERSIONS)})"
+                f"({', '.join(_READABLE)})"
             )
+        if version in LEGACY_RESULT_VERSIONS:
+            return cls._from_legacy(version, data)
         return cls(
             cni_version=version,
             interfaces=[
@@ -108,6 +134,26 @@ class Result:
             ips=[_ip(x, f"ips[{n}]") for n, x in enumerate(_list(data, "ips"))],
             routes=[_route(x, f"routes[{n}]") for n, x in enumerate(_list(data, "routes"))],
             dns=_dns(data.get("dns") or {}, "dns"),
+        )
+
+    @classmethod
+    def _from_legacy(cls, version: str, data: Mapping[str, Any]) -> Result:
+        """0.1.0/0.2.0 (``ip4``/``ip6`` with their routes) as the CNI library converts it
+        upward: one IP per family, no interfaces (so no interface index)."""
+        ips: list[IPConfig] = []
+        routes: list[Route] = []
+        for key in ("ip4", "ip6"):
+            block = data.get(key)
+            if block is None:
+                continue
+            block = _obj(block, key)
+            ip = _ip({"address": block.get("ip"), "gateway": block.get("gateway")}, key)
+            ips.append(ip)
+            routes += [
+                _route(x, f"{key}.routes[{n}]") for n, x in enumerate(_list(block, "routes"))
+            ]
+        return cls(
+            cni_version=version, ips=ips, routes=routes, dns=_dns(data.get("dns") or {}, "dns")
         )
 
 

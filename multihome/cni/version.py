@@ -8,6 +8,12 @@ from .errors import ConfigError
 
 # Versions whose configs and results this runtime understands.
 SUPPORTED_VERSIONS: tuple[str, ...] = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+# Result versions plugins answer a config without cniVersion with (libcni takes them as they
+# come and converts when asked; the 1.1.1 reference plugins answer 0.1.0).
+LEGACY_RESULT_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0")
+UNVERSIONED = ""
+"""The cniVersion of a config that declares none: libcni sends it as is (an empty string),
+and the CNI library reads it as 0.1.0."""
 CURRENT_VERSION = "1.1.0"
 LOWEST_VERSION = "0.3.0"
 
@@ -15,7 +21,10 @@ Version = tuple[int, int, int]
 
 
 def parse_version(text: str) -> Version:
-    """'1.0.0' -> (1, 0, 0); ValueError on anything else."""
+    """'1.0.0' -> (1, 0, 0), '' -> (0, 1, 0) as the CNI library reads it; ValueError on
+    anything else."""
+    if text == UNVERSIONED:
+        return (0, 1, 0)
     parts = text.split(".")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise ValueError(f"{text!r} is not a version (want MAJOR.MINOR.PATCH)")
@@ -26,7 +35,7 @@ def check_supported(text: object, field: str = "cniVersion") -> str:
     """The version if this runtime handles it, else ConfigError naming ``field``."""
     if not isinstance(text, str):
         raise ConfigError(field, f"must be a string, got {type(text).__name__}")
-    if text not in SUPPORTED_VERSIONS:
+    if text != UNVERSIONED and text not in SUPPORTED_VERSIONS:
         raise ConfigError(
             field,
             f"{text!r} is not supported (supported: {', '.join(SUPPORTED_VERSIONS)})",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from multihome.cni import (
+    LEGACY_RESULT_VERSIONS,
     CNIError,
     CNIRuntime,
     ConfigError,
@@ -54,13 +55,15 @@ class PodSandbox:
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def runtime_conf(self, delegate: Delegate) -> RuntimeConf:
-        """The CNI runtime parameters for one delegate."""
+    def runtime_conf(self, delegate: Delegate, *, add: bool = False) -> RuntimeConf:
+        """The CNI runtime parameters for one delegate (for ADD, with its ``MAC``/``IP``)."""
         return RuntimeConf(
             container_id=self.container_id,
             netns=self.netns,
             ifname=delegate.ifname,
-            args=cni_args(self.namespace, self.name, self.uid, self.container_id),
+            args=cni_args(
+                self.namespace, self.name, self.uid, self.container_id, delegate, add=add
+            ),
             capability_args=dict(delegate.capability_args),
         )
 
@@ -107,9 +110,12 @@ def attach_pod_detailed(
     deadline = deadline or runtime.deadline()
     networks = [_load(pod, d) for d in delegates]
     results: list[dict[str, Any]] = []
+    versions: list[str] = []
     for index, (delegate, net) in enumerate(zip(delegates, networks, strict=True)):
         try:
-            result = runtime.add_network_list(net, pod.runtime_conf(delegate), deadline=deadline)
+            result = runtime.add_network_list(
+                net, pod.runtime_conf(delegate, add=True), deadline=deadline
+            )
         except Exception as err:
             _rollback(runtime, pod, delegates[:index], networks[:index])
             failure = AttachError(
@@ -122,11 +128,15 @@ def attach_pod_detailed(
             for note in getattr(err, "__notes__", ()):
                 failure.add_note(note)
             raise failure from err
-        results.append(result.to_json())
+        # Multus reads every result as 1.0.0 (cni100.NewResultFromResult): a 0.1.0 one (a
+        # config without cniVersion) has IPs but no interfaces
+        versions.append(result.cni_version)
+        legacy = result.cni_version in LEGACY_RESULT_VERSIONS
+        results.append(result.to_json("1.0.0" if legacy else None))
 
     if any(d.changes_default_route for d in delegates):
         try:
-            results = _apply_default_routes(runtime, pod, delegates, networks, results)
+            results = _apply_default_routes(runtime, pod, delegates, networks, results, versions)
         except AttachError:
             _rollback(runtime, pod, delegates, networks)
             raise
@@ -193,6 +203,7 @@ def _apply_default_routes(
     delegates: Sequence[Delegate],
     networks: Sequence[NetworkConfigList],
     results: list[dict[str, Any]],
+    versions: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Multus CmdAdd's gateway handling, for every delegate whose result made an interface
     or an address: drop its default routes when it filters them or sets its own, then add
@@ -226,7 +237,7 @@ def _apply_default_routes(
                     runtime.set_cached_result(
                         networks[index],
                         pod.runtime_conf(delegate),
-                        Result.from_json(adjusted[index]),
+                        Result.from_json(adjusted[index]).convert(versions[index]),
                     )
                 except (CNIError, ValueError) as err:
                     raise AttachError(

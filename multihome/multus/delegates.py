@@ -6,8 +6,13 @@ up in the Multus namespace unless the value names one). Then every network of
 ``k8s.v1.cni.cncf.io/networks`` in order, resolved to its NAD, named ``net<position>``
 unless it asks for an interface; two delegates with one interface name is an error. A NAD
 config without a ``name`` takes the NAD's name. ``ips``, ``mac``, ``portMappings``,
-``bandwidth`` and ``infiniband-guid`` become capability args (runtimeConfig) of the extra
-delegates only; ``cni-args`` are merged into the config's ``args.cni`` (the annotation wins).
+``bandwidth``, ``infiniband-guid`` and ``deviceID`` become capability args (runtimeConfig)
+of the extra delegates only; ``mac`` and ``ips`` also go into CNI_ARGS of the ADD (``MAC=``,
+``IP=`` comma-joined: Multus DelegateAdd), for every delegate that has them, so ``static``
+IPAM without the ``ips`` capability still gets the address; ``cni-args`` are merged into the
+config's ``args.cni`` (the annotation wins). A NAD that can't be found fails with Multus's
+words, ``cannot find a network-attachment-definition (NAME) in namespace (NS): ...``, the
+cause as client-go gives it (an empty name, a name with ``/``, or no such object).
 ``default-route`` requests are checked here (at most one IPv4 and one IPv6 gateway over all
 delegates) and turned into the per-delegate "filter default routes" flags Multus computes in
 ``CheckGatewayConfig``. Pure: the NAD lookup is the caller's function.
@@ -27,7 +32,7 @@ from multihome.multus.selection import (
     NetworkSelectionElement,
     parse_network_selection,
 )
-from multihome.multus.validate import parse_ip
+from multihome.multus.validate import go_ip_family, go_quote
 
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 DEFAULT_MULTUS_NAMESPACE = "kube-system"
@@ -44,9 +49,11 @@ class Delegate:
 
     ``network`` is the name network-status reports: ``namespace/nad`` for a NAD, the CNI
     config's own name for the cluster network. ``config`` is the conf or conflist to run,
-    ready for the CNI runtime. ``gateways`` is the element's ``default-route`` (None when it
-    set none); ``filter_v4_gateway``/``filter_v6_gateway`` say that the default routes this
-    delegate's plugins made are to be removed (Multus ``IsFilterV4Gateway``/``V6``).
+    ready for the CNI runtime. ``add_args`` are the CNI_ARGS Multus adds for ADD only
+    (``MAC``, then ``IP``). ``gateways`` is the element's ``default-route`` (None when it
+    set none; ``""`` is Go's empty IP); ``filter_v4_gateway``/``filter_v6_gateway`` say
+    that the default routes this delegate's plugins made are to be removed (Multus
+    ``IsFilterV4Gateway``/``V6``).
     """
 
     network: str
@@ -54,6 +61,7 @@ class Delegate:
     config: dict[str, Any]
     is_default: bool = False
     capability_args: dict[str, Any] = field(default_factory=dict)
+    add_args: tuple[tuple[str, str], ...] = ()
     gateways: tuple[str, ...] | None = None
     filter_v4_gateway: bool = False
     filter_v6_gateway: bool = False
@@ -105,16 +113,26 @@ def build_delegates(
 
 
 def cni_args(
-    pod_namespace: str, pod_name: str, pod_uid: str, sandbox_id: str
+    pod_namespace: str,
+    pod_name: str,
+    pod_uid: str,
+    sandbox_id: str,
+    delegate: Delegate | None = None,
+    *,
+    add: bool = False,
 ) -> list[tuple[str, str]]:
-    """CNI_ARGS for every delegate, in the order Multus (and kubelet) pass them."""
-    return [
+    """CNI_ARGS for a delegate, in Multus's order (pkg/types createRuntimeConf); for ADD,
+    ``delegate``'s ``MAC`` and ``IP`` follow (pkg/multus DelegateAdd)."""
+    args = [
         ("IgnoreUnknown", "true"),
         ("K8S_POD_NAMESPACE", pod_namespace),
         ("K8S_POD_NAME", pod_name),
         ("K8S_POD_INFRA_CONTAINER_ID", sandbox_id),
         ("K8S_POD_UID", pod_uid),
     ]
+    if add and delegate is not None:
+        args.extend(delegate.add_args)
+    return args
 
 
 # -- the default delegate -------------------------------------------------------------------
@@ -156,22 +174,24 @@ def _nad_delegate(
     pod: str, element: NetworkSelectionElement, lookup: NadLookup, *, is_default: bool
 ) -> Delegate:
     network = element.qualified_name
-    try:
-        spec_config = lookup(element.namespace, element.name)
-    except Exception as err:  # the caller's lookup: any failure means "not found"
+    cause = _client_go_problem(element.namespace, element.name)
+    spec_config = None
+    if cause is None:
+        try:
+            spec_config = lookup(element.namespace, element.name)
+        except Exception as err:  # the caller's lookup: any failure means "not found"
+            cause = str(err)
+    if cause is None and spec_config is None:
+        cause = f'network-attachment-definitions.k8s.cni.cncf.io "{element.name}" not found'
+    if cause is not None:
+        # pkg/k8sclient getKubernetesDelegate
         raise DelegateError(
-            f"pod {pod}: network {network}: cannot find a NetworkAttachmentDefinition "
-            f"{element.name!r} in namespace {element.namespace!r}: {err}",
-            pod=pod,
-            network=network,
-        ) from err
-    if spec_config is None:
-        raise DelegateError(
-            f"pod {pod}: network {network}: cannot find a NetworkAttachmentDefinition "
-            f"{element.name!r} in namespace {element.namespace!r}",
+            f"pod {pod}: network {network}: cannot find a network-attachment-definition "
+            f"({element.name}) in namespace ({element.namespace}): {cause}",
             pod=pod,
             network=network,
         )
+    assert spec_config is not None
     what = f"network {network}"
     config = _load_config(pod, what, spec_config)
     name = config.get("name")
@@ -195,14 +215,38 @@ def _nad_delegate(
             capability_args["mac"] = element.mac
         if element.infiniband_guid:
             capability_args["infinibandGUID"] = element.infiniband_guid
+        if element.device_id:
+            capability_args["deviceID"] = element.device_id
+    add_args: list[tuple[str, str]] = []
+    if element.mac:  # pkg/multus DelegateAdd ("Deprecated in ver 3.5", still done)
+        add_args.append(("MAC", element.mac))
+    if element.ips or element.ips_requested:
+        add_args.append(("IP", ",".join(element.ips)))
     return Delegate(
         network=network,
         ifname=element.interface or "",
         config=config,
         is_default=is_default,
         capability_args=capability_args,
+        add_args=tuple(add_args),
         gateways=None if element.default_route is None else tuple(element.default_route),
     )
+
+
+def _client_go_problem(namespace: str, name: str) -> str | None:
+    """What client-go's request builder says before it asks the API server for the NAD
+    (rest.Request Namespace/Name: IsValidPathSegmentName), or None."""
+    for what, value in (("namespace", namespace), ("resource name", name)):
+        if what == "resource name" and not value:
+            return "resource name may not be empty"
+        problems = []
+        if value in (".", ".."):
+            problems = [f"may not be '{value}'"]
+        else:
+            problems = [f"may not contain '{c}'" for c in "/%" if c in value]
+        if problems:
+            return f"invalid {what} {go_quote(value)}: [{' '.join(problems)}]"
+    return None
 
 
 def _load_config(pod: str, what: str, raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
@@ -284,22 +328,15 @@ def _gateway_flags(pod: str, delegates: list[Delegate]) -> list[Delegate]:
     for delegate in delegates:
         mine: set[int] = set()
         for gw in delegate.gateways or ():
-            address = parse_ip(gw)
-            if address is None:  # parse_network_selection already refused these
-                raise DelegateError(
-                    f"pod {pod}: network {delegate.network}: default-route {gw!r} "
-                    "is not an IP address",
-                    pod=pod,
-                    network=delegate.network,
-                )
-            found[address.version].append(f"{gw} on {delegate.network}")
-            mine.add(address.version)
+            family = go_ip_family(gw)  # Go: gw.To4() != nil; the empty IP counts as IPv6
+            found[family].append(f"{gw or '(empty IP)'} on {delegate.network}")
+            mine.add(family)
         families.append(mine)
     for version, where in found.items():
         if len(where) > 1:
             raise DelegateError(
                 f"pod {pod}: more than one IPv{version} default-route gateway "
-                f"({', '.join(where)}): Multus does not support ECMP for default-route",
+                f"({', '.join(where)}): multus does not support ECMP for default-route",
                 pod=pod,
             )
     return [

@@ -16,7 +16,8 @@ class SelectionError(MultusError, ValueError):
 
     ``element`` is the 1-based position of the faulty element (None when the fault is in
     the value as a whole), ``field`` the JSON key or text part at fault, ``value`` the bad
-    value.
+    value, ``multus_error`` the error text Multus itself gives for this annotation (what a
+    real cluster shows in the pod's events), when it gives one.
     """
 
     def __init__(
@@ -26,11 +27,13 @@ class SelectionError(MultusError, ValueError):
         element: int | None = None,
         field: str | None = None,
         value: object = None,
+        multus_error: str | None = None,
     ) -> None:
         super().__init__(message)
         self.element = element
         self.field = field
         self.value = value
+        self.multus_error = multus_error
 
 
 class DelegateError(MultusError, ValueError):

@@ -78,8 +78,12 @@ class DefaultRouteEditor:
         return _delete_default_routes(self._ipr, self.netns, ifname, index)
 
     def add_default_route(self, ifname: str, gateway: str) -> None:
-        """Add ``default via gateway dev ifname``; an existing identical route is fine."""
+        """Add ``default via gateway dev ifname``; an existing identical route is fine.
+        ``""`` is Go's empty IP: vishvananda/netlink refuses a route with neither
+        destination, source nor gateway, and so does this, in its words."""
         index = _link_index(self._ipr, self.netns, ifname)
+        if gateway == "":
+            raise NetlinkFailure("one of Dst.IP, Src, or Gw must not be nil")
         _add_default_route(self._ipr, self.netns, ifname, index, gateway)
 
 

@@ -101,3 +101,47 @@ def mac_problem(value: str) -> str | None:
     if all(len(g) == width and set(g) <= _HEX for g in groups):
         return None
     return reason
+
+
+def go_ip_string(value: str) -> str:
+    """``value`` (a valid IP) as Go's ``net.IP.String()`` writes it: an IPv4-mapped IPv6
+    address as IPv4 (``::ffff:1.2.3.4`` -> ``1.2.3.4``), IPv6 in RFC 5952 form."""
+    address = parse_ip(value)
+    if address is None:
+        raise ValueError(f"{value!r} is not an IP address")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def go_ip_family(value: str) -> int:
+    """4 or 6 as Multus counts a default-route gateway (``ip.To4() != nil``): an IPv4 or
+    IPv4-mapped address is 4; anything else, the empty IP included, is 6."""
+    address = parse_ip(value) if value else None
+    if address is None:
+        return 6
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return 6
+    return 4
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\", '"': '\\"'}  # fmt: skip
+
+
+def go_quote(value: str) -> str:
+    """Go's ``%q`` of a string (``strconv.Quote``)."""
+    out = ['"']
+    for ch in value:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch == "\ufffd" or ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)

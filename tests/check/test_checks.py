@@ -238,7 +238,7 @@ CASES: list[tuple[str, str, str]] = [
         "RFC 1123 label",
     ),
     ("nad-config-invalid", extra_nad("broken", '{"type": "macvlan",'), "not valid JSON"),
-    ("nad-config-invalid", extra_nad("noversion", '{"type": "macvlan"}'), "cniVersion"),
+    ("nad-cniversion-missing", extra_nad("noversion", '{"type": "macvlan"}'), "0.1.0 result"),
     ("nad-plugin-unknown", extra_nad("weird", '{"cniVersion":"0.3.1","type":"sriov"}'), "sriov"),
     ("nad-ipam-unknown", extra_nad("weird", macvlan(ipam='{"type":"magic"}')), "magic"),
     (
@@ -287,6 +287,25 @@ CASES: list[tuple[str, str, str]] = [
     ("pod-annotation-invalid", extra_pod("'[{\"name\": 5}]'"), "invalid"),
     ("pod-network-unknown", extra_pod("macvlan-storage"), "macvlan-storage"),
     ("pod-network-unknown", extra_pod("default/macvlan-longhorn-dhcp"), "did you mean"),
+    ("pod-network-unknown", extra_pod('\'[{"name":"Macvlan-Longhorn-DHCP"}]\''), "lower case"),
+    ("pod-network-name-empty", extra_pod("'macvlan-longhorn-dhcp,,macvlan-private-dhcp'"), "a,,b"),
+    ("pod-network-name-empty", extra_pod("' '"), "resource name may not be empty"),
+    ("pod-interface-invalid", extra_pod("macvlan-longhorn-dhcp@lh:1"), "'lh:1'"),
+    (
+        "pod-interface-invalid",
+        extra_pod('\'[{"name":"macvlan-longhorn-dhcp","interface":"a/b"}]\''),
+        "passes Multus's parser",
+    ),
+    (
+        "pod-default-route-empty",
+        extra_pod('\'[{"name":"macvlan-longhorn-dhcp","default-route":[null]}]\''),
+        "Gw must not be nil",
+    ),
+    (
+        "pod-port-mapping-null",
+        extra_pod('\'[{"name":"macvlan-longhorn-dhcp","portMappings":[null]}]\''),
+        "null",
+    ),
     ("pod-ifname-clash", extra_pod("macvlan-longhorn-dhcp@net2,macvlan-private-dhcp"), "net2"),
     ("pod-ifname-clash", extra_pod("macvlan-longhorn-dhcp@eth0"), "eth0"),
     (

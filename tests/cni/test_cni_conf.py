@@ -68,7 +68,6 @@ def test_disable_check(flag: Any, expected: bool) -> None:
 BAD: list[tuple[Any, str]] = [
     ("not json", "config: is not valid JSON"),
     ("[1]", "config: must be a JSON object"),
-    ({"name": "n", "type": "x"}, "cniVersion: missing"),
     ({"cniVersion": "1.0.0", "type": "x"}, "name: missing"),
     ({"cniVersion": "1.0.0", "name": "n"}, "type: missing"),
     ({"cniVersion": "0.2.0", "name": "n", "type": "x"}, "cniVersion: '0.2.0' is not supported"),
@@ -99,7 +98,6 @@ BAD: list[tuple[Any, str]] = [
         "plugins[0].ipam.type: must be a string",
     ),
     ({"cniVersion": "1.0.0", "plugins": [{"type": "a"}]}, "name: missing"),
-    ({"name": "n", "plugins": [{"type": "a"}]}, "cniVersion: missing"),
     (
         {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "a"}], "disableCheck": 1},
         "disableCheck: must be true or false",
@@ -174,3 +172,10 @@ def test_runtime_conf_defaults_are_not_shared() -> None:
     a.args.append(("K", "V"))
     a.capability_args["mac"] = "x"
     assert b.args == [] and b.capability_args == {}
+
+
+def test_missing_cni_version_is_libcnis_empty_version() -> None:
+    conf = load_network_config({"name": "n", "type": "macvlan"})
+    assert conf.cni_version == "" and conf.raw["cniVersion"] == ""
+    assert load_network_config({"name": "n", "plugins": [{"type": "a"}]}).cni_version == ""
+    assert load_network_config({"name": "n", "cniVersion": None, "type": "a"}).cni_version == ""

@@ -57,6 +57,58 @@ def master(node: Node) -> str:
     return "ens224"
 
 
+def test_config_without_cni_version_runs_as_libcni_runs_it(node: Node, master: str) -> None:
+    """No cniVersion: sent as "" without VERSION negotiation; the 1.1.1 plugins answer a 0.1.0
+    result (ip4, no interfaces), which is cached as is; DEL gets no prevResult."""
+    net = load_network_config(
+        {
+            "name": "vlan50-old",
+            "type": "macvlan",
+            "master": master,
+            "ipam": {"type": "static", "addresses": [{"address": "172.16.50.11/24"}]},
+        }
+    )
+    assert net.cni_version == ""
+    rt = node.rt("net1")
+    with node.runtime() as runtime:
+        result = runtime.add_network_list(net, rt)
+        assert result.cni_version == "0.1.0" and result.interfaces == []
+        assert [str(i.address) for i in result.ips] == ["172.16.50.11/24"]
+        assert addresses(node.pod, "net1") == ["172.16.50.11/24"]
+        cached = json.loads(cache_path(node, net, ifname="net1").read_text())
+        assert cached["result"]["cniVersion"] == "0.1.0"
+        assert cached["result"]["ip4"] == {"ip": "172.16.50.11/24"}
+        runtime.del_network_list(net, rt)
+        assert "net1" not in node.pod_links()
+
+
+def test_static_ipam_takes_ip_and_mac_from_cni_args(node: Node, master: str) -> None:
+    """What Multus's DelegateAdd relies on: ``IP=`` and ``MAC=`` in CNI_ARGS reach a static
+    IPAM and macvlan that declare no ``ips``/``mac`` capability."""
+    net = load_network_config(
+        {
+            "cniVersion": "0.3.1",
+            "name": "vlan50-args",
+            "type": "macvlan",
+            "master": master,
+            "ipam": {"type": "static"},
+        }
+    )
+    rt = node.rt("net1")
+    rt.args = [
+        ("IgnoreUnknown", "true"),
+        ("K8S_POD_NAMESPACE", "pods"),
+        ("MAC", "02:00:00:00:00:2a"),
+        ("IP", "172.16.50.12/24,fd00:50::12/64"),
+    ]
+    with node.runtime() as runtime:
+        result = runtime.add_network_list(net, rt)
+        assert [str(i.address) for i in result.ips] == ["172.16.50.12/24", "fd00:50::12/64"]
+        assert result.interfaces[0].mac == "02:00:00:00:00:2a"
+        assert "172.16.50.12/24" in addresses(node.pod, "net1")
+        runtime.del_network_list(net, rt)
+
+
 def test_macvlan_static(node: Node, master: str) -> None:
     net = load_network_config(
         {

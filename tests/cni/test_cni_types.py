@@ -77,7 +77,9 @@ def test_empty_result_has_dns_object() -> None:
 BAD: list[tuple[Any, str]] = [
     ([], "result: must be a JSON object"),
     ({}, "cniVersion: None is not a supported result version"),
-    ({"cniVersion": "0.2.0"}, "cniVersion: '0.2.0'"),
+    ({"cniVersion": "0.5.0"}, "cniVersion: '0.5.0'"),
+    ({"cniVersion": "0.1.0", "ip4": {"ip": "10.0.0.1"}}, "ip4.address: '10.0.0.1' has no prefix"),
+    ({"cniVersion": "0.2.0", "ip6": []}, "ip6: must be a JSON object"),
     ({"cniVersion": "1.0.0", "ips": {}}, "ips: must be a list"),
     (
         {"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.1"}]},
@@ -111,5 +113,24 @@ def test_bad_results_name_the_field(data: Any, message: str) -> None:
 
 
 def test_to_json_refuses_unknown_version() -> None:
-    with pytest.raises(ValueError, match=r"0\.2\.0"):
-        Result("1.0.0").to_json("0.2.0")
+    with pytest.raises(ValueError, match=r"0\.5\.0"):
+        Result("1.0.0").to_json("0.5.0")
+
+
+def test_legacy_results_read_and_written_as_the_cni_library_converts_them() -> None:
+    legacy = {
+        "cniVersion": "0.1.0",
+        "ip4": {"ip": "10.9.0.7/24", "gateway": "10.9.0.1", "routes": [{"dst": "0.0.0.0/0"}]},
+        "ip6": {"ip": "fd00::7/64", "routes": [{"dst": "::/0", "gw": "fd00::1"}]},
+        "dns": {},
+    }
+    result = Result.from_json(legacy)
+    assert result.interfaces == []
+    assert result.to_json("1.0.0") == {
+        "cniVersion": "1.0.0",
+        "ips": [{"address": "10.9.0.7/24", "gateway": "10.9.0.1"}, {"address": "fd00::7/64"}],
+        "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd00::1"}],
+        "dns": {},
+    }
+    assert result.to_json() == legacy
+    assert result.convert("0.2.0").to_json()["ip4"] == legacy["ip4"]

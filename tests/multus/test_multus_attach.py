@@ -111,6 +111,17 @@ def node(tmp_path: Path) -> Iterator[Node]:
             ("pods", "lan60"): _macvlan("ens256", "172.16.60.10/24", "172.16.60.1"),
             ("pods", "broken"): _macvlan("nope0", "172.16.70.10/24"),
             ("pods", "far"): _macvlan("ens256", "172.16.61.10/24"),
+            ("pods", "old"): json.dumps(  # no cniVersion: libcni sends "", plugins answer 0.1.0
+                {"type": "macvlan", "master": "ens224", "ipam": {"type": "static"}}
+            ),
+            ("pods", "bare"): json.dumps(  # static IPAM, no "ips"/"mac" capabilities
+                {
+                    "cniVersion": "1.0.0",
+                    "type": "macvlan",
+                    "master": "ens256",
+                    "ipam": {"type": "static"},
+                }
+            ),
             ("pods", "badtune"): json.dumps(
                 {  # macvlan makes net2, then tuning fails on a sysctl that does not exist
                     "cniVersion": "0.4.0",
@@ -154,6 +165,52 @@ def routes(ns: str) -> list[str]:
 
 
 # -- attach / detach ------------------------------------------------------------------------
+
+
+def test_ips_and_mac_reach_plugins_through_cni_args(node: Node, pod_ns: str) -> None:
+    """Multus DelegateAdd: the selection's ips/mac go into CNI_ARGS too, so static IPAM and
+    macvlan without the capabilities still get them (Multus's own e2e default-route tests)."""
+    value = json.dumps(
+        [{"name": "bare", "ips": ["172.16.60.20/24"], "mac": "02:00:00:00:00:3c",
+          "default-route": ["172.16.60.1"]}]
+    )  # fmt: skip
+    pod = sandbox(pod_ns)
+    delegates = node.delegates(value)
+    try:
+        status = attach_pod(node.runtime, pod, delegates)
+        assert addresses(pod_ns, "net1") == ["172.16.60.20/24"]
+        assert mac(pod_ns, "net1") == "02:00:00:00:00:3c"
+        assert "default via 172.16.60.1 dev net1" in routes(pod_ns)
+        assert status[1]["gateway"] == ["172.16.60.1"]
+        cached = json.loads((node.cache_dir / "results" / "bare-c0ffee-net1").read_text())
+        assert cached["cniArgs"][-2:] == [["MAC", "02:00:00:00:00:3c"], ["IP", "172.16.60.20/24"]]
+    finally:
+        detach_pod(node.runtime, pod, delegates)
+
+
+def test_nad_without_cni_version_attaches_like_libcni(node: Node, pod_ns: str) -> None:
+    """A 0.1.0 result has no interfaces: Multus writes no network-status entry for it."""
+    pod = sandbox(pod_ns)
+    delegates = node.delegates('[{"name":"old","ips":["172.16.50.30/24"]}]')
+    try:
+        status = attach_pod(node.runtime, pod, delegates)
+        assert addresses(pod_ns, "net1") == ["172.16.50.30/24"]
+        assert [s["name"] for s in status] == ["k8s-pod-network"]
+        cached = json.loads((node.cache_dir / "results" / "old-c0ffee-net1").read_text())
+        assert cached["result"]["cniVersion"] == "0.1.0"
+    finally:
+        detach_pod(node.runtime, pod, delegates)
+    assert links(pod_ns) == ["lo"]
+
+
+def test_empty_default_route_fails_as_multus_does(node: Node, pod_ns: str) -> None:
+    pod = sandbox(pod_ns)
+    delegates = node.delegates('[{"name":"lan50","default-route":[""]}]')
+    with pytest.raises(
+        AttachError, match=r"error setting default gateway: one of Dst\.IP, Src, or Gw"
+    ):
+        attach_pod(node.runtime, pod, delegates)
+    assert links(pod_ns) == ["lo"]
 
 
 def test_attach_three_networks_and_detach(node: Node, pod_ns: str) -> None:

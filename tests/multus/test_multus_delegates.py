@@ -119,6 +119,31 @@ def test_capability_args_go_to_extra_delegates_only() -> None:
         "infinibandGUID": "02:00:00:00:00:00:00:05",
     }
     assert net2.capability_args == {}
+    # Multus DelegateAdd also puts them in CNI_ARGS for ADD: MAC first, then IP (comma-joined)
+    assert net1.add_args == (("MAC", "02:00:00:00:00:05"), ("IP", "10.1.1.5/24"))
+    assert net2.add_args == () and eth0.add_args == ()
+    args = cni_args("pods", "web", "uid-1", "abc123", net1, add=True)
+    assert args[-2:] == [("MAC", "02:00:00:00:00:05"), ("IP", "10.1.1.5/24")]
+    assert cni_args("pods", "web", "uid-1", "abc123", net1) == args[:-2]  # not for DEL
+
+
+def test_ip_args_follow_go_nil_versus_empty() -> None:
+    two, empty = (
+        build(json.dumps([{"name": "macvlan-a", "ips": ips}]))[1]
+        for ips in (["10.0.0.1", "fd00::1/64"], [])
+    )
+    assert two.add_args == (("IP", "10.0.0.1,fd00::1/64"),)
+    assert two.capability_args == {"ips": ["10.0.0.1", "fd00::1/64"]}
+    assert empty.add_args == (("IP", ""),)  # non-nil empty slice: "IP=" (no capability arg)
+    assert empty.capability_args == {}
+    (nothing,) = build(json.dumps([{"name": "macvlan-a", "ips": None}]))[1:]
+    assert nothing.add_args == ()
+
+
+def test_device_id_and_null_port_mappings_reach_runtime_config() -> None:
+    value = json.dumps([{"name": "macvlan-a", "deviceID": "0000:00:01.0", "portMappings": [None]}])
+    net1 = build(value)[1]
+    assert net1.capability_args == {"deviceID": "0000:00:01.0", "portMappings": [None]}
 
 
 def test_cni_args_merge_into_conf_and_every_conflist_plugin() -> None:
@@ -160,6 +185,7 @@ def test_default_network_gets_no_capability_args_but_keeps_cni_args() -> None:
     (eth0,) = build(**{DEFAULT_NETWORK_ANNOTATION: value})
     assert eth0.capability_args == {}
     assert eth0.config["args"] == {"cni": {"x": "y"}}
+    assert eth0.add_args == (("MAC", "02:00:00:00:00:01"), ("IP", "10.0.0.5/24"))
 
 
 def test_default_network_annotation_must_name_one_network() -> None:
@@ -184,10 +210,26 @@ def test_cni_args_helper() -> None:
 ERRORS: list[tuple[str, str, str | None]] = [
     (
         "missing",
-        "cannot find a NetworkAttachmentDefinition 'missing' in namespace 'pods'",
+        "cannot find a network-attachment-definition (missing) in namespace (pods): "
+        'network-attachment-definitions.k8s.cni.cncf.io "missing" not found',
         "pods/missing",
     ),
-    ("nowhere/macvlan-a", "in namespace 'nowhere'", "nowhere/macvlan-a"),
+    ("nowhere/macvlan-a", "in namespace (nowhere)", "nowhere/macvlan-a"),
+    # blank items parse (Multus) and fail on the lookup, in client-go's words
+    (
+        "macvlan-a,,macvlan-b",
+        "cannot find a network-attachment-definition () in namespace (pods): "
+        "resource name may not be empty",
+        "pods/",
+    ),
+    (" ", "resource name may not be empty", "pods/"),
+    ('[{"name":"Macvlan-A"}]', '"Macvlan-A" not found', "pods/Macvlan-A"),
+    (
+        '[{"name":"a/b"}]',
+        "in namespace (pods): invalid resource name \"a/b\": [may not contain '/']",
+        "pods/a/b",
+    ),
+    ('[{"name":"a","namespace":".."}]', "invalid namespace \"..\": [may not be '..']", "../a"),
     ("bad-json", "not valid JSON", None),
     ("no-type", "neither 'type' nor 'plugins'", None),
     ("bad-plugins", "plugins[0] must be an object with a 'type'", None),
@@ -209,6 +251,12 @@ ERRORS: list[tuple[str, str, str | None]] = [
         "pods/macvlan-b",
     ),
     ("Bad_Name", "k8s.v1.cni.cncf.io/networks: element 1", None),
+    # default-route [""] is Go's empty IP, counted as IPv6 by CheckGatewayConfig
+    (
+        '[{"name":"macvlan-a","default-route":[""]},{"name":"macvlan-b","default-route":["fd00::1"]}]',
+        "multus does not support ECMP for default-route",
+        None,
+    ),
 ]
 
 
