@@ -17,14 +17,14 @@ from multihome import verify
 from multihome.cli import app
 from multihome.spec import load_lab
 
-SEED_CHECKS = {
-    "interfaces": 4,
-    "network-status": 4,
-    "default-route": 4,
+SEED_CHECKS = {  # net-tools and Longhorn 1.4's six instance-managers (an engine and a
+    "interfaces": 7,  # replica one per agent)
+    "network-status": 7,
+    "default-route": 7,
     "pod-to-pod": 1,
     "canal-segment": 1,
-    "reach": 5,
-    "isolation": 3,
+    "reach": 8,
+    "isolation": 6,
     "node-ip": 1,
     "longhorn-reach": 1,
     "longhorn-segment": 1,
@@ -61,7 +61,13 @@ def test_seed_segments_are_measured(seed: verify.Report) -> None:
     assert _kib(canal, "vlan40") >= 256 and _kib(canal, "vlan50") == _kib(canal, "vlan60") == 0
     longhorn = checks["longhorn-segment"].evidence
     assert _kib(longhorn, "vlan50") >= 256 and _kib(longhorn, "vlan40") == 0
-    assert ":10000" in " ".join(longhorn)  # the instance-manager's replica port
+    # from an engine instance-manager to another agent's replica one, at the replica's
+    # data port
+    assert re.search(
+        r"over TCP instance-manager-e-[0-9a-f]{32} on (\S+) -> "
+        r"instance-manager-r-[0-9a-f]{32} on (?!\1)\S+ 172\.16\.50\.\d+:10001",
+        " ".join(longhorn),
+    ), longhorn
     assert "vlan50 carries nothing but Longhorn's storage network" in " ".join(longhorn)
     expect = checks["expect"]
     assert "200 OK" in expect.evidence[0] and "out of net2" in expect.evidence[0]

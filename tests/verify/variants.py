@@ -81,3 +81,13 @@ spec:
 )
 """A pod attached to the services VLAN (vlan60, static IPAM) whose annotation asks for an
 address of vlan50: it has net1 on vlan60 and can't reach anything there."""
+
+LONGHORN_1_6 = edit(
+    (
+        "    storageNetwork: multus-network-attachments/macvlan-longhorn-dhcp\n",
+        "    storageNetwork: multus-network-attachments/macvlan-longhorn-dhcp\n"
+        "    version: 1.6.4\n",
+    ),
+    name="longhorn-1-6",
+)
+"""The seed with Longhorn 1.6.4: one all-in-one instance-manager per agent."""
