@@ -42,7 +42,9 @@ def era_version(cluster_version: str | None) -> tuple[str, str]:
         return latest(NEWEST_LINE), f"{why}: the newest line multihome knows"
     minor = (int(match.group(1)), int(match.group(2)))
     line = next((ln for newest, ln in ERA if minor <= newest), NEWEST_LINE)
-    return latest(line), f"the era of Kubernetes {minor[0]}.{minor[1]} ({cluster_version})"
+    return latest(
+        line
+    ), f"Kubernetes {minor[0]}.{minor[1]}'s era, cluster version {cluster_version}"
 
 
 def longhorn_plan(lab_file: LabFile) -> LonghornPlan | None:

@@ -50,7 +50,7 @@ def test_seed_runs_longhorn_1_4_with_an_engine_and_a_replica_manager_per_agent()
     plan = build_plan(load_lab(None))
     assert plan.longhorn is not None
     assert plan.longhorn.version == "1.4.4"
-    assert plan.longhorn.version_reason == "the era of Kubernetes 1.25 (v1.25.9+rke2r1)"
+    assert plan.longhorn.version_reason == "Kubernetes 1.25's era, cluster version v1.25.9+rke2r1"
     managers = _managers(plan.pods)
     assert [(p.node, dict(p.labels)["longhorn.io/instance-manager-type"]) for p in managers] == [
         (agent.name, kind) for agent in plan.agents for kind in ("engine", "replica")
