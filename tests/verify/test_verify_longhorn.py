@@ -105,3 +105,52 @@ def test_1_6_lab_replicates_between_all_in_one_managers_over_vlan50(
     segment = " ".join(checks["longhorn-segment"].evidence)
     assert re.search(r"vlan50 \+\d+ KiB", segment) and ":10001" in segment
     assert "vlan40 +" not in segment or re.search(r"vlan40 \+\d+ B\b", segment)
+
+
+def _many_agents(count: int, version: str) -> str:
+    agents = "".join(
+        f"    - name: wk-{i}\n      role: agent\n"
+        f"      nics: [{{name: eth0, network: mgmt, address: 10.0.0.{10 + i}}},"
+        " {name: eth1, network: data}]\n"
+        for i in range(1, count + 1)
+    )
+    return f"""\
+apiVersion: multihome.dev/v1alpha1
+kind: Lab
+metadata: {{name: many}}
+spec:
+  networks:
+    - {{name: mgmt, subnet: 10.0.0.0/24, gateway: 10.0.0.1}}
+    - {{name: data, subnet: 10.1.0.0/16, dhcp: {{range: 10.1.0.10-10.1.250.250}}}}
+  nodes:
+    - name: cp-1
+      role: server
+      nics: [{{name: eth0, network: mgmt, address: 10.0.0.10}}]
+{agents}  cluster: {{canal: {{iface: eth0, backend: host-gw}}}}
+  longhorn: {{storageNetwork: storage/data, version: {version}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: storage}}
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {{name: data, namespace: storage}}
+spec:
+  config: '{{"cniVersion": "0.4.0", "type": "macvlan", "master": "eth1",
+            "ipam": {{"type": "dhcp"}}}}'
+"""
+
+
+@pytest.mark.parametrize(("version", "per_node"), [("1.4.4", 3), ("1.6.4", 3)])
+def test_a_large_lab_pairs_each_node_with_a_few_others(version: str, per_node: int) -> None:
+    plan = build_plan(variants.load(_many_agents(40, version)))
+    lab = Verify(plan)
+    reach = next(r for r in lab.judge(lab.healthy()) if r.id == "longhorn-reach")
+    assert reach.status == "pass"
+    pairs = _pairs(reach.evidence)
+    # 40 nodes x 3 others around the ring, not 40 x 39: the probes stay linear in the nodes
+    assert len(pairs) == 40 * per_node
+    assert all(a_node != b_node for _, a_node, _, b_node in pairs)
+    if version == "1.4.4":
+        assert all(ENGINE.fullmatch(a) and REPLICA.fullmatch(b) for a, _, b, _ in pairs)

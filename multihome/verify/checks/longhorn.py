@@ -26,6 +26,7 @@ from .base import (
     segments_text,
     short,
     size_text,
+    spread_pairs,
 )
 
 REPLICA_PORT = LONGHORN_REPLICA_PORT
@@ -53,18 +54,16 @@ def _members(ctx: Context, ifname: str) -> tuple[list[Member], list[str]]:
 
 
 def _pairs(members: list[Member]) -> list[tuple[Member, Member]]:
-    """(engine side, replica side) on different nodes: every engine-running instance-manager
-    with every replica-serving one of another node; all-in-one ones once per pair."""
+    """(engine side, replica side) on different nodes: the engine-running instance-managers
+    of a node with the replica-serving ones of another; all-in-one ones once per pair of
+    nodes. Nodes pair as ``spread_pairs`` pairs them (all pairs in a small lab)."""
+    nodes = list(dict.fromkeys(view.node for _, view, _ in members))
+    split = any(im_type(pod) != AIO for pod, _, _ in members)
     pairs = []
-    for i, a in enumerate(members):
-        for j, b in enumerate(members):
-            if a[1].node == b[1].node or im_type(a[0]) not in RUNS_ENGINES:
-                continue
-            if im_type(b[0]) not in SERVES_REPLICAS:
-                continue
-            if im_type(a[0]) == AIO and im_type(b[0]) == AIO and j < i:
-                continue
-            pairs.append((a, b))
+    for na, nb in spread_pairs(nodes, ordered=split):
+        clients = [m for m in members if m[1].node == na and im_type(m[0]) in RUNS_ENGINES]
+        servers = [m for m in members if m[1].node == nb and im_type(m[0]) in SERVES_REPLICAS]
+        pairs += [(a, b) for a in clients for b in servers]
     return pairs
 
 
