@@ -206,6 +206,9 @@ class PodPlan(PlanModel):
     """eth0 then net1...; empty for hostNetwork pods (Multus does not run for them)."""
     process: ProcessPlan | None = None
     """What runs in its namespace; None: nothing (the namespace stays, as a pause)."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Labels multihome gives the pod, sorted: Longhorn's on its instance-managers (a lab
+    pod's own labels stay in its manifest)."""
 
     @property
     def ref(self) -> str:
@@ -225,7 +228,7 @@ class ManifestPlan(PlanModel):
 
 
 class LonghornPlan(PlanModel):
-    """Longhorn's storage network."""
+    """Longhorn's storage network and release."""
 
     storage_network: str
     """``namespace/nad``."""
@@ -233,6 +236,14 @@ class LonghornPlan(PlanModel):
     """Whether the lab has the ``storage-network`` Setting manifest itself."""
     interface: str
     """The interface name Longhorn gives its pods on the storage network."""
+    version: str
+    """The Longhorn release (``1.4.4``): the lab's, or the cluster version's era's."""
+    version_reason: str
+    """Why that release: ``set in the lab file`` or the era it was chosen by."""
+    instance_manager_image: str
+    """The image the instance-managers run (their names hash it)."""
+    instance_manager_types: tuple[str, ...]
+    """Per node: ``engine``, ``replica`` (1.4) or ``aio`` (1.5 and later)."""
 
 
 EndpointKind = Literal["pod", "node", "host"]

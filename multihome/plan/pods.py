@@ -1,6 +1,9 @@
 """Pods resolved: every concrete pod (Pods, workload replicas, DaemonSet pods, Longhorn's
 instance-managers), the node it runs on, and its interfaces in the order Multus makes them.
 
+Instance-managers follow the Longhorn release (``instance_managers.py``): an engine and a
+replica one per node in 1.4, one ``aio`` from 1.5.
+
 Placement is deterministic and spreads like the scheduler's least-allocated scoring: each
 pod goes to the eligible node (nodeName, nodeSelector, taints: ``scheduling.eligible_nodes``)
 that has the fewest pods placed so far, ties broken by lab order, so pods alike go
@@ -17,6 +20,7 @@ from typing import Any
 
 from multihome.multus.errors import SelectionError
 from multihome.multus.selection import NetworkSelectionElement, parse_network_selection
+from multihome.plan import instance_managers as im
 from multihome.plan.errors import PlanError
 from multihome.plan.model import (
     CLUSTER_NETWORK,
@@ -186,28 +190,34 @@ def longhorn_annotation(storage_network: str) -> str:
 
 
 def _longhorn_pods(ctx: _Context, longhorn: LonghornPlan) -> list[PodPlan]:
-    """One instance-manager per node that runs workloads (Longhorn tolerates no taint by
-    default), with ``lhnet1`` on the storage network."""
+    """The instance-managers of the release (``instance_managers.py``) on each node that
+    runs workloads (Longhorn tolerates no taint by default), each with ``lhnet1`` on the
+    storage network; the replica-serving ones listen for replication there."""
     annotation = longhorn_annotation(longhorn.storage_network)
+    annotations = {"k8s.v1.cni.cncf.io/networks": annotation}
+    image = longhorn.instance_manager_image
     pods = []
     for node in ctx.nodes.values():
         if not node.runs_workloads:
             continue
-        name = f"instance-manager-{node.name}"
-        what = f"pod {LONGHORN_NAMESPACE}/{name}"
-        annotations = {"k8s.v1.cni.cncf.io/networks": annotation}
-        pods.append(
-            PodPlan(
-                namespace=LONGHORN_NAMESPACE,
-                name=name,
-                owner=Owner(kind="Longhorn", name="instance-manager"),
-                node=node.name,
-                host_network=False,
-                networks_annotation=annotation,
-                interfaces=_interfaces(ctx, annotations, LONGHORN_NAMESPACE, node.name, what),
-                process=longhorn_process(longhorn.interface),
+        for im_type in longhorn.instance_manager_types:
+            name = im.name_for(im_type, node.name, longhorn.version, image)
+            what = f"pod {LONGHORN_NAMESPACE}/{name} (the {im_type} instance-manager)"
+            serves = im_type in im.SERVES_REPLICAS
+            labels = im.labels_for(im_type, node.name, longhorn.version, image)
+            pods.append(
+                PodPlan(
+                    namespace=LONGHORN_NAMESPACE,
+                    name=name,
+                    owner=Owner(kind="Longhorn", name="instance-manager"),
+                    node=node.name,
+                    host_network=False,
+                    networks_annotation=annotation,
+                    interfaces=_interfaces(ctx, annotations, LONGHORN_NAMESPACE, node.name, what),
+                    process=longhorn_process(longhorn.interface) if serves else None,
+                    labels=tuple(labels.items()),
+                )
             )
-        )
     return pods
 
 

@@ -6,7 +6,8 @@ vouch for.
   80), ``agnhost netexec`` (``--http-port``, ``--udp-port``), ``python -m http.server``;
 - a container the lab can't run gets echo listeners on its declared ``containerPort``s, so
   reachability to it can be tested;
-- a Longhorn instance-manager listens for replication on its storage interface.
+- a Longhorn instance-manager that serves replicas listens for replication on its storage
+  interface.
 
 Anything else (a script, a pipeline, a binary of the image) is not run: the pod's namespace
 stays, without a process.
@@ -20,11 +21,12 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from multihome.plan.instance_managers import REPLICA_DATA_PORT, REPLICA_PORTS
 from multihome.plan.model import ProcessPlan
 
-LONGHORN_REPLICA_PORT = 10000
-"""Where an instance-manager listens for replication traffic on lhnet1 (the first port of
-the range Longhorn gives replica processes)."""
+LONGHORN_REPLICA_PORT = REPLICA_DATA_PORT
+"""Where the engine streams a replica's blocks to: the data port of the first replica
+process in a replica-serving instance-manager (``instance_managers.py``)."""
 
 _HTTP_IMAGES = ("nginx", "httpd", "caddy")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -98,8 +100,10 @@ def _declared_ports(containers: list[Mapping[str, Any]]) -> tuple[tuple[int, ...
 
 
 def longhorn_process(interface: str) -> ProcessPlan:
-    """An instance-manager: replication traffic on its storage interface's address."""
-    return ProcessPlan(tcp=(LONGHORN_REPLICA_PORT,), bind_interface=interface)
+    """A replica-serving instance-manager: its first replica process's control, data and
+    sync ports on its storage interface's address (Longhorn's listen on every address;
+    the lab binds them to lhnet1 so that a stream routed elsewhere finds nothing)."""
+    return ProcessPlan(tcp=REPLICA_PORTS, bind_interface=interface)
 
 
 def pod_process(pod_spec: Mapping[str, Any]) -> ProcessPlan | None:

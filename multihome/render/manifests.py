@@ -28,6 +28,15 @@ def storage_network_setting(value: str) -> dict[str, Any]:
     }
 
 
+def helm_install(version: str) -> list[str]:
+    """The chart install for that Longhorn release (the chart's version is Longhorn's)."""
+    return [
+        "helm repo add longhorn https://charts.longhorn.io && helm repo update",
+        f"helm install longhorn longhorn/longhorn --version {version} \\",
+        "  -n longhorn-system --create-namespace -f manifests/longhorn/values.yaml",
+    ]
+
+
 def _group(plan: Plan, group: str) -> list[ManifestPlan]:
     return [m for m in plan.manifests if m.group == group]
 
@@ -59,9 +68,8 @@ def manifest_files(plan: Plan) -> list[RenderedFile]:
         values = {"defaultSettings": {"storageNetwork": longhorn.storage_network}}
         values_header = comment(
             [
-                f"Longhorn Helm values. multihome: lab {plan.name}.",
-                "helm install longhorn longhorn/longhorn -n longhorn-system --create-namespace \\",
-                "  -f manifests/longhorn/values.yaml",
+                f"Longhorn {longhorn.version} Helm values. multihome: lab {plan.name}.",
+                *helm_install(longhorn.version),
             ]
         )
         text = values_header + dump(values)

@@ -4,6 +4,8 @@ up, and the command that checks each step, with what it should show for this lab
 from __future__ import annotations
 
 from multihome.plan import InterfacePlan, NetworkPlan, NodePlan, Plan, PodPlan
+from multihome.plan.instance_managers import TYPE_LABEL
+from multihome.render.manifests import helm_install
 from multihome.render.rke2 import canal_values, multus_values
 from multihome.render.token import Token
 
@@ -164,19 +166,25 @@ def _longhorn(plan: Plan) -> list[str]:
     lands = ""
     if nad is not None and nad.master:
         lands = f" (macvlan on {nad.master})" if nad.cni_type == "macvlan" else f" ({nad.master})"
+    managers = [p for p in plan.pods if p.owner is not None and p.owner.kind == "Longhorn"]
+    split = len(longhorn.instance_manager_types) > 1
+    kinds = (
+        "an engine (`instance-manager-e-...`) and a replica (`instance-manager-r-...`) one"
+        if split
+        else "one (`instance-manager-...`, engines and replicas together)"
+    )
+    rows = [f"| {p.node} | `{p.name}` | {dict(p.labels).get(TYPE_LABEL, '')} |" for p in managers]
     return [
         "## Longhorn storage network",
         "",
+        f"Longhorn {longhorn.version} ({longhorn.version_reason}).",
         f"Replication goes over `{longhorn.storage_network}`{lands}:",
         "Longhorn gives its instance-manager pods an extra interface",
-        f"`{longhorn.interface}` there.",
+        f"`{longhorn.interface}` there; each node runs {kinds}.",
         "",
         "New install:",
         "",
-        *_code(
-            "helm install longhorn longhorn/longhorn -n longhorn-system --create-namespace \\",
-            "  -f manifests/longhorn/values.yaml",
-        ),
+        *_code(*helm_install(longhorn.version)),
         "Longhorn already running (detach every volume first):",
         "",
         *_code("kubectl apply -f manifests/longhorn/settings.yaml"),
@@ -187,6 +195,16 @@ def _longhorn(plan: Plan) -> list[str]:
             "kubectl -n longhorn-system exec <instance-manager pod> -- ip addr show "
             + longhorn.interface,
         ),
+        "With the chart's images "
+        f"(`{longhorn.instance_manager_image}`) the instance-managers are named:",
+        "",
+        "| node | pod | longhorn.io/instance-manager-type |",
+        "|---|---|---|",
+        *rows,
+        "",
+        "(Longhorn hashes the node name and the instance-manager image into the name: another",
+        "image, such as Rancher's mirrored ones from the Rancher Apps chart, gives other names.)",
+        "",
     ]
 
 

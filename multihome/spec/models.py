@@ -11,9 +11,11 @@ from __future__ import annotations
 from ipaddress import IPv4Network, ip_address
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, Strict
+from pydantic import ConfigDict, Field, Strict, field_validator
+from pydantic_core import PydanticCustomError
 
 from .base import CamelModel
+from .longhorn import LONGHORN_RELEASES, known_ranges
 from .types import (
     DHCPRange,
     IPAddr,
@@ -154,6 +156,26 @@ class Host(SpecModel):
 class Longhorn(SpecModel):
     storage_network: str | None = None
     """Longhorn's ``storage-network`` setting: ``namespace/nad-name``."""
+    version: str | None = None
+    """The Longhorn release (``1.4.4``; a leading ``v`` is dropped); None: the one of the
+    cluster version's era (``plan/longhorn.py``)."""
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bare = value.strip().removeprefix("v")
+        if bare not in LONGHORN_RELEASES:
+            raise PydanticCustomError(
+                "longhorn_version",
+                f"{value!r} is not a Longhorn release multihome knows",
+                {
+                    "hint": f"write one of {known_ranges()}, or leave it out for the one of "
+                    "the cluster version's era"
+                },
+            )
+        return bare
 
 
 class Expect(SpecModel):

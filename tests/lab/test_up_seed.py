@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from multihome.cli import app
 from multihome.lab import api, sandbox
 from multihome.lab.state import LabState
+from multihome.plan import build_plan
 from multihome.spec import load_lab
 
 NET_TOOLS = "multus-network-attachments/net-tools"
@@ -181,31 +182,42 @@ def test_exec_exit_code_is_the_commands(lab: dict[str, Any]) -> None:
     assert {"macvlan", "dhcp", "host-local", "ptp"} <= set(ls)
 
 
+def _manager(kind: str, node: str) -> str:
+    """The name of Longhorn's ``kind`` instance-manager on ``node`` in the seed's plan."""
+    plan = build_plan(load_lab(None))
+    return next(
+        p.name
+        for p in plan.pods
+        if p.node == node and ("longhorn.io/instance-manager-type", kind) in p.labels
+    )
+
+
 def test_instance_managers_have_lhnet1_on_vlan50(lab: dict[str, Any]) -> None:
     managers = [p for p in lab["status"]["pods"] if p["namespace"] == "longhorn-system"]
-    assert len(managers) == 3
+    assert len(managers) == 6  # Longhorn 1.4: an engine and a replica one per agent
     seen = set()
     for pod in managers:
         addrs = _addrs(f"longhorn-system/{pod['name']}")
         (lhnet1,) = addrs["lhnet1"]
         assert lhnet1.network == ipaddress.ip_network("172.16.50.0/24")
         seen.add(lhnet1.ip)
-    assert len(seen) == 3
+    assert len(seen) == 6
 
 
 def test_instance_managers_take_replication_traffic_on_lhnet1(lab: dict[str, Any]) -> None:
     status = lab["status"]
     sb = sandbox.Sandbox.from_dict(status["sandbox"])
     pods = {p["name"]: p for p in status["pods"]}
-    one = pods["instance-manager-multi-homed-wrk-1"]
-    two = pods["instance-manager-multi-homed-wrk-2"]
+    one = pods[_manager("engine", "multi-homed-wrk-1")]
+    two = pods[_manager("replica", "multi-homed-wrk-2")]
     lhnet1 = str(two["network_status"][1]["ips"][0])
-    assert two["serves"] == {"address": lhnet1, "http": [], "tcp": [10000], "udp": []}
+    ports = [10000, 10001, 10002]  # the replica's control, data and sync ports
+    assert two["serves"] == {"address": lhnet1, "http": [], "tcp": ports, "udp": []}
     block = bytes(range(256)) * 1024
-    assert sb.call(tcp_echo, one["netns"], lhnet1, 10000, block) == block
+    assert sb.call(tcp_echo, one["netns"], lhnet1, 10001, block) == block
     # bound to the storage address only: not on eth0
     eth0 = str(two["network_status"][0]["ips"][0])
-    assert sb.call(tcp_echo, one["netns"], eth0, 10000, b"x") == b""
+    assert sb.call(tcp_echo, one["netns"], eth0, 10001, b"x") == b""
 
 
 def test_pod_to_pod_across_nodes_and_over_vlan50(lab: dict[str, Any]) -> None:
@@ -213,7 +225,7 @@ def test_pod_to_pod_across_nodes_and_over_vlan50(lab: dict[str, Any]) -> None:
     sb = sandbox.Sandbox.from_dict(status["sandbox"])
     pods = {p["name"]: p for p in status["pods"]}
     src = pods["net-tools"]["netns"]
-    other = pods["instance-manager-multi-homed-wrk-2"]
+    other = pods[_manager("replica", "multi-homed-wrk-2")]
     eth0 = other["network_status"][0]["ips"][0]
     lhnet1 = other["network_status"][1]["ips"][0]
     assert sb.call(ping, src, eth0)  # host-gw over ens192 (wrk-1 -> wrk-2)

@@ -86,7 +86,8 @@ def test_seed_net_tools_interfaces_in_multus_order() -> None:
 def test_seed_longhorn_instance_managers_on_each_agent() -> None:
     plan = build_plan(load_lab(None))
     managers = [p for p in plan.pods if p.namespace == "longhorn-system"]
-    assert [p.node for p in managers] == [n.name for n in plan.agents]
+    # Longhorn 1.4 (the seed's era): an engine and a replica instance-manager per agent
+    assert [p.node for p in managers] == [n.name for n in plan.agents for _ in (1, 2)]
     for pod in managers:
         assert json.loads(pod.networks_annotation or "") == [
             {

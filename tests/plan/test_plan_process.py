@@ -75,7 +75,10 @@ def test_what_the_lab_does_not_run(extra: str) -> None:
 def test_instance_managers_listen_on_their_storage_interface() -> None:
     plan = build_plan(load_lab_text(seed_path().read_text(), "lab.yaml", seed_path().parent))
     managers = [p for p in plan.pods if p.namespace == "longhorn-system"]
-    assert {p.process for p in managers} == {ProcessPlan(tcp=(10000,), bind_interface="lhnet1")}
+    # the replica instance-managers: their first replica's control, data and sync ports;
+    # the engine ones (the clients) serve nothing
+    serving = ProcessPlan(tcp=(10000, 10001, 10002), bind_interface="lhnet1")
+    assert [p.process for p in managers] == [None, serving] * 3
 
 
 def test_ports_out_of_range_are_not_served() -> None:

@@ -4,6 +4,7 @@ force (and nothing written then), the token, validation of everything written, p
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -421,3 +422,31 @@ def test_lab_that_cannot_be_planned_fails_with_exit_1(tmp_path: Path) -> None:
         render_lab(load_lab_text(text, "lab.yaml"), tmp_path / "out", token_source=NO_TOKEN)
     assert info.value.exit_code == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("version", "names"),
+    [
+        (None, r"instance-manager-[er]-[0-9a-f]{32}"),  # the seed's era: 1.4.4
+        ("1.6.4", r"instance-manager-[0-9a-f]{32}"),
+    ],
+)
+def test_longhorn_files_follow_the_release(version: str | None, names: str) -> None:
+    text = seed_text()
+    if version is not None:
+        old = "    storageNetwork: multus-network-attachments/macvlan-longhorn-dhcp\n"
+        text = text.replace(old, old + f"    version: {version}\n")
+    files = {f.path: f.text for f in render_in_memory(load_lab_text(text, "lab.yaml")).files}
+    want = version or "1.4.4"
+    values = files["manifests/longhorn/values.yaml"]
+    assert f"helm install longhorn longhorn/longhorn --version {want} \\" in values
+    assert yaml.safe_load(values) == {
+        "defaultSettings": {"storageNetwork": "multus-network-attachments/macvlan-longhorn-dhcp"}
+    }
+    (setting,) = yaml.safe_load_all(files["manifests/longhorn/settings.yaml"])
+    assert setting["apiVersion"] == "longhorn.io/v1beta2"  # from Longhorn 1.3 on
+    readme = files["README.md"]
+    assert f"Longhorn {want} (" in readme
+    listed = re.findall(r"\| `(instance-manager-[a-z0-9-]+)` \|", readme)
+    assert len(listed) == (6 if version is None else 3)
+    assert all(re.fullmatch(names, n) for n in listed)

@@ -11,6 +11,8 @@ import variants
 from verifykit import lab_up
 
 from multihome import verify
+from multihome.plan import build_plan
+from multihome.spec import load_lab
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class Variant:
 
 
 NET_TOOLS = "multus-network-attachments/net-tools"
-IMS = [f"longhorn-system/instance-manager-multi-homed-wrk-{i}" for i in (1, 2, 3)]
+IMS = [p.ref for p in build_plan(load_lab(None)).pods if p.namespace == "longhorn-system"]
+"""Longhorn 1.4's instance-managers (the seed's era): an engine and a replica one per agent."""
 LONGHORN_NAD = "multus-network-attachments/macvlan-longhorn-dhcp"
 
 VARIANTS = {

@@ -65,11 +65,16 @@ def test_dead_services_and_a_lost_nic_are_named(tmp_path: Path) -> None:
         assert "the CNI dhcp daemon is not running on multi-homed-wrk-2" in (daemon.cause or "")
         nics = failed[("nics", "multi-homed-wrk-3")]
         assert "multi-homed-wrk-3 has no ens224" in (nics.cause or "")
-        lost = failed[("interfaces", "longhorn-system/instance-manager-multi-homed-wrk-3")]
+        status = api.status(name)
+        ims = {  # Longhorn's instance-managers by node (one or two a node, by version)
+            p["node"]: f"{p['namespace']}/{p['name']}"
+            for p in status["pods"]
+            if p["namespace"] == "longhorn-system"
+        }
+        lost = failed[("interfaces", ims["multi-homed-wrk-3"])]
         assert "its master ens224 is gone from multi-homed-wrk-3" in (lost.cause or "")
 
         # what up would name, had a pod failed to attach on wrk-1 (vlan50's DHCP) or wrk-2
-        status = api.status(name)
         sb = sandbox.Sandbox.from_dict(status["sandbox"])
         plan = build_plan(
             lab_file, {p["namespace"] + "/" + p["name"]: p["node"] for p in status["pods"]}
@@ -89,5 +94,5 @@ def test_dead_services_and_a_lost_nic_are_named(tmp_path: Path) -> None:
 
         on_wrk1 = cause("multus-network-attachments/net-tools")
         assert on_wrk1 and "the DHCP server on vlan50 (172.16.50.254) does not answer" in on_wrk1
-        on_wrk2 = cause("longhorn-system/instance-manager-multi-homed-wrk-2")
+        on_wrk2 = cause(ims["multi-homed-wrk-2"])
         assert on_wrk2 and "the CNI dhcp daemon on multi-homed-wrk-2 does not answer" in on_wrk2

@@ -23,7 +23,8 @@ from multihome.verify.probes import Outcome, Probe, ProbeResult
 from multihome.verify.report import CheckResult, Report
 
 NET_TOOLS = "multus-network-attachments/net-tools"
-IM_WRK_1 = "longhorn-system/instance-manager-multi-homed-wrk-1"
+IM_WRK_1 = "longhorn-system/instance-manager-e-6978d99a2c1d1ca5280807c33f7089f7"
+"""The engine instance-manager on multi-homed-wrk-1 (Longhorn 1.4.4, the seed's era)."""
 ERRORED = ProbeResult("error", "ValueError: port could not be used", 1, 0.0)
 
 
@@ -65,7 +66,7 @@ def failures(results: list[CheckResult]) -> list[str]:
 def test_a_healthy_lab_passes_every_check(lab: Verify) -> None:
     results = lab.judge(lab.healthy())
     assert [r.name for r in results if r.status != "pass"] == []
-    assert len(results) == 37  # as test_verify_seed counts them on a real lab
+    assert len(results) == 52  # as test_verify_seed counts them on a real lab
     assert {r.id for r in results} >= {"interfaces", "canal-segment", "longhorn-segment", "expect"}
 
 
@@ -311,7 +312,7 @@ def test_report_json_is_stable_across_derivations(seed: Plan) -> None:
         texts.append(report(lab, ev).json_text())
     assert texts[0] == texts[1]
     doc = json.loads(texts[0])
-    assert (doc["ok"], doc["passed"], doc["failed"], doc["elapsed"]) == (False, 36, 1, 1.25)
+    assert (doc["ok"], doc["passed"], doc["failed"], doc["elapsed"]) == (False, 51, 1, 1.25)
     assert list(doc["checks"][0]) == ["id", "subject", "title", "status", "evidence", "cause"]
 
 

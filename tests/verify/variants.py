@@ -85,3 +85,13 @@ address of vlan50: it has net1 on vlan60 and can't reach anything there."""
 NO_GATEWAY = edit(("      gateway: 172.16.40.1\n", ""), name="no-gateway")
 """vlan40, the node-ip network, has no gateway: nodes have no default route, so their proxy ARP
 does not answer Calico's 169.254.1.1 and pods' eth0 reach nothing."""
+
+LONGHORN_1_6 = edit(
+    (
+        "    storageNetwork: multus-network-attachments/macvlan-longhorn-dhcp\n",
+        "    storageNetwork: multus-network-attachments/macvlan-longhorn-dhcp\n"
+        "    version: 1.6.4\n",
+    ),
+    name="longhorn-1-6",
+)
+"""The seed with Longhorn 1.6.4: one all-in-one instance-manager per agent."""

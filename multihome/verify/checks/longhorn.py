@@ -1,12 +1,15 @@
-"""Longhorn's storage network: instance-managers on different agents reach each other on
-lhnet1, and a replication stream between them (to the replica port, 10000, when the
-instance-manager listens there) crosses the storage VLAN's segment, not the management one.
-The storage VLAN is the one the storage NAD lands on; it must be Longhorn's own: not the
-management network, no host outside the cluster on it, no other NAD's attachments."""
+"""Longhorn's storage network: each instance-manager that runs engines reaches the
+replica-serving instance-managers of the other agents on lhnet1 (Longhorn 1.4: engine ->
+replica instance-managers; 1.5+: the all-in-one ones, each way), and a replication stream
+(to the replica's data port, when the instance-manager listens there) crosses the storage
+VLAN's segment, not the management one. The storage VLAN is the one the storage NAD lands
+on; it must be Longhorn's own: not the management network, no host outside the cluster on
+it, no other NAD's attachments."""
 
 from __future__ import annotations
 
 from multihome.plan import PodPlan
+from multihome.plan.instance_managers import AIO, RUNS_ENGINES, SERVES_REPLICAS, TYPE_LABEL
 from multihome.plan.process import LONGHORN_REPLICA_PORT
 
 from ..collect import Evidence, Work
@@ -18,15 +21,22 @@ from .base import (
     Context,
     Judge,
     allow,
+    at,
     route_text,
     segments_text,
     short,
     size_text,
+    spread_pairs,
 )
 
 REPLICA_PORT = LONGHORN_REPLICA_PORT
 
 Member = tuple[PodPlan, PodView, str]
+
+
+def im_type(pod: PodPlan) -> str:
+    """The instance-manager's type from its labels (``aio`` when it has none)."""
+    return dict(pod.labels).get(TYPE_LABEL, AIO)
 
 
 def _members(ctx: Context, ifname: str) -> tuple[list[Member], list[str]]:
@@ -43,18 +53,27 @@ def _members(ctx: Context, ifname: str) -> tuple[list[Member], list[str]]:
     return found, missing
 
 
+def _pairs(members: list[Member]) -> list[tuple[Member, Member]]:
+    """(engine side, replica side) on different nodes: the engine-running instance-managers
+    of a node with the replica-serving ones of another; all-in-one ones once per pair of
+    nodes. Nodes pair as ``spread_pairs`` pairs them (all pairs in a small lab)."""
+    nodes = list(dict.fromkeys(view.node for _, view, _ in members))
+    split = any(im_type(pod) != AIO for pod, _, _ in members)
+    pairs = []
+    for na, nb in spread_pairs(nodes, ordered=split):
+        clients = [m for m in members if m[1].node == na and im_type(m[0]) in RUNS_ENGINES]
+        servers = [m for m in members if m[1].node == nb and im_type(m[0]) in SERVES_REPLICAS]
+        pairs += [(a, b) for a in clients for b in servers]
+    return pairs
+
+
 def derive(ctx: Context, work: Work) -> Judge:
     longhorn = ctx.plan.longhorn
     if longhorn is None:
         return lambda ev: []
     ifname = longhorn.interface
     members, missing = _members(ctx, ifname)
-    pairs = [
-        (members[i], members[j])
-        for i in range(len(members))
-        for j in range(i + 1, len(members))
-        if members[i][1].node != members[j][1].node
-    ]
+    pairs = _pairs(members)
     for (a, va, _), (b, _, dst) in pairs:
         work.probe(f"longhorn:{a.ref}:{b.ref}", allow(va.netns, dst))
         work.route(va.netns, dst)
@@ -69,6 +88,7 @@ def derive(ctx: Context, work: Work) -> Judge:
             sink_netns=None if echo else vb.netns,
             echo=echo,
         )
+    split = any(im_type(p) != AIO for p, _, _ in members)
 
     def judge(ev: Evidence) -> list[CheckResult]:
         note = (
@@ -77,27 +97,39 @@ def derive(ctx: Context, work: Work) -> Judge:
             else ""
         )
         if not pairs:
-            why = "fewer than two instance-managers on different nodes have " + ifname
+            why = "no engine and replica instance-managers on different nodes have " + ifname
             key = longhorn.storage_network
             segment = "replication between agents crosses a VLAN of Longhorn's own"
             return [
-                CheckResult("longhorn-reach", key, _reach_title(ifname), "skip", cause=why + note),
+                CheckResult(
+                    "longhorn-reach", key, _reach_title(ifname, split), "skip", cause=why + note
+                ),
                 CheckResult("longhorn-segment", key, segment, "skip", cause=why),
             ]
         return [
-            _reach(ctx, ifname, pairs, ev, note),
+            _reach(ctx, ifname, pairs, ev, note, split),
             _segment(ctx, ifname, pairs[0], ev),
         ]
 
     return judge
 
 
-def _reach_title(ifname: str) -> str:
+def _reach_title(ifname: str, split: bool) -> str:
+    if split:
+        return (
+            "engine instance-managers reach the replica instance-managers of other agents "
+            f"on {ifname}"
+        )
     return f"instance-managers on different agents reach each other on {ifname}"
 
 
 def _reach(
-    ctx: Context, ifname: str, pairs: list[tuple[Member, Member]], ev: Evidence, note: str
+    ctx: Context,
+    ifname: str,
+    pairs: list[tuple[Member, Member]],
+    ev: Evidence,
+    note: str,
+    split: bool,
 ) -> CheckResult:
     assert ctx.plan.longhorn is not None
     subject = ctx.plan.longhorn.storage_network
@@ -105,14 +137,12 @@ def _reach(
     for (a, va, _), (b, vb, dst) in pairs:
         result = ev.probes[f"longhorn:{a.ref}:{b.ref}"]
         route = ev.routes.get((va.netns, dst))
-        lines.append(
-            f"{short(a.ref)} -> {short(b.ref)} {dst}: {result.detail}, {route_text(route)}"
-        )
+        lines.append(f"{at(a, va)} -> {at(b, vb)} {dst}: {result.detail}, {route_text(route)}")
         if result.answered and route is not None and route.dev == ifname:
             continue
         if route is None or route.dev != ifname:
             causes.append(
-                f"{short(a.ref)} sends {dst} {route_text(route)}, not out of {ifname}: the two "
+                f"{at(a, va)} sends {dst} {route_text(route)}, not out of {ifname}: the two "
                 "instance-managers' storage addresses are not on one subnet"
             )
         else:
@@ -127,13 +157,14 @@ def _reach(
         return CheckResult(
             "longhorn-reach",
             subject,
-            _reach_title(ifname) + note,
+            _reach_title(ifname, split) + note,
             "fail",
             tuple(lines),
             "; ".join(dict.fromkeys(causes)),
         )
     summary = f"{len(pairs)} pairs answer, each out of {ifname}"
-    return CheckResult("longhorn-reach", subject, _reach_title(ifname), "pass", (summary, *lines))
+    title = _reach_title(ifname, split)
+    return CheckResult("longhorn-reach", subject, title, "pass", (summary, *lines))
 
 
 def _sharing(ctx: Context, network: str) -> list[str]:
@@ -156,13 +187,13 @@ def _sharing(ctx: Context, network: str) -> list[str]:
 def _segment(ctx: Context, ifname: str, pair: tuple[Member, Member], ev: Evidence) -> CheckResult:
     assert ctx.plan.longhorn is not None
     key = ctx.plan.longhorn.storage_network
-    (a, _, _), (b, vb, dst) = pair
+    (a, va, _), (b, vb, dst) = pair
     storage = next((i.lab_network for i in b.interfaces if i.name == ifname), None) or "?"
     mgmt = ctx.management
     title = f"replication between agents crosses a VLAN of Longhorn's own, not {mgmt}"
     result = ev.streams["longhorn-segment"]
     port = f":{REPLICA_PORT}" if REPLICA_PORT in vb.serves.tcp else " (a sink)"
-    line = f"{size_text(STREAM_SIZE)} over TCP {short(a.ref)} -> {short(b.ref)} {dst}{port}"
+    line = f"{size_text(STREAM_SIZE)} over TCP {at(a, va)} -> {at(b, vb)} {dst}{port}"
     if result.error:
         return CheckResult("longhorn-segment", key, title, "fail", (f"{line}: {result.error}",),
                            f"the replication stream did not get through on {ifname}")  # fmt: skip
