@@ -93,11 +93,16 @@ def write_launcher(bin_dir: str) -> str:
     allows exec where a state dir under /run may not); returns its path."""
     os.makedirs(bin_dir, exist_ok=True)
     path = os.path.join(bin_dir, "calico")
-    code = f"import sys; sys.path[:0] = [{_package_parent()!r}]; " + (
-        "from multihome.lab.plugins.calico import main; sys.exit(main())"
+    code = f"import sys; sys.path[:0] = [{_package_parent()!r}]\n" + (
+        "from multihome.lab.plugins.calico import main\nsys.exit(main())\n"
     )
+    python = sys.executable
     with open(path, "w") as fh:
-        fh.write(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(code)}\n")
+        if len(python) < 120 and not any(c.isspace() for c in python):
+            fh.write(f"#!{python} -IS\n{code}")  # no shell in between: one exec less a pod
+        else:  # a shebang line can't hold it
+            oneline = code.replace("\n", "; ")
+            fh.write(f"#!/bin/sh\nexec {shlex.quote(python)} -I -S -c {shlex.quote(oneline)}\n")
     os.chmod(path, 0o755)
     return path
 

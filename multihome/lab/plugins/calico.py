@@ -27,13 +27,16 @@ Stdlib only, and few imports: it runs once per pod.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+
+# imports are this plugin's start-up cost, paid once per pod: no typing, contextlib or
+# hashlib (OpenSSL) at run time
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 NODE_OBJECT = "/var/lib/cni/multihome/node.json"
 HOST_SIDE_MAC = "ee:ee:ee:ee:ee:ee"
@@ -64,7 +67,9 @@ class PluginError(Exception):
 
 def veth_name(namespace: str, pod: str) -> str:
     """The node-side interface of a pod, as Calico names it (VethNameForWorkload)."""
-    return "cali" + hashlib.sha1(f"{namespace}.{pod}".encode()).hexdigest()[:11]
+    import _sha1  # type: ignore[import-not-found]  # CPython's SHA-1, no OpenSSL to load
+
+    return "cali" + str(_sha1.sha1(f"{namespace}.{pod}".encode()).hexdigest())[:11]
 
 
 # -- running things -------------------------------------------------------------------------
@@ -333,10 +338,14 @@ def cmd_add(conf: dict[str, Any]) -> dict[str, Any]:
 def _release(ipam_conf: Mapping[str, Any], host: str) -> None:
     """Undo a failed ADD: give the address back, remove the veth pair (if it was made)."""
     # the ADD's error is the one to report; the veth may not have been made
-    with contextlib.suppress(PluginError):
+    try:  # noqa: SIM105 (contextlib's import costs every pod)
         _ipam_exec(ipam_conf, "DEL")
-    with contextlib.suppress(PluginError):
+    except PluginError:
+        pass
+    try:  # noqa: SIM105
         _ip(["link", "del", host], "")
+    except PluginError:
+        pass
 
 
 def _setup(
@@ -348,28 +357,36 @@ def _setup(
     mac = _random_mac()
     add = ["link", "add", "name", host, "address", HOST_SIDE_MAC, "mtu", mtu, *QLEN, "type", "veth"]
     add += ["peer", "name", ifname, "address", mac, "mtu", mtu, *QLEN, "netns", netns]
+    # one ip process on the node side (a plugin runs per pod: every exec counts): the pair,
+    # the node end up and its /32 routes; the node end's sysctls follow, before the pod's
+    # end gets its address (Calico sets them first: nothing reaches the pair in between)
+    node_side = [" ".join(add), f"link set {host} up"]
+    node_side += [f"route add {_host_prefix(a)} dev {host} scope link" for a in addresses]
+    what = f"failed to set up the veth pair and the host side routes of {host}"
+    if any(c.isspace() for c in netns):  # a batch line can't hold it
+        _ip(add, what)
+        node_side = node_side[1:]
     try:
-        _ip(add, "failed to create the veth pair")
+        _ip([], what, batch=node_side)
     except PluginError as exc:
         if "exists" not in exc.details:
             raise
         _ip(["link", "del", host], f"failed to delete old hostVeth {host}")
-        _ip(add, "failed to create the veth pair")
+        _ip([], what, batch=node_side)
+    if has4:
+        _sysctl_dev("ipv4", "conf", host, "route_localnet", "1")
+        _sysctl_dev("ipv4", "neigh", host, "proxy_delay", "0", required=False)
+        _sysctl_dev("ipv4", "conf", host, "proxy_arp", "1")
+        _sysctl_dev("ipv4", "conf", host, "forwarding", "1")
+    if has6:
+        _sysctl_dev("ipv6", "conf", host, "accept_dad", "0")
+        _sysctl_dev("ipv6", "conf", host, "disable_ipv6", "0")
+        _sysctl_dev("ipv6", "conf", host, "proxy_ndp", "1")
+        _sysctl_dev("ipv6", "conf", host, "forwarding", "1")
+    _sysctl_dev("ipv6", "conf", host, "accept_ra", "0", required=False)
+
     node_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if has4:
-            _sysctl_dev("ipv4", "conf", host, "route_localnet", "1")
-            _sysctl_dev("ipv4", "neigh", host, "proxy_delay", "0", required=False)
-            _sysctl_dev("ipv4", "conf", host, "proxy_arp", "1")
-            _sysctl_dev("ipv4", "conf", host, "forwarding", "1")
-        if has6:
-            _sysctl_dev("ipv6", "conf", host, "accept_dad", "0")
-            _sysctl_dev("ipv6", "conf", host, "disable_ipv6", "0")
-            _sysctl_dev("ipv6", "conf", host, "proxy_ndp", "1")
-            _sysctl_dev("ipv6", "conf", host, "forwarding", "1")
-        _sysctl_dev("ipv6", "conf", host, "accept_ra", "0", required=False)
-        _ip(["link", "set", host, "up"], f"failed to set {host} up")
-
         _setns(netns)
         if has6:
             _sysctl_dev("ipv6", "conf", ifname, "accept_dad", "0")
@@ -393,11 +410,6 @@ def _setup(
             _sysctl("net.ipv6.conf.all.forwarding", forward)
     finally:
         _setns_fd(node_ns)
-    _ip(
-        [],
-        f"error adding host side routes for interface: {host}",
-        batch=[f"route add {_host_prefix(a)} dev {host} scope link" for a in addresses],
-    )
     return mac
 
 

@@ -1,0 +1,127 @@
+"""Benchmark: a pod's eth0 as the lab makes it now (Canal's conflist: the lab's calico plugin
+with host-local over the node's pod CIDR, then portmap and bandwidth) against how it made it
+before (the reference ptp plugin with host-local), side by side in one run.
+
+Run as ``python -m bench.canal_attach [PODS]`` from the repository root, as root. Builds a
+lab sandbox with one node (a NIC on a bridge, a default route, as a lab node has), then
+attaches and detaches PODS pods through Multus's delegates and the CNI runtime, alternating
+the two conflists pod by pod so both see the same machine. Prints p50/p95 of attach and
+detach for each and their ratio. Everything is removed at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+from multihome.cni import CNIRuntime, NodeNamespaces
+from multihome.lab import canal, netlink, nodes, sandbox
+from multihome.multus import PodSandbox, attach_pod, build_delegates, detach_pod
+from multihome.plan import build_plan
+from multihome.spec import load_lab
+
+
+def _ptp(pod_cidr: str) -> dict[str, Any]:
+    """The cluster network as the lab made it before Canal's calico: ptp + host-local."""
+    return {
+        "cniVersion": "0.3.1",
+        "name": "ptp-pod-network",
+        "plugins": [
+            {
+                "type": "ptp",
+                "mtu": 1450,
+                "ipam": {
+                    "type": "host-local",
+                    "subnet": pod_cidr,
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            }
+        ],
+    }
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list[float]]]:
+    plan = build_plan(load_lab(None))
+    node_plan = plan.node("multi-homed-wrk-1")
+    node = nodes.create_node(node_plan.name, root=root, ns_dir=sb.ns_dir, cpu=sb.cpu)
+    try:
+        conf = canal.write_conflist(node_plan, node)
+        canal.install_plugin(canal.write_launcher(os.path.join(sb.scratch, "cni-bin")), node)
+        with netlink.Netlink() as nl:
+            nl.here().add_bridge("vlan40")
+            nl.here().add_veth("n-ens192", "ens192", peer_ns=nl.ns(node.netns))
+            inside = nl.ns(node.netns)
+            inside.set_link("lo", up=True)
+            inside.set_link("ens192", up=True)
+            inside.add_address("ens192", "172.16.40.47/24")
+            inside.add_route("default", via="172.16.40.1", dev="ens192")
+        confs = {"canal (calico)": conf, "ptp (before)": _ptp(str(node_plan.pod_cidr))}
+        timings: dict[str, dict[str, list[float]]] = {
+            k: {"attach": [], "detach": []} for k in confs
+        }
+        runtime = CNIRuntime(
+            ["/opt/cni/bin"],
+            node.dir("/var/lib/cni"),
+            node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
+            timeout=30,
+        )
+        for n in range(pods):
+            for kind, cluster in confs.items():
+                name = f"p{n}-{len(timings[kind]['attach'])}-{kind[:3]}"
+                path = netlink.create_netns(name)
+                pod = PodSandbox("bench", name, f"uid-{name}", f"c-{name}", path)
+                delegates = build_delegates("bench", name, {}, cluster, lambda *_: None)
+                try:
+                    started = time.perf_counter()
+                    attach_pod(runtime, pod, delegates)
+                    attached = time.perf_counter()
+                    detach_pod(runtime, pod, delegates)
+                    detached = time.perf_counter()
+                finally:
+                    netlink.delete_netns(name)
+                timings[kind]["attach"].append((attached - started) * 1000)
+                timings[kind]["detach"].append((detached - attached) * 1000)
+        return timings
+    finally:
+        nodes.delete_node(node)
+
+
+def main(argv: list[str]) -> int:
+    if os.geteuid() != 0:
+        print("bench.canal_attach: needs root", file=sys.stderr)
+        return 2
+    pods = int(argv[0]) if argv else 100
+    with tempfile.TemporaryDirectory(prefix="mhbench-canal-") as tmp:
+        scratch = os.path.join(tmp, "scratch")
+        os.mkdir(scratch)
+        sb = sandbox.create("bench-canal", scratch, mountpoints=nodes.NODE_MOUNTPOINTS)
+        try:
+            timings = sb.call(_work, sb, os.path.join(tmp, "node"), pods, timeout=600)
+        finally:
+            sb.destroy()
+    print(f"a pod's eth0 (cluster network only), {pods} pods each, interleaved, ms")
+    print(
+        f"{'conflist':<16} {'attach p50':>10} {'p95':>8} {'detach p50':>11} {'p95':>8} {'mean':>8}"
+    )
+    for kind, phases in timings.items():
+        a, d = phases["attach"], phases["detach"]
+        print(
+            f"{kind:<16} {_percentile(a, 50):10.2f} {_percentile(a, 95):8.2f} "
+            f"{_percentile(d, 50):11.2f} {_percentile(d, 95):8.2f} {statistics.fmean(a):8.2f}"
+        )
+    new, old = (timings[k]["attach"] for k in ("canal (calico)", "ptp (before)"))
+    print(f"attach p50 ratio canal / ptp: {_percentile(new, 50) / _percentile(old, 50):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
