@@ -22,6 +22,7 @@ RESULTS = HERE / "results"
 BENCHMARKS = [
     "cni_overhead",
     "multus_attach",
+    "canal_attach",
     "dhcp_attach",
     "lab_primitives",
     "up_down",

@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from multihome.cni import CNIRuntime, NodeNamespaces
+from multihome.cni import CNIRuntime, ExecEvent, NodeNamespaces
 from multihome.lab import canal, netlink, nodes, sandbox
 from multihome.multus import PodSandbox, attach_pod, build_delegates, detach_pod
 from multihome.plan import build_plan
@@ -50,6 +50,9 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list[float]]]:
+    """Attach and detach ``pods`` pods with each conflist, interleaved; times in ms by
+    conflist and phase, and by ``plugin COMMAND`` (under ``"plugins"``: each process's own
+    time, spawn to exit)."""
     plan = build_plan(load_lab(None))
     node_plan = plan.node("multi-homed-wrk-1")
     node = nodes.create_node(node_plan.name, root=root, ns_dir=sb.ns_dir, cpu=sb.cpu)
@@ -68,11 +71,18 @@ def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list
         timings: dict[str, dict[str, list[float]]] = {
             k: {"attach": [], "detach": []} for k in confs
         }
+        per_plugin: dict[str, list[float]] = {}
+
+        def seen(event: ExecEvent) -> None:
+            key = f"{event.plugin} {event.command}"
+            per_plugin.setdefault(key, []).append(event.seconds * 1000)
+
         runtime = CNIRuntime(
             ["/opt/cni/bin"],
             node.dir("/var/lib/cni"),
             node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
             timeout=30,
+            on_exec=seen,
         )
         for n in range(pods):
             for kind, cluster in confs.items():
@@ -90,6 +100,7 @@ def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list
                     netlink.delete_netns(name)
                 timings[kind]["attach"].append((attached - started) * 1000)
                 timings[kind]["detach"].append((detached - attached) * 1000)
+        timings["plugins"] = per_plugin
         return timings
     finally:
         nodes.delete_node(node)
@@ -108,6 +119,7 @@ def main(argv: list[str]) -> int:
             timings = sb.call(_work, sb, os.path.join(tmp, "node"), pods, timeout=600)
         finally:
             sb.destroy()
+    plugins = timings.pop("plugins")
     print(f"a pod's eth0 (cluster network only), {pods} pods each, interleaved, ms")
     print(
         f"{'conflist':<16} {'attach p50':>10} {'p95':>8} {'detach p50':>11} {'p95':>8} {'mean':>8}"
@@ -118,6 +130,9 @@ def main(argv: list[str]) -> int:
             f"{kind:<16} {_percentile(a, 50):10.2f} {_percentile(a, 95):8.2f} "
             f"{_percentile(d, 50):11.2f} {_percentile(d, 95):8.2f} {statistics.fmean(a):8.2f}"
         )
+    print("each plugin process, spawn to exit (p50 ms; VERSION once per plugin and process):")
+    for key in sorted(plugins):
+        print(f"  {key:<22} {_percentile(plugins[key], 50):8.2f}  ({len(plugins[key])} runs)")
     new, old = (timings[k]["attach"] for k in ("canal (calico)", "ptp (before)"))
     print(f"attach p50 ratio canal / ptp: {_percentile(new, 50) / _percentile(old, 50):.2f}")
     return 0
