@@ -312,7 +312,11 @@ def _design_gate(api: Any, lab_file: LabFile) -> None:
         findings = list(exc.findings)
         errors = sum(1 for f in findings if f.severity is Severity.ERROR)
         _print_findings(lab_file, findings, errors, len(findings) - errors, True)
-        err.print("not built: a real cluster would refuse this design; fix the errors above")
+        from multihome.check import Kind
+        from multihome.check.findings import refusal_reason
+
+        why = refusal_reason([f for f in findings if f.kind is Kind.REFUSED])
+        err.print(f"not built: {why}; see the findings above")
         raise typer.Exit(EXIT_FAILED) from None
     for finding in findings:
         _print_finding(finding)

@@ -9,6 +9,7 @@ from multihome.check import (  # noqa: F401
     expect,
     nads,
     objects,
+    plugins,
     pods,
     storage,
 )

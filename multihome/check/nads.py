@@ -10,15 +10,6 @@ from multihome.check.names import dns1123_label_problem, rfc1123_subdomain_probl
 from multihome.check.registry import check
 from multihome.spec import ConfigJSONError, Node, parse_cni_json
 
-KNOWN_PLUGINS = frozenset(
-    # the reference plugins (containernetworking-plugins) and what RKE2 ships besides
-    {
-        *("bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan"),
-        *("loopback", "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf"),
-        *("calico", "calico-ipam", "flannel", "multus", "whereabouts"),
-    }
-)
-KNOWN_IPAM = frozenset({"host-local", "static", "dhcp", "whereabouts", "calico-ipam"})
 NODE_WIDE_IPAM = frozenset({"host-local"})
 """IPAM whose allocations are per node: two nodes hand out the same addresses."""
 
@@ -64,22 +55,6 @@ def nad_configs(ctx: Context) -> Iterator[Finding]:
             )
             continue
         assert nad.conf is not None
-        for plugin in nad.conf.plugins:
-            if plugin.type not in KNOWN_PLUGINS:
-                yield ctx.error(
-                    "nad-plugin-unknown",
-                    nad.locate_config(),
-                    f"NAD {nad.key}: plugin type {plugin.type!r} is not a CNI plugin RKE2 ships",
-                    "use one of: " + ", ".join(sorted(KNOWN_PLUGINS)),
-                )
-        ipam = nad.ipam_type
-        if ipam is not None and ipam not in KNOWN_IPAM:
-            yield ctx.error(
-                "nad-ipam-unknown",
-                nad.locate_config(),
-                f"NAD {nad.key}: IPAM type {ipam!r} is unknown",
-                "use one of: " + ", ".join(sorted(KNOWN_IPAM)),
-            )
         if nad.main_type in ("macvlan", "ipvlan") and nad.master is None:
             yield ctx.warning(
                 "nad-master-unset",

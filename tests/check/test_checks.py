@@ -239,8 +239,25 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("nad-config-invalid", extra_nad("broken", '{"type": "macvlan",'), "not valid JSON"),
     ("nad-cniversion-missing", extra_nad("noversion", '{"type": "macvlan"}'), "0.1.0 result"),
-    ("nad-plugin-unknown", extra_nad("weird", '{"cniVersion":"0.3.1","type":"sriov"}'), "sriov"),
-    ("nad-ipam-unknown", extra_nad("weird", macvlan(ipam='{"type":"magic"}')), "magic"),
+    (
+        "nad-plugin-unknown",
+        extra_nad("weird", macvlan().replace("macvlan", "macvlna")),
+        "macvlan'?",
+    ),
+    ("nad-ipam-unknown", extra_nad("weird", macvlan(ipam='{"type":"dhpc"}')), "'dhcp'?"),
+    (
+        "nad-plugin-not-emulated",
+        extra_nad("vf", '{"cniVersion":"0.3.1","type":"sriov"}').replace(
+            "networks: multus-network-attachments/macvlan-longhorn-dhcp,",
+            "networks: multus-network-attachments/vf,",
+        ),
+        "SR-IOV",
+    ),
+    (
+        "nad-plugin-not-emulated-unused",
+        extra_nad("vf", '{"cniVersion":"0.3.1","type":"sriov"}'),
+        "no pod uses it",
+    ),
     (
         "nad-master-unset",
         extra_nad("nomaster", '{"cniVersion":"0.3.1","type":"macvlan","ipam":{"type":"dhcp"}}'),
