@@ -7,6 +7,7 @@ from multihome.check import (  # noqa: F401
     addressing,
     cluster,
     expect,
+    ipam,
     nads,
     objects,
     plugins,
