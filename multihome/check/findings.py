@@ -43,6 +43,8 @@ RUNS_ANYWAY: frozenset[str] = frozenset(
         "nad-master-missing",
         "nad-mtu-too-big",
         "nad-dhcp-no-server",
+        "nad-dhcp-no-uplink",
+        "nad-ipvlan-dhcp",
         "pod-network-unknown",
         "pod-unschedulable",
         "longhorn-network-unknown",
