@@ -300,6 +300,43 @@ CASES: list[tuple[str, str, str]] = [
         ),
         "multus-cni#786",
     ),
+    (
+        "pod-selection-key-unknown",
+        extra_pod('\'[{"name":"macvlan-longhorn-dhcp","defaultroute":["172.16.50.1"]}]\''),
+        'did you mean "default-route"?',
+    ),
+    (
+        "nad-ipam-address-invalid",
+        extra_nad(
+            "hl",
+            macvlan(
+                ipam='{"type":"host-local","subnet":"10.22.100.0/24","rangeStart":"10.22.100.36.200"}'
+            ),
+        ),
+        "ipam.rangeStart '10.22.100.36.200' is not an IP address",
+    ),
+    (
+        "nad-ipvlan-dhcp",
+        extra_nad(
+            "ipv", '{"cniVersion":"0.3.1","type":"ipvlan","master":"ens224","ipam":{"type":"dhcp"}}'
+        ),
+        "containernetworking/cni#17",
+    ),
+    (
+        "nad-dhcp-no-uplink",
+        extra_nad(
+            "br", '{"cniVersion":"0.3.1","type":"bridge","bridge":"br9","ipam":{"type":"dhcp"}}'
+        ),
+        "bridge br9 has no NIC (uplink)",
+    ),
+    (
+        "nad-dhcp-no-uplink",
+        extra_nad(
+            "v77",
+            '{"cniVersion":"0.3.1","type":"vlan","master":"ens224","vlanId":77,"ipam":{"type":"dhcp"}}',
+        ),
+        "no network of the lab is VLAN 77",
+    ),
     ("pod-annotation-invalid", extra_pod("'a/b/macvlan-longhorn-dhcp'"), "invalid"),
     ("pod-annotation-invalid", extra_pod("'[{\"name\": 5}]'"), "invalid"),
     ("pod-network-unknown", extra_pod("macvlan-storage"), "macvlan-storage"),
