@@ -49,7 +49,7 @@ def test_the_readme_table_says_which_kind_each_check_is() -> None:
     runs = set().union(*(_ids(r[2]) for r in rows))
     assert runs & ERRORS == RUNS_ANYWAY
     assert refused & RUNS_ANYWAY == set()
-    assert LAB_CANNOT_BUILD <= refused
+    assert refused >= LAB_CANNOT_BUILD
     assert runs & LAB_CANNOT_BUILD == set()
     allowed = (ERRORS - RUNS_ANYWAY) | LAB_CANNOT_BUILD
     assert refused <= allowed, refused - allowed
