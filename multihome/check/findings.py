@@ -68,9 +68,10 @@ def kind_of(id: str, severity: Severity) -> Kind:
     return Kind.REFUSED
 
 
-def refusal_reason(refused: list[Finding]) -> str:
-    """Why ``up`` builds nothing, for these refused findings: a real cluster would refuse the
+def refusal_reason(findings: list[Finding]) -> str:
+    """Why ``up`` builds nothing, given a design's findings: a real cluster would refuse the
     design, or only the lab can't build it."""
+    refused = [f for f in findings if f.kind is Kind.REFUSED]
     if refused and all(f.id in LAB_CANNOT_BUILD for f in refused):
         return "the lab can't emulate this design (a real cluster may run it)"
     if any(f.id in LAB_CANNOT_BUILD for f in refused):

@@ -390,3 +390,17 @@ def test_longhorn_over_a_vlan_nad_is_not_on_the_management_network() -> None:
     assert text != SEED
     found = run_checks(load_lab_text(text, "lab.yaml"))
     assert of(found, "longhorn-on-management-network") == [], found
+
+
+def test_the_refusal_says_whether_a_cluster_or_only_the_lab_refuses() -> None:
+    from multihome.check.findings import refusal_reason
+
+    sriov = nad("vf", {"cniVersion": "0.3.1", "type": "sriov"}) + pod(f"{NS}/vf")
+    lab_only = findings(sriov)
+    assert refusal_reason(lab_only) == (
+        "the lab can't emulate this design (a real cluster may run it)"
+    )
+    bad_ip = nad("addr", _macvlan("static", {"addresses": [{"address": "10.1.1.5"}]}))
+    both = findings(sriov, bad_ip)
+    assert "a real cluster would refuse this design, and the lab can't" in refusal_reason(both)
+    assert refusal_reason(findings(bad_ip)) == "a real cluster would refuse this design"
