@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from multihome.check.context import Context, NADInfo
 from multihome.check.findings import Finding
 from multihome.check.registry import check
+from multihome.multus import SelectionError, parse_network_selection
+from multihome.spec import DEFAULT_NETWORK_ANNOTATION
+
+MULTUS_NAMESPACE = "kube-system"
+"""Where Multus looks up a default-network NAD that names no namespace."""
 
 REFERENCE_PLUGINS = frozenset(
     # containernetworking-plugins 1.1.1 as Debian installs it in /usr/lib/cni, which the lab
@@ -114,6 +119,14 @@ def _judge(
 def _used_by(ctx: Context, nad: NADInfo) -> str:
     """Who uses the NAD (``pods a, b``, ``Longhorn``), or "" when nothing does."""
     refs = [p.ref for p in ctx.users_of(nad.key)]
+    for pod in ctx.pods:  # as eth0: v1.multus-cni.io/default-network
+        value = pod.template.annotations.get(DEFAULT_NETWORK_ANNOTATION)
+        try:
+            chosen = parse_network_selection(value, MULTUS_NAMESPACE)[:1] if value else []
+        except SelectionError:
+            continue
+        if chosen and chosen[0].qualified_name == nad.key and pod.ref not in refs:
+            refs.append(f"{pod.ref} (as eth0)")
     longhorn = ctx.spec.longhorn.storage_network if ctx.spec.longhorn else None
     if longhorn == nad.key:
         refs.append("Longhorn's instance-managers (storage network)")

@@ -404,3 +404,13 @@ def test_the_refusal_says_whether_a_cluster_or_only_the_lab_refuses() -> None:
     both = findings(sriov, bad_ip)
     assert "a real cluster would refuse this design, and the lab can't" in refusal_reason(both)
     assert refusal_reason(findings(bad_ip)) == "a real cluster would refuse this design"
+
+
+def test_a_default_network_nad_the_lab_cannot_run_refuses_up() -> None:
+    other = POD.replace(
+        "    k8s.v1.cni.cncf.io/networks: '{annotation}'",
+        f"    v1.multus-cni.io/default-network: {NS}/vf",
+    ).format()
+    found = findings(nad("vf", {"cniVersion": "0.3.1", "type": "ovs", "bridge": "br1"}), other)
+    (finding,) = of(found, "nad-plugin-not-emulated")
+    assert f"Pod {NS}/tools2 (as eth0)" in finding.message
