@@ -312,7 +312,9 @@ def _design_gate(api: Any, lab_file: LabFile) -> None:
         findings = list(exc.findings)
         errors = sum(1 for f in findings if f.severity is Severity.ERROR)
         _print_findings(lab_file, findings, errors, len(findings) - errors, True)
-        err.print("not built: a real cluster would refuse this design; fix the errors above")
+        from multihome.check.findings import refusal_reason
+
+        err.print(f"not built: {refusal_reason(findings)}; see the findings above")
         raise typer.Exit(EXIT_FAILED) from None
     for finding in findings:
         _print_finding(finding)

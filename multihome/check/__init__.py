@@ -7,8 +7,10 @@ from multihome.check import (  # noqa: F401
     addressing,
     cluster,
     expect,
+    ipam,
     nads,
     objects,
+    plugins,
     pods,
     storage,
 )

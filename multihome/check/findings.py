@@ -43,6 +43,8 @@ RUNS_ANYWAY: frozenset[str] = frozenset(
         "nad-master-missing",
         "nad-mtu-too-big",
         "nad-dhcp-no-server",
+        "nad-dhcp-no-uplink",
+        "nad-ipvlan-dhcp",
         "pod-network-unknown",
         "pod-unschedulable",
         "longhorn-network-unknown",
@@ -51,13 +53,30 @@ RUNS_ANYWAY: frozenset[str] = frozenset(
     }
 )
 """Error ids of kind ``runs``; every other error is ``refused`` (a new check refuses until
-it is listed here), every warning ``runs``."""
+it is listed here), every warning ``runs`` but those of LAB_CANNOT_BUILD."""
+
+LAB_CANNOT_BUILD: frozenset[str] = frozenset({"nad-plugin-not-emulated"})
+"""Warnings of kind ``refused``: a real cluster may run the design, the lab can't build it
+(a plugin it does not emulate), so ``up`` builds nothing."""
 
 
 def kind_of(id: str, severity: Severity) -> Kind:
+    if id in LAB_CANNOT_BUILD:
+        return Kind.REFUSED
     if severity is Severity.WARNING or id in RUNS_ANYWAY:
         return Kind.RUNS
     return Kind.REFUSED
+
+
+def refusal_reason(findings: list[Finding]) -> str:
+    """Why ``up`` builds nothing, given a design's findings: a real cluster would refuse the
+    design, or only the lab can't build it."""
+    refused = [f for f in findings if f.kind is Kind.REFUSED]
+    if refused and all(f.id in LAB_CANNOT_BUILD for f in refused):
+        return "the lab can't emulate this design (a real cluster may run it)"
+    if any(f.id in LAB_CANNOT_BUILD for f in refused):
+        return "a real cluster would refuse this design, and the lab can't emulate all of it"
+    return "a real cluster would refuse this design"
 
 
 @dataclass(frozen=True)

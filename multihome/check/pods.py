@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 
 from multihome.check.context import Context, PodInfo
@@ -9,6 +10,8 @@ from multihome.check.findings import Finding
 from multihome.check.registry import check
 from multihome.cni.errors import ConfigError
 from multihome.cni.names import validate_ifname
+from multihome.multus import gojson
+from multihome.multus.selection import _ELEMENT_FIELDS as SELECTION_KEYS  # the parser's own
 from multihome.multus.validate import go_ip_family
 from multihome.spec import (
     DEFAULT_NETWORK_ANNOTATION,
@@ -134,6 +137,84 @@ def _lenient(
             "as null",
             "remove the null entry",
         )
+
+
+_KEY_MEANT = {
+    # keys people write for a selection element's, normalized (lower case, no - or _)
+    "defaultroute": "default-route",
+    "gateway": "default-route",
+    "gw": "default-route",
+    "defaultgateway": "default-route",
+    "interfacename": "interface",
+    "ifname": "interface",
+    "iface": "interface",
+    "ip": "ips",
+    "ipaddress": "ips",
+    "ipaddresses": "ips",
+    "address": "ips",
+    "addresses": "ips",
+    "macaddress": "mac",
+    "args": "cni-args",
+    "cniargs": "cni-args",
+    "ns": "namespace",
+    "network": "name",
+    "portmapping": "portMappings",
+}
+_KEY_EFFECT = {
+    "default-route": "the pod's default route stays where the plugins put it (eth0)",
+    "interface": "the interface gets its positional name (net1, net2, ...)",
+    "ips": "the attachment gets whatever address its IPAM hands out",
+    "mac": "the interface gets a random MAC",
+    "cni-args": "the plugins never see those arguments",
+    "namespace": "the network is looked up in the pod's own namespace",
+}
+
+
+def _meant(key: str) -> str | None:
+    """The selection key ``key`` was probably meant to be (None: no good guess)."""
+    plain = key.lower().replace("-", "").replace("_", "")
+    if plain in _KEY_MEANT:
+        return _KEY_MEANT[plain]
+    for known in SELECTION_KEYS:
+        if plain == known.lower().replace("-", ""):
+            return known
+    near = difflib.get_close_matches(key, SELECTION_KEYS, n=1, cutoff=0.7)
+    return near[0] if near else None
+
+
+@check
+def selection_keys(ctx: Context) -> Iterator[Finding]:
+    """Keys of a JSON selection element that Multus's decoder drops (Go's encoding/json
+    ignores unknown keys): the annotation parses, and the key silently does nothing."""
+    for pod in ctx.pods:
+        value = pod.template.networks
+        if pod.selection_error is not None or not value or not any(c in value for c in '[{"'):
+            continue
+        try:
+            decoded = gojson.loads(value)
+        except (RecursionError, ValueError):
+            continue
+        if not isinstance(decoded, list) or isinstance(decoded, gojson.Pairs):
+            continue
+        for position, element in enumerate(decoded, start=1):
+            if not isinstance(element, gojson.Pairs):
+                continue
+            name = pod.selections[position - 1].name if position <= len(pod.selections) else ""
+            for key, _ in element:
+                if gojson.match_fields(gojson.Pairs([(key, None)]), SELECTION_KEYS):
+                    continue
+                meant = _meant(key)
+                effect = _KEY_EFFECT.get(meant or "", "it has no effect")
+                yield ctx.warning(
+                    "pod-selection-key-unknown",
+                    pod.locate_networks(),
+                    f"{pod.ref}: {NETWORKS_ANNOTATION} element {position} (network {name!r}) "
+                    f"has the key {key!r}, which Multus does not know: it ignores it without a "
+                    f"word, so {effect}",
+                    (f'did you mean "{meant}"? ' if meant else "")
+                    + "Multus knows: "
+                    + ", ".join(k for k in SELECTION_KEYS if k != "interfaceRequest"),
+                )
 
 
 def _suggest_nad(ctx: Context, name: str, namespace: str) -> str:

@@ -60,12 +60,13 @@ class DesignRefused(LabError):
 
     def __init__(self, findings: list[Finding]) -> None:
         from multihome.check import Kind
+        from multihome.check.findings import refusal_reason
 
         self.findings = sorted(findings, key=lambda f: f.kind is not Kind.REFUSED)
         refused = [f for f in findings if f.kind is Kind.REFUSED]
         lines = [f"{f.location}: {f.message}" if f.location else f.message for f in refused]
         super().__init__(
-            f"not built: a real cluster would refuse this design ({len(refused)} "
+            f"not built: {refusal_reason(refused)} ({len(refused)} "
             "problem(s); multihome validate shows them all):\n" + "\n".join(lines),
             code=1,
         )

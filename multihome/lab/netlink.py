@@ -139,6 +139,9 @@ _PROBES: dict[str, dict[str, Any]] = {
     "bond": {},
     "vrf": {"vrf_table": 10},
     "dummy": {},
+    # not a kind: a bridge that filters VLANs (CONFIG_BRIDGE_VLAN_FILTERING), which the
+    # bridge plugin asks for when a NAD sets vlan or vlanTrunk
+    "bridge-vlan": {"kind": "bridge", "br_vlan_filtering": 1},
 }
 
 
@@ -159,7 +162,7 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
         try:
             for kind in kinds:
                 options = dict(_PROBES.get(kind, {}))
-                spec: dict[str, Any] = {"ifname": "mhprobe-k", "kind": kind}
+                spec: dict[str, Any] = {"ifname": "mhprobe-k", "kind": options.pop("kind", kind)}
                 if options.pop("parent", False):
                     spec["link"] = here.index("mhprobe0")
                 spec.update(options)

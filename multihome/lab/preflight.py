@@ -10,14 +10,19 @@ touched. The answer is kept for the life of the process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import gzip
+import json
 import os
 import pickle
 import shutil
 import signal
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from multihome.multus.gojson import fold
 from multihome.plan import Plan
+from multihome.spec import ConfigJSONError, parse_cni_json
 
 from . import netlink, ns
 from .daemons import DNSMASQ
@@ -32,14 +37,33 @@ LINK_KIND = {
     "bond": "bond",
     "vrf": "vrf",
 }
-_WHY = {
-    "vlan": "802.1q VLAN devices (CONFIG_VLAN_8021Q)",
-    "ipvlan": "ipvlan (CONFIG_IPVLAN)",
-    "bond": "bonding (CONFIG_BONDING)",
-    "vrf": "VRF devices (CONFIG_NET_VRF)",
-    "macvlan": "macvlan (CONFIG_MACVLAN)",
-    "bridge": "bridges (CONFIG_BRIDGE)",
+BRIDGE_VLAN = "bridge-vlan"
+"""The probe of a bridge with ``vlan_filtering 1``: the bridge plugin turns it on when a NAD
+sets ``vlan`` or ``vlanTrunk`` (plugins/main/bridge/bridge.go: ``vlanFiltering := n.Vlan != 0
+|| n.VlanTrunk != nil``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    """A kernel feature a link kind needs: its words, config option and module."""
+
+    words: str
+    option: str
+    module: str | None
+    """The module that provides it (None: built into another one, no module to load)."""
+
+
+FEATURES = {
+    "vlan": Feature("802.1q VLAN devices", "CONFIG_VLAN_8021Q", "8021q"),
+    "ipvlan": Feature("ipvlan", "CONFIG_IPVLAN", "ipvlan"),
+    BRIDGE_VLAN: Feature("bridge VLAN filtering", "CONFIG_BRIDGE_VLAN_FILTERING", None),
+    "bond": Feature("bonding", "CONFIG_BONDING", "bonding"),
+    "vrf": Feature("VRF devices", "CONFIG_NET_VRF", "vrf"),
+    "macvlan": Feature("macvlan", "CONFIG_MACVLAN", "macvlan"),
+    "bridge": Feature("bridges", "CONFIG_BRIDGE", "bridge"),
 }
+KERNEL_CONFIGS = ("/proc/config.gz", "/boot/config-{release}")
+_SHOWN_PODS = 4
 
 
 class PreflightError(RuntimeError):
@@ -103,6 +127,100 @@ def _probe_child(kinds: tuple[str, ...], reader: int, writer: int) -> NoReturn:
         os._exit(code)
 
 
+def kernel_config() -> dict[str, str] | None:
+    """This kernel's build options (``CONFIG_X`` -> ``y``/``m``/``n`` for "is not set"), from
+    /proc/config.gz or /boot/config-<release>; None when neither can be read."""
+    release = os.uname().release
+    for path in KERNEL_CONFIGS:
+        path = path.format(release=release)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(4 << 20)
+            text = (gzip.decompress(raw) if path.endswith(".gz") else raw).decode(errors="replace")
+        except (OSError, EOFError, gzip.BadGzipFile):
+            continue
+        found: dict[str, str] = {}
+        for line in text.splitlines():
+            if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+                found[line[2:].split()[0]] = "n"
+            elif line.startswith("CONFIG_") and "=" in line:
+                key, _, value = line.partition("=")
+                found[key] = value.strip('"')
+        return found
+    return None
+
+
+def how_to_get(feature: Feature, config: dict[str, str] | None) -> str:
+    """What gives this kernel ``feature``: the module to load, or the kernel to boot."""
+    build = f"boot a kernel built with {feature.option}=y"
+    if feature.module:
+        build += " (or =m)"
+    if feature.option == "CONFIG_BRIDGE_VLAN_FILTERING":
+        build += ", which needs CONFIG_VLAN_8021Q; it is part of the bridge, no module adds it"
+    build += "; Debian's and Ubuntu's stock kernels have it"
+    if config is None:
+        if feature.module:
+            module = feature.module
+            return f"load it (modprobe {module}) if this kernel has it as a module, else {build}"
+        return build
+    value = config.get(feature.option, "n")
+    if value == "m" and feature.module:
+        return f"load it: modprobe {feature.module}"
+    said = f"this kernel is built without it ({feature.option} is not set"
+    if config.get("CONFIG_MODULES", "n") == "n":
+        said += ", and it loads no modules"
+    return f"{said}): {build}"
+
+
+def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
+    """Probe name -> NAD (or the lab itself) -> the pods' interfaces that need it."""
+    needs: dict[str, dict[str, list[str]]] = {
+        "bridge": {f"lab {plan.name} (its VLAN segments)": []}
+    }
+    for pod in plan.pods:
+        if pod.node is None or pod.host_network:
+            continue
+        for iface in pod.interfaces:
+            if iface.cluster:
+                continue
+            used = f"pod {pod.ref} ({iface.name})"
+            nad = plan.nad(iface.network)
+            kind = LINK_KIND.get(iface.cni_type or "")
+            label = f"NAD {iface.network} (type {iface.cni_type})"
+            if kind is not None:
+                needs.setdefault(kind, {}).setdefault(label, []).append(used)
+            if nad is not None and bridge_vlans(nad.config):
+                label = f"NAD {iface.network} (bridge with {bridge_vlans(nad.config)})"
+                needs.setdefault(BRIDGE_VLAN, {}).setdefault(label, []).append(used)
+    return needs
+
+
+def bridge_vlans(config: str) -> str | None:
+    """The bridge plugin's VLAN keys a NAD's first plugin sets (``vlan`` other than 0,
+    ``vlanTrunk`` not null), as written; None when it sets neither (or is no bridge)."""
+    try:
+        raw: Any = parse_cni_json(config)
+    except ConfigJSONError:
+        return None
+    if isinstance(raw, dict) and isinstance(raw.get("plugins"), list) and raw["plugins"]:
+        raw = raw["plugins"][0]
+    if not isinstance(raw, dict) or raw.get("type") != "bridge":
+        return None
+    # Go's encoding/json matches keys without regard to case; the last one wins
+    vlan = trunk = None
+    for key, value in raw.items():
+        if fold(key) == "VLAN":
+            vlan = value
+        elif fold(key) == "VLANTRUNK":
+            trunk = value
+    said = []
+    if vlan not in (None, 0):
+        said.append(f"vlan {json.dumps(vlan)}")
+    if trunk is not None:
+        said.append(f"vlanTrunk {json.dumps(trunk)}")
+    return ", ".join(said) or None
+
+
 def check(plan: Plan) -> None:
     """Raise PreflightError when the machine can't build ``plan``."""
     packages = missing_packages()
@@ -111,26 +229,25 @@ def check(plan: Plan) -> None:
             f"missing system packages: {', '.join(packages)} "
             f"(install them: apt-get install {' '.join(packages)})"
         )
-    users: dict[str, list[str]] = {"bridge": [f"lab {plan.name} (its VLAN segments)"]}
-    for pod in plan.pods:
-        if pod.node is None or pod.host_network:
-            continue
-        for iface in pod.interfaces:
-            kind = LINK_KIND.get(iface.cni_type or "")
-            if kind is not None:
-                users.setdefault(kind, []).append(
-                    f"pod {pod.ref} ({iface.name}, NAD {iface.network})"
-                )
-    lacking = link_kinds_unavailable(tuple(sorted(users)))
-    if lacking:
-        lines = [
-            f"this kernel has no {_WHY.get(kind, kind)}, needed by {_first(users[kind])} ({why})"
-            for kind, why in sorted(lacking.items())
-        ]
-        raise PreflightError("; ".join(lines) + ". Nothing was built.")
+    needs = _needs(plan)
+    lacking = link_kinds_unavailable(tuple(sorted(needs)))
+    if not lacking:
+        return
+    config = kernel_config()
+    lines = []
+    for kind, why in sorted(lacking.items()):
+        feature = FEATURES.get(kind, Feature(kind, kind, None))
+        users = "; ".join(
+            f"{label}: {_first(pods)}" if pods else label for label, pods in needs[kind].items()
+        )
+        lines.append(
+            f"this kernel has no {feature.words} ({feature.option}): making one fails with "
+            f"{why!r}. Needed by {users}. To get it: {how_to_get(feature, config)}"
+        )
+    raise PreflightError("\n".join(lines) + "\nNothing was built.")
 
 
 def _first(users: list[str]) -> str:
-    if len(users) == 1:
-        return users[0]
-    return f"{users[0]} and {len(users) - 1} more"
+    shown = users[:_SHOWN_PODS]
+    more = len(users) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")

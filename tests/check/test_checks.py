@@ -239,8 +239,25 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("nad-config-invalid", extra_nad("broken", '{"type": "macvlan",'), "not valid JSON"),
     ("nad-cniversion-missing", extra_nad("noversion", '{"type": "macvlan"}'), "0.1.0 result"),
-    ("nad-plugin-unknown", extra_nad("weird", '{"cniVersion":"0.3.1","type":"sriov"}'), "sriov"),
-    ("nad-ipam-unknown", extra_nad("weird", macvlan(ipam='{"type":"magic"}')), "magic"),
+    (
+        "nad-plugin-unknown",
+        extra_nad("weird", macvlan().replace("macvlan", "macvlna")),
+        "macvlan'?",
+    ),
+    ("nad-ipam-unknown", extra_nad("weird", macvlan(ipam='{"type":"dhpc"}')), "'dhcp'?"),
+    (
+        "nad-plugin-not-emulated",
+        extra_nad("vf", '{"cniVersion":"0.3.1","type":"sriov"}').replace(
+            "networks: multus-network-attachments/macvlan-longhorn-dhcp,",
+            "networks: multus-network-attachments/vf,",
+        ),
+        "SR-IOV",
+    ),
+    (
+        "nad-plugin-not-emulated-unused",
+        extra_nad("vf", '{"cniVersion":"0.3.1","type":"sriov"}'),
+        "no pod uses it",
+    ),
     (
         "nad-master-unset",
         extra_nad("nomaster", '{"cniVersion":"0.3.1","type":"macvlan","ipam":{"type":"dhcp"}}'),
@@ -282,6 +299,43 @@ CASES: list[tuple[str, str, str]] = [
             "      gateway: 172.16.50.1\n      dhcp:\n        range: 172.16.50.30",
         ),
         "multus-cni#786",
+    ),
+    (
+        "pod-selection-key-unknown",
+        extra_pod('\'[{"name":"macvlan-longhorn-dhcp","defaultroute":["172.16.50.1"]}]\''),
+        'did you mean "default-route"?',
+    ),
+    (
+        "nad-ipam-address-invalid",
+        extra_nad(
+            "hl",
+            macvlan(
+                ipam='{"type":"host-local","subnet":"10.22.100.0/24","rangeStart":"10.22.100.36.200"}'
+            ),
+        ),
+        "ipam.rangeStart '10.22.100.36.200' is not an IP address",
+    ),
+    (
+        "nad-ipvlan-dhcp",
+        extra_nad(
+            "ipv", '{"cniVersion":"0.3.1","type":"ipvlan","master":"ens224","ipam":{"type":"dhcp"}}'
+        ),
+        "containernetworking/cni#17",
+    ),
+    (
+        "nad-dhcp-no-uplink",
+        extra_nad(
+            "br", '{"cniVersion":"0.3.1","type":"bridge","bridge":"br9","ipam":{"type":"dhcp"}}'
+        ),
+        "bridge br9 has no NIC (uplink)",
+    ),
+    (
+        "nad-dhcp-no-uplink",
+        extra_nad(
+            "v77",
+            '{"cniVersion":"0.3.1","type":"vlan","master":"ens224","vlanId":77,"ipam":{"type":"dhcp"}}',
+        ),
+        "no network of the lab is VLAN 77",
     ),
     ("pod-annotation-invalid", extra_pod("'a/b/macvlan-longhorn-dhcp'"), "invalid"),
     ("pod-annotation-invalid", extra_pod("'[{\"name\": 5}]'"), "invalid"),

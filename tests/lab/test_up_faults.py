@@ -44,7 +44,8 @@ def test_a_nad_this_kernel_cannot_make_fails_before_building(
     message = str(caught.value)
     assert caught.value.code == 2
     assert f"this kernel has no {words}" in message
-    assert "pod multus-network-attachments/net-tools (net1, NAD " in message
+    assert f"NAD multus-network-attachments/macvlan-longhorn-dhcp (type {kind})" in message
+    assert "pod multus-network-attachments/net-tools (net1)" in message
     assert "Nothing was built" in message
     assert not (state_root / "multi-homed").exists()
 

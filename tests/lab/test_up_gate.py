@@ -73,10 +73,15 @@ REFUSED = {
         "nic-duplicate",
         "ens224",
     ),
-    "unknown-plugin": (
+    "plugin-not-emulated": (
         _config('{"cniVersion":"0.3.0","type":"sriov"}'),
+        "nad-plugin-not-emulated",
+        "real cluster with it installed may run this design; the lab can't",
+    ),
+    "plugin-typo": (
+        _config('{"cniVersion":"0.3.0","type":"macvlna","master":"ens224"}'),
         "nad-plugin-unknown",
-        "sriov",
+        "did you mean 'macvlan'",
     ),
 }
 
