@@ -190,10 +190,10 @@ def dhcp_daemon_chart(ctx: Context) -> Iterator[Finding]:
         yield ctx.warning(
             "rke2-dhcp-daemon-missing",
             where,
-            f"{needs}; RKE2 {cluster.version} ships {chart.describe()}, which has no "
+            f"{needs}; RKE2 {cluster.version} ships {chart.describe()}, which has neither the "
             "manifests.dhcpDaemonSet value nor a dhcp DaemonSet (the chart has them from "
-            f"v4.0.2-build2023081104, in RKE2 {releases_since('dhcp_value')} on): without a "
-            "daemon of its own the pods' dhcp IPAM fails to reach /run/cni/dhcp.sock",
+            f"v4.0.2-build2023081104, in RKE2 {releases_since('dhcp_value')} on): no daemon "
+            "runs, and those pods' dhcp IPAM fails to reach /run/cni/dhcp.sock",
             "apply the dhcp DaemonSet that multihome render writes (multihome-cni-dhcp), or "
             f"use an RKE2 release from {releases_since('dhcp_value')} on",
         )

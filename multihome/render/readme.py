@@ -185,7 +185,6 @@ def _dhcp_check(plan: Plan, rancher: bool) -> list[str]:
     ]
 
 
-
 def _nodes_check(plan: Plan) -> list[str]:
     rows = ["| NAME | INTERNAL-IP |", "|---|---|"]
     rows += [f"| {n.name} | {n.node_ip} |" for n in plan.nodes]

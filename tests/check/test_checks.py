@@ -465,8 +465,9 @@ def test_check_trips(check_id: str, text: str, fragment: str) -> None:
 
 
 def test_seed_design_has_no_findings() -> None:
-    """The passing fixture of every check: the seed design is clean."""
-    assert run_checks(load_lab()) == []
+    """The passing fixture of every check: the seed design is clean, but for the dhcp daemon
+    that RKE2 v1.25.9's rke2-multus chart can't start (render writes one of its own)."""
+    assert [f.id for f in run_checks(load_lab())] == ["rke2-dhcp-daemon-missing"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

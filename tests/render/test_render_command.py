@@ -314,7 +314,9 @@ def test_whereabouts_enables_the_chart() -> None:
 
 
 def test_whereabouts_only_says_nothing_of_dhcp() -> None:
-    text = seed_text().replace('"type": "dhcp"', '"type": "whereabouts", "range": "172.16.50.0/24"', 1)
+    text = seed_text().replace(
+        '"type": "dhcp"', '"type": "whereabouts", "range": "172.16.50.0/24"', 1
+    )
     text = text.replace('"type": "dhcp"', '"type": "whereabouts", "range": "172.16.60.0/24"', 1)
     files = {f.path: f.text for f in render_in_memory(load_lab_text(text, "lab.yaml")).files}
     multus = next(t for p, t in files.items() if p.endswith("rke2-multus-config.yaml"))
