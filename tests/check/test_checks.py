@@ -447,6 +447,27 @@ spec:
         ),
         "multus-cni#691",
     ),
+    (
+        "cni-unsupported-version",
+        replace("cni: [multus, canal]", "cni: [multus, flannel]"),
+        "v1.29.2",
+    ),
+    ("rke2-dhcp-daemon-missing", SEED, "v3.9.3-build2023010902"),
+    (
+        "rke2-dhcp-daemon-untolerated",
+        replace("version: v1.25.9+rke2r1", "version: v1.28.6+rke2r1")
+        .replace(
+            "    - name: multi-homed-wrk-3\n      role: agent\n",
+            "    - name: multi-homed-wrk-3\n      role: agent\n"
+            "      taints: [{key: dedicated, effect: NoSchedule}]\n",
+        )
+        .replace(
+            "spec:\n  containers:\n  - name: samplepod\n",
+            "spec:\n  nodeName: multi-homed-wrk-3\n  tolerations: [{key: dedicated, "
+            "operator: Exists}]\n  containers:\n  - name: samplepod\n",
+        ),
+        "tainted node multi-homed-wrk-3",
+    ),
 ]
 
 
