@@ -76,11 +76,14 @@ def dhcp_nodes(plan: Plan) -> tuple[NodePlan, ...]:
 
 
 def dhcp_daemon(plan: Plan) -> DHCPDaemon | None:
-    """Who starts the dhcp daemon; None when no NAD uses dhcp IPAM or Multus does not run."""
+    """Who starts the dhcp daemon; None when no NAD uses dhcp IPAM, no node may run a pod
+    on one, or Multus does not run."""
     nads = dhcp_nads(plan)
     if "multus" not in plan.cluster.cni or not nads:
         return None
     nodes = dhcp_nodes(plan)
+    if not nodes:
+        return None  # no node may run a pod on those NADs: no daemon is needed
     chart = multus_chart(plan.cluster.version)
     version = plan.cluster.version or "(no version: the newest)"
     if chart is None:
