@@ -106,5 +106,12 @@ def test_the_preflight_child_never_returns_into_the_cli(
     # waits for the child too, and anything it printed (a second command line running on
     # after the fork, a "Broken pipe") would be here
     done = _python(PREFLIGHT.format(what=what), env)
-    assert (done.returncode, done.stdout, done.stderr) == (code, "", "")
+    # up prints the seed's validate warning once before the probe, and nothing else
+    lines = done.stdout.splitlines()
+    assert [line.split(" [")[1].split("]")[0] for line in lines[::2]] == [
+        "rke2-dhcp-daemon-missing"
+    ], done.stdout
+    assert all(line.startswith("    fix: ") for line in lines[1::2]), done.stdout
+    stderr = done.stderr.removeprefix("building anyway: verify will show what they do\n")
+    assert (done.returncode, stderr) == (code, "")
     assert not (tmp_path / "state" / "multi-homed").exists()  # nothing was built

@@ -1,4 +1,6 @@
-"""Checks of the cluster section: RKE2's CNI list and where Canal is pinned."""
+"""Checks of the cluster section: RKE2's CNI list (and which values the design's RKE2 version
+accepts), where Canal is pinned, and whether the version's rke2-multus chart can start the CNI
+dhcp daemon the design needs (``rke2_releases``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ from collections.abc import Iterator
 from multihome.check.context import Context
 from multihome.check.findings import Finding, nodes_phrase
 from multihome.check.registry import check
+from multihome.check.rke2_releases import cni_refusal, multus_chart, releases_since
+from multihome.plan.scheduling import node_taints
+from multihome.spec import Node
 
 
 @check
@@ -126,3 +131,87 @@ def canal_default_route(ctx: Context) -> Iterator[Finding]:
         "route to pick its addresses)",
         f"give {net.name} a gateway (spec.networks[{index}].gateway)",
     )
+
+
+@check
+def cni_by_version(ctx: Context) -> Iterator[Finding]:
+    """RKE2's server stops at start on a ``cni`` value its release does not know."""
+    version = ctx.spec.cluster.version
+    for index, value in enumerate(ctx.spec.cluster.cni):
+        rule = cni_refusal(value, version)
+        if rule is None:
+            continue
+        yield ctx.error(
+            "cni-unsupported-version",
+            ctx.at("spec", "cluster", "cni", index),
+            f"RKE2 {version} does not know cni '{value}': its server stops at start with "
+            f"'invalid value provided for --cni flag' ({rule})",
+            f"use a release that accepts {value}, or another cni value (e.g. canal)",
+        )
+
+
+def _dhcp_nodes(ctx: Context) -> tuple[list[str], list[Node]]:
+    """The NADs whose plugins use dhcp IPAM, and the nodes that may run a pod on one of them
+    (Longhorn's instance-managers on every workload node when one is the storage network)."""
+    keys = []
+    nodes: dict[str, Node] = {}
+    storage = ctx.spec.longhorn.storage_network if ctx.spec.longhorn else None
+    for key, nad in ctx.nads.items():
+        plugins = nad.conf.plugins if nad.conf else []
+        ipams = [p.raw.get("ipam") for p in plugins]
+        if not any(isinstance(i, dict) and i.get("type") == "dhcp" for i in ipams):
+            continue
+        keys.append(key)
+        for node in ctx.nodes_running(key):
+            nodes.setdefault(node.name, node)
+        if key == storage:
+            for node in ctx.workload_nodes:
+                nodes.setdefault(node.name, node)
+    return keys, [n for n in ctx.spec.nodes if n.name in nodes]
+
+
+@check
+def dhcp_daemon_chart(ctx: Context) -> Iterator[Finding]:
+    """``manifests.dhcpDaemonSet`` does nothing where the release's rke2-multus chart lacks
+    it; where the chart's DaemonSet tolerates no taint, it skips tainted nodes."""
+    cluster = ctx.spec.cluster
+    if "multus" not in cluster.cni:
+        return
+    keys, nodes = _dhcp_nodes(ctx)
+    chart = multus_chart(cluster.version)
+    if not keys or not nodes or chart is None:
+        return
+    where = ctx.at("spec", "cluster", "version") if cluster.version else ctx.at("spec", "cluster")
+    needs = (
+        f"{', '.join(keys)} use{'s' if len(keys) == 1 else ''} dhcp IPAM, which needs the CNI "
+        f"dhcp daemon on {nodes_phrase([n.name for n in nodes])}"
+    )
+    if not chart.dhcp_value:
+        yield ctx.warning(
+            "rke2-dhcp-daemon-missing",
+            where,
+            f"{needs}; RKE2 {cluster.version} ships {chart.describe()}, which has neither the "
+            "manifests.dhcpDaemonSet value nor a dhcp DaemonSet (the chart has them from "
+            f"v4.0.2-build2023081104, in RKE2 {releases_since('dhcp_value')} on): no daemon "
+            "runs, and those pods' dhcp IPAM fails to reach /run/cni/dhcp.sock",
+            "apply the dhcp DaemonSet that multihome render writes (multihome-cni-dhcp), or "
+            f"use an RKE2 release from {releases_since('dhcp_value')} on",
+        )
+        return
+    tainted = [
+        n.name
+        for n in nodes
+        if any(t.effect != "PreferNoSchedule" for t in node_taints(n, cluster))
+    ]
+    if tainted and not chart.dhcp_tolerates_taints:
+        yield ctx.warning(
+            "rke2-dhcp-daemon-untolerated",
+            where,
+            f"{needs}; RKE2 {cluster.version} ships {chart.describe()}, whose dhcp DaemonSet "
+            f"tolerates no taint, so it does not run on the tainted {nodes_phrase(tainted)} "
+            f"(tolerations from chart v4.0.204, in RKE2 {releases_since('dhcp_tolerates_taints')} "
+            "on)",
+            "apply the dhcp DaemonSet that multihome render writes for this version "
+            "(multihome-cni-dhcp), or use an RKE2 release from "
+            f"{releases_since('dhcp_tolerates_taints')} on",
+        )

@@ -70,6 +70,8 @@ class NetworkPlan(PlanModel):
     """The Linux bridge that is this segment in the emulator (at most 15 characters)."""
     attachments: tuple[Attachment, ...]
     """Every NIC on the segment: nodes' then hosts', in lab order."""
+    nameservers: tuple[IPAddr, ...] = ()
+    """DNS servers as the lab file names them (``render`` defaults to the gateway)."""
 
 
 class NICPlan(PlanModel):

@@ -124,6 +124,7 @@ def network_plans(spec: LabSpec) -> tuple[NetworkPlan, ...]:
                 dhcp=dhcp,
                 bridge=bridge,
                 attachments=tuple(attachments),
+                nameservers=tuple(net.nameservers),
             )
         )
     return tuple(plans)

@@ -1,41 +1,71 @@
 """Each node's netplan (``/etc/netplan/60-multihome.yaml``): the management NIC with its
-static address and default route, the other NICs up without an address, MTUs, and the
-node-local bridges that bridge-CNI NADs plug into."""
+static address, default route and nameservers; the other NICs up without an address and
+``optional`` (boot does not wait for them: systemd-networkd-wait-online would, up to two
+minutes, on NICs that never get an address); MTUs; and the node-local bridges that
+bridge-CNI NADs plug into."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from multihome.plan import NICPlan, NodePlan
+from multihome.plan import NetworkPlan, NICPlan, NodePlan, Plan
 from multihome.render.rke2 import node_dir
 from multihome.render.tree import RenderedFile
-from multihome.render.yamltext import comment, dump
+from multihome.render.yamltext import comment, dump, wrap
 
 NETPLAN_PATH = "etc/netplan/60-multihome.yaml"
 
 
-def _addressing(node: NodePlan, nic: NICPlan) -> dict[str, Any]:
-    """Address and route of a NIC (or of the bridge it is in), else no address at all."""
+def nameservers(plan: Plan, node: NodePlan) -> tuple[list[str], str]:
+    """The node's DNS servers and where they come from: the management network's
+    ``nameservers``, else its gateway; none when it has neither."""
+    net: NetworkPlan | None = next(
+        (n for n in plan.networks if n.name == node.management_network), None
+    )
+    if net is None:
+        return [], "none"
+    if net.nameservers:
+        return [str(a) for a in net.nameservers], f"the nameservers of network {net.name}."
+    if net.gateway is not None:
+        return [str(net.gateway)], (
+            f"the gateway of {net.name}, multihome's default. If it does not answer DNS, give "
+            f"network {net.name} its nameservers in the lab file and render again."
+        )
+    return [], "none"
+
+
+def _addressing(node: NodePlan, nic: NICPlan, dns: list[str]) -> dict[str, Any]:
+    """Address, route and DNS of a NIC (or of the bridge it is in), else no address at all
+    and optional."""
     device: dict[str, Any] = {"dhcp4": False}
     if nic.address is None:
         device["link-local"] = []
+        device["optional"] = True
     else:
         device["addresses"] = [str(nic.address)]
         if nic.management and node.default_gateway is not None:
             device["routes"] = [{"to": "default", "via": str(node.default_gateway)}]
+        if nic.management and dns:
+            device["nameservers"] = {"addresses": dns}
     device["mtu"] = nic.mtu
     return device
 
 
-def netplan_values(node: NodePlan) -> dict[str, Any]:
-    """The netplan document of a node."""
+def netplan_values(node: NodePlan, dns: list[str] | None = None) -> dict[str, Any]:
+    """The netplan document of a node; ``dns``: the management NIC's nameservers."""
+    dns = dns or []
     ethernets: dict[str, Any] = {}
     members: dict[str, list[NICPlan]] = {}
     for nic in node.nics:
         if nic.bridge is None:
-            ethernets[nic.name] = _addressing(node, nic)
+            ethernets[nic.name] = _addressing(node, nic, dns)
         else:
-            ethernets[nic.name] = {"dhcp4": False, "link-local": [], "mtu": nic.mtu}
+            ethernets[nic.name] = {
+                "dhcp4": False,
+                "link-local": [],
+                "optional": True,
+                "mtu": nic.mtu,
+            }
             members.setdefault(nic.bridge, []).append(nic)
     network: dict[str, Any] = {"version": 2, "renderer": "networkd", "ethernets": ethernets}
     if members:
@@ -45,24 +75,37 @@ def netplan_values(node: NodePlan) -> dict[str, Any]:
             carrier = next((n for n in nics if n.address is not None), nics[0])
             bridges[name] = {
                 "interfaces": [n.name for n in nics],
-                **_addressing(node, carrier),
+                **_addressing(node, carrier, dns),
                 "parameters": {"stp": False, "forward-delay": 0},
             }
         network["bridges"] = bridges
     return {"network": network}
 
 
-def netplan_file(node: NodePlan, lab: str) -> RenderedFile:
+def netplan_file(plan: Plan, node: NodePlan) -> RenderedFile:
     """``nodes/<name>/etc/netplan/60-multihome.yaml``."""
     nics = ", ".join(f"{n.name} on {n.network}" for n in node.nics)
+    dns, source = nameservers(plan, node)
+    if dns:
+        dns_line = f"Nameservers {', '.join(dns)}: {source}"
+        others = (
+            "Other files in /etc/netplan (e.g. 50-cloud-init.yaml) must not configure these "
+            "NICs differently: remove those parts, or the merged result is not this one."
+        )
+    else:
+        dns_line = f"No nameservers: {node.management_network} has no gateway or nameservers."
+        others = (
+            "Other files in /etc/netplan (e.g. 50-cloud-init.yaml) must not configure these "
+            "NICs differently: remove those parts but keep their nameservers (this file sets "
+            "none), or the node has no DNS."
+        )
     header = comment(
         [
             f"netplan of {node.name}: {nics}.",
-            f"multihome: lab {lab}.",
+            f"multihome: lab {plan.name}.",
             "Copy to /etc/netplan/60-multihome.yaml (mode 600), then: netplan apply",
-            "Other files in /etc/netplan (e.g. 50-cloud-init.yaml) must not configure these",
-            "NICs differently: remove those parts, or the merged result is not this one.",
+            *wrap(dns_line, others, width=86),
         ]
     )
-    text = header + dump(netplan_values(node))
+    text = header + dump(netplan_values(node, dns))
     return RenderedFile(f"{node_dir(node)}/{NETPLAN_PATH}", text, "netplan", mode=0o600)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from multihome.plan import InterfacePlan, NetworkPlan, NodePlan, Plan, PodPlan
 from multihome.plan.instance_managers import TYPE_LABEL
+from multihome.render import dhcp
 from multihome.render.manifests import helm_install
+from multihome.render.netplan import nameservers
+from multihome.render.rancher import registration_flags
 from multihome.render.rke2 import canal_values, multus_values
 from multihome.render.token import Token
+from multihome.render.yamltext import wrap
 
 NETWORK_STATUS = r"{.metadata.annotations.k8s\.v1\.cni\.cncf\.io/network-status}"
 KUBECTL_ENV = "export KUBECONFIG=/etc/rancher/rke2/rke2.yaml PATH=$PATH:/var/lib/rancher/rke2/bin"
@@ -143,6 +147,44 @@ def _canal_check(plan: Plan) -> list[str]:
 GET_NODES = _code(KUBECTL_ENV, "kubectl get nodes -o wide")
 
 
+def _dhcp_check(plan: Plan, rancher: bool) -> list[str]:
+    """That the CNI dhcp daemon runs where DHCP pods may: its DaemonSet, its pods, the socket."""
+    daemon = dhcp.dhcp_daemon(plan)
+    if daemon is None:
+        return []
+    running = daemon.running_on(plan)
+    if daemon.source == "chart":
+        whence = "the rke2-multus chart starts it (`manifests.dhcpDaemonSet`)"
+        selector = f"-o wide | grep {dhcp.CHART_DAEMONSET}"
+    else:
+        where = (
+            "`spec.rkeConfig.additionalManifest` of rancher/cluster.yaml"
+            if rancher
+            else f"`{dhcp.NAME}.yaml` in the servers' manifests directory"
+        )
+        whence = f"multihome's DaemonSet starts it ({where}): {daemon.reason}"
+        selector = f"-l app.kubernetes.io/name={dhcp.NAME} -o wide"
+    pods = f"kubectl -n {dhcp.NAMESPACE} get pods {selector}"
+    nads = ", ".join(f"`{n}`" for n in daemon.nads)
+    return [
+        *wrap(
+            f"The CNI dhcp daemon, for the dhcp IPAM of {nads}: {whence}. Its DaemonSet "
+            f"`{daemon.daemonset}` has DESIRED = READY = {len(running)}, one pod Running on "
+            f"each of {', '.join(n.name for n in running)}:",
+            width=90,
+        ),
+        "",
+        *_code(
+            f"kubectl -n {dhcp.NAMESPACE} get ds {daemon.daemonset}",
+            pods,
+        ),
+        "and on each of those nodes its socket exists (pods' dhcp IPAM fails with",
+        "`dial unix /run/cni/dhcp.sock` where it does not):",
+        "",
+        *_code("sudo ls -l /run/cni/dhcp.sock"),
+    ]
+
+
 def _nodes_check(plan: Plan) -> list[str]:
     rows = ["| NAME | INTERNAL-IP |", "|---|---|"]
     rows += [f"| {n.name} | {n.node_ip} |" for n in plan.nodes]
@@ -252,8 +294,14 @@ def _node_steps(node: NodePlan, plan: Plan) -> list[str]:
 
 
 def _server_manifests(plan: Plan) -> bool:
-    """Whether there are HelmChartConfigs for the servers."""
-    return canal_values(plan) is not None or multus_values(plan) is not None
+    """Whether there are files for the servers' manifests directory (HelmChartConfigs, the
+    dhcp daemon's DaemonSet)."""
+    daemon = dhcp.dhcp_daemon(plan)
+    return (
+        canal_values(plan) is not None
+        or multus_values(plan) is not None
+        or (daemon is not None and daemon.source == "own")
+    )
 
 
 def _file_rows(plan: Plan, rancher: bool) -> list[tuple[str, str, str]]:
@@ -286,7 +334,29 @@ def _files_table(rows: list[tuple[str, str, str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _netplan_step() -> list[str]:
+def _netplan_step(plan: Plan) -> list[str]:
+    dns = sorted({a for node in plan.nodes for a in nameservers(plan, node)[0]})
+    if dns:
+        resolver = [
+            *wrap(
+                f"`resolvectl dns` lists {', '.join(dns)} on the node-ip NIC (the netplan "
+                "file's nameservers: its comment says where they come from); without DNS "
+                "RKE2's install script and image pulls fail.",
+                width=90,
+            ),
+            "",
+            *_code("resolvectl dns"),
+        ]
+    else:
+        resolver = [
+            *wrap(
+                "The files set no nameservers (the node-ip network has no gateway and no "
+                "nameservers in the lab file): keep the nameservers your other netplan files "
+                "give, or RKE2's install script and image pulls fail.",
+                width=90,
+            ),
+            "",
+        ]
     return [
         "## 1. The network of every node",
         "",
@@ -298,8 +368,9 @@ def _netplan_step() -> list[str]:
             "ip -br addr",
         ),
         "The node-ip NIC has its address; the other NICs are UP without an address (pods",
-        "get theirs through Multus).",
+        "get theirs through Multus) and `optional: true`, so boot does not wait for them.",
         "",
+        *resolver,
     ]
 
 
@@ -331,7 +402,7 @@ def rke2_readme(plan: Plan, token: Token | None) -> str:
             "of version control.",
             "",
         ]
-    lines += _netplan_step()
+    lines += _netplan_step(plan)
     lines += [f"## 2. The first server: {first.name}", "", *_code(*_node_steps(first, plan))]
     lines += [*GET_NODES, f"`{first.name}` is `Ready` with INTERNAL-IP `{first.node_ip}`.", ""]
     if token is None:
@@ -353,6 +424,7 @@ def rke2_readme(plan: Plan, token: Token | None) -> str:
             lines += [f"On {node.name}:", "", *_code(*_node_steps(node, plan))]
         step += 1
     lines += [f"## {step}. Check the cluster network", "", *_nodes_check(plan), *_canal_check(plan)]
+    lines += _dhcp_check(plan, rancher=False)
     lines += _manifests_step(plan, step + 1)
     lines += _longhorn(plan)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -368,7 +440,7 @@ def rancher_readme(plan: Plan) -> str:
         "",
         *_files_table(_file_rows(plan, rancher=True)),
         *_nodes_table(plan),
-        *_netplan_step(),
+        *_netplan_step(plan),
         "## 2. The cluster in Rancher",
         "",
         *_code("kubectl apply -f rancher/cluster.yaml   # against Rancher's local cluster"),
@@ -379,23 +451,26 @@ def rancher_readme(plan: Plan) -> str:
         "## 3. The nodes",
         "",
         "On each node, first its node-ip, then the registration command that Rancher shows",
-        "for the cluster, with the node's roles:",
+        "for the cluster, with the node's roles and address:",
         "",
         *_code(
             "sudo mkdir -p /etc/rancher/rke2",
             "sudo install -m 600 nodes/<node>/etc/rancher/rke2/config.yaml /etc/rancher/rke2/",
         ),
-        "| node | registration roles |",
+        "| node | add to the registration command |",
         "|---|---|",
-        *[
-            f"| {n.name} | {'--etcd --controlplane' if n.role == 'server' else '--worker'} |"
-            for n in plan.nodes
-        ],
+        *[f"| {n.name} | `{registration_flags(n)}` |" for n in plan.nodes],
+        "",
+        "`--internal-address` is Rancher's own way to pin the node's address: Rancher writes it",
+        "as `node-ip` into `/etc/rancher/rke2/config.yaml.d/50-rancher.yaml` and keeps the",
+        "`config.yaml` above, so the two say the same and either alone is enough. (`--address`",
+        "would set `node-external-ip` too; these nodes have no other address to give.)",
         "",
         "## 4. Check the cluster network",
         "",
         *_nodes_check(plan),
         *_canal_check(plan),
+        *_dhcp_check(plan, rancher=True),
         *_manifests_step(plan, 5),
         *_longhorn(plan),
     ]

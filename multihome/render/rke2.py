@@ -1,14 +1,16 @@
-"""RKE2's own files: each node's ``/etc/rancher/rke2/config.yaml`` and the HelmChartConfigs
-for the rke2-canal and rke2-multus charts (``/var/lib/rancher/rke2/server/manifests/``)."""
+"""RKE2's own files: each node's ``/etc/rancher/rke2/config.yaml``, the HelmChartConfigs for
+the rke2-canal and rke2-multus charts and, where the version's chart can't start it, the dhcp
+daemon's DaemonSet (``/var/lib/rancher/rke2/server/manifests/``, applied by RKE2 itself)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from multihome.plan import NodePlan, Plan
+from multihome.render import dhcp
 from multihome.render.token import Token
 from multihome.render.tree import RenderedFile, safe_component
-from multihome.render.yamltext import comment, documents, dump
+from multihome.render.yamltext import comment, documents, dump, wrap
 
 CONFIG_PATH = "etc/rancher/rke2/config.yaml"
 SERVER_MANIFESTS = "server/var/lib/rancher/rke2/server/manifests"
@@ -37,17 +39,52 @@ def canal_values(plan: Plan) -> dict[str, Any] | None:
 
 
 def multus_values(plan: Plan) -> dict[str, Any] | None:
-    """rke2-multus chart values: the CNI dhcp daemon on every node when a NAD uses DHCP
-    IPAM, whereabouts when one uses it; None when there is nothing to set."""
+    """rke2-multus chart values: the chart's CNI dhcp daemon when a NAD uses DHCP IPAM and
+    the version's chart can start it (``dhcp.dhcp_daemon``), whereabouts when a NAD uses it;
+    None when there is nothing to set."""
     if "multus" not in plan.cluster.cni:
         return None
     ipams = {ipam for nad in plan.nads for ipam in nad.ipam_types}
     values: dict[str, Any] = {}
-    if "dhcp" in ipams:
+    daemon = dhcp.dhcp_daemon(plan)
+    if daemon is not None and daemon.source == "chart":
         values["manifests"] = {"dhcpDaemonSet": True}
     if "whereabouts" in ipams:
         values["rke2-whereabouts"] = {"enabled": True}
     return values or None
+
+
+def _multus_what(plan: Plan, values: dict[str, Any]) -> list[str]:
+    """What the rke2-multus values do, one line each (the file's comment)."""
+    lines = []
+    if "manifests" in values:
+        nads = ", ".join(dhcp.dhcp_nads(plan))
+        lines.append(f"Multus: the chart's CNI dhcp daemon, for the dhcp IPAM of {nads}.")
+    if "rke2-whereabouts" in values:
+        users = ", ".join(nad.key for nad in plan.nads if "whereabouts" in nad.ipam_types)
+        lines.append(f"Multus: the chart's whereabouts, for the whereabouts IPAM of {users}.")
+    daemon = dhcp.dhcp_daemon(plan)
+    if daemon is not None and daemon.source == "own":
+        lines.append(f"The dhcp daemon is not the chart's: see {dhcp.NAME}.yaml beside this file.")
+    return wrap(*lines)
+
+
+REMOVAL = (
+    f"remove this file from every server, then: kubectl -n {dhcp.NAMESPACE} delete ds {dhcp.NAME}"
+)
+
+
+def dhcp_daemonset_file(plan: Plan) -> RenderedFile | None:
+    """multihome's dhcp DaemonSet for the servers' manifests directory, when the chart can't
+    start the daemon."""
+    daemon = dhcp.dhcp_daemon(plan)
+    if daemon is None or daemon.source != "own":
+        return None
+    where = [
+        "Copy to /var/lib/rancher/rke2/server/manifests/ on every server (RKE2 applies it).",
+    ]
+    text = documents([dhcp.daemonset(daemon)], [*where, *dhcp.header(daemon, plan, REMOVAL)])
+    return RenderedFile(f"{SERVER_MANIFESTS}/{dhcp.NAME}.yaml", text, "manifests")
 
 
 def _helm_chart_config(chart: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -66,19 +103,23 @@ def helm_chart_configs(plan: Plan) -> list[RenderedFile]:
         f"multihome: lab {plan.name}. Copy to /var/lib/rancher/rke2/server/manifests/",
         "on every server before RKE2 starts there for the first time.",
     ]
-    charts = (
+    canal, multus = canal_values(plan), multus_values(plan)
+    charts: list[tuple[str, dict[str, Any] | None, list[str]]] = [
         (
             "rke2-canal",
-            canal_values(plan),
-            "Canal (Calico + Flannel): the NIC and backend of pod traffic between nodes.",
+            canal,
+            ["Canal (Calico + Flannel): the NIC and backend of pod traffic between nodes."],
         ),
-        ("rke2-multus", multus_values(plan), "Multus: the CNI dhcp daemon for dhcp IPAM."),
-    )
+        ("rke2-multus", multus, _multus_what(plan, multus or {})),
+    ]
     for chart, values, what in charts:
         if values is None:
             continue
-        text = documents([_helm_chart_config(chart, values)], [*header, what])
+        text = documents([_helm_chart_config(chart, values)], [*header, *what])
         files.append(RenderedFile(f"{SERVER_MANIFESTS}/{chart}-config.yaml", text, "manifests"))
+    own = dhcp_daemonset_file(plan)
+    if own is not None:
+        files.append(own)
     return files
 
 

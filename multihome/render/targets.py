@@ -23,7 +23,7 @@ class Target(StrEnum):
 
 def render_files(plan: Plan, target: Target, token: Token | None) -> tuple[RenderedFile, ...]:
     """Every file of the target, sorted by path."""
-    files = [netplan_file(node, plan.name) for node in plan.nodes]
+    files = [netplan_file(plan, node) for node in plan.nodes]
     files += manifest_files(plan)
     if target is Target.rke2:
         files += [node_config(plan, node, token) for node in plan.nodes]

@@ -1,7 +1,8 @@
 """Every rendered YAML file is parsed back and validated before anything is written: core
 kinds against the Kubernetes schema, custom kinds against their CRD schemas, each NAD's CNI
 config as validate reads it (``spec.parse_cni_json``, then ``multihome.cni``), HelmChartConfig
-values as YAML, plain files by their schema."""
+values as YAML, a Rancher Cluster's ``additionalManifest`` document by document, plain files by
+their schema."""
 
 from __future__ import annotations
 
@@ -46,6 +47,22 @@ def _values_problem(document: dict[str, Any]) -> str | None:
     return None
 
 
+def _additional_problem(document: dict[str, Any], version: SchemaVersion) -> str | None:
+    """Each document of a Rancher Cluster's ``spec.rkeConfig.additionalManifest``."""
+    text = document["spec"]["rkeConfig"].get("additionalManifest")
+    if text is None:
+        return None
+    try:
+        embedded = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        return f"spec.rkeConfig.additionalManifest is not YAML: {exc}"
+    for index, inner in enumerate(embedded):
+        problem = document_problem(inner, version)
+        if problem:
+            return f"spec.rkeConfig.additionalManifest {_label(inner, index)}: {problem}"
+    return None
+
+
 def document_problem(document: Any, version: SchemaVersion) -> str | None:
     """Why one manifest does not validate, or None."""
     if not isinstance(document, dict):
@@ -60,6 +77,8 @@ def document_problem(document: Any, version: SchemaVersion) -> str | None:
             problem = _cni_problem(document)
         if problem is None and kind == "HelmChartConfig":
             problem = _values_problem(document)
+        if problem is None and kind == "Cluster":
+            problem = _additional_problem(document, version)
         return problem
     if is_core(api_version):
         return kube_problem(document, version)

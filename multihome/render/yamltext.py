@@ -3,6 +3,7 @@ anchors or aliases, block style, multi-line strings as literal blocks, no line f
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,6 +38,15 @@ def dump(value: Any) -> str:
         width=WIDTH,
     )
     return str(text)
+
+
+def wrap(*paragraphs: str, width: int = 88) -> list[str]:
+    """Each paragraph as lines of at most ``width`` characters (words never split)."""
+    return [
+        line
+        for text in paragraphs
+        for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    ]
 
 
 def comment(lines: Iterable[str]) -> str:

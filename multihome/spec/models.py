@@ -81,6 +81,9 @@ class Network(SpecModel):
     gateway: IPAddress | None = None
     mtu: Annotated[int, Strict(), Field(ge=68, le=65535)] = 1500
     dhcp: DHCP | None = None
+    nameservers: list[IPAddress] = Field(default_factory=list)
+    """DNS servers of the nodes whose node-ip is on this network (``render``'s netplan);
+    empty: the gateway, as most routers answer DNS."""
 
 
 class NIC(SpecModel):

@@ -501,6 +501,27 @@ spec:
         ),
         "multus-cni#691",
     ),
+    (
+        "cni-unsupported-version",
+        replace("cni: [multus, canal]", "cni: [multus, flannel]"),
+        "v1.29.2",
+    ),
+    ("rke2-dhcp-daemon-missing", SEED, "v3.9.3-build2023010902"),
+    (
+        "rke2-dhcp-daemon-untolerated",
+        replace("version: v1.25.9+rke2r1", "version: v1.28.6+rke2r1")
+        .replace(
+            "    - name: multi-homed-wrk-3\n      role: agent\n",
+            "    - name: multi-homed-wrk-3\n      role: agent\n"
+            "      taints: [{key: dedicated, effect: NoSchedule}]\n",
+        )
+        .replace(
+            "spec:\n  containers:\n  - name: samplepod\n",
+            "spec:\n  nodeName: multi-homed-wrk-3\n  tolerations: [{key: dedicated, "
+            "operator: Exists}]\n  containers:\n  - name: samplepod\n",
+        ),
+        "tainted node multi-homed-wrk-3",
+    ),
 ]
 
 
@@ -519,8 +540,9 @@ def test_check_trips(check_id: str, text: str, fragment: str) -> None:
 
 
 def test_seed_design_has_no_findings() -> None:
-    """The passing fixture of every check: the seed design is clean."""
-    assert run_checks(load_lab()) == []
+    """The passing fixture of every check: the seed design is clean, but for the dhcp daemon
+    that RKE2 v1.25.9's rke2-multus chart can't start (render writes one of its own)."""
+    assert [f.id for f in run_checks(load_lab())] == ["rke2-dhcp-daemon-missing"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

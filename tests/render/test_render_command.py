@@ -240,8 +240,10 @@ def test_seed_helm_chart_configs() -> None:
         "calico": {"ipAutoDetectionMethod": "interface=ens192"},
         "flannel": {"backend": "host-gw", "iface": "ens192"},
     }
-    multus = yaml.safe_load(files[f"{base}/rke2-multus-config.yaml"])
-    assert yaml.safe_load(multus["spec"]["valuesContent"]) == {"manifests": {"dhcpDaemonSet": True}}
+    # v1.25.9's rke2-multus chart has no dhcpDaemonSet value: multihome's DaemonSet instead
+    assert f"{base}/rke2-multus-config.yaml" not in files
+    (daemonset,) = yaml.safe_load_all(files[f"{base}/multihome-cni-dhcp.yaml"])
+    assert daemonset["kind"] == "DaemonSet"
 
 
 def test_manifests_are_verbatim_and_in_apply_order() -> None:
@@ -305,7 +307,25 @@ def test_whereabouts_enables_the_chart() -> None:
     rendering = render_in_memory(load_lab_text(text, "lab.yaml"))
     multus = next(f for f in rendering.files if f.path.endswith("rke2-multus-config.yaml"))
     values = yaml.safe_load(yaml.safe_load(multus.text)["spec"]["valuesContent"])
-    assert values == {"manifests": {"dhcpDaemonSet": True}, "rke2-whereabouts": {"enabled": True}}
+    assert values == {"rke2-whereabouts": {"enabled": True}}
+    comment = " ".join(line.lstrip("# ") for line in multus.text.partition("---")[0].splitlines())
+    assert "whereabouts IPAM of multus-network-attachments/macvlan-longhorn-dhcp" in comment
+    assert "multihome-cni-dhcp.yaml" in comment  # the other NAD's dhcp daemon: not the chart's
+
+
+def test_whereabouts_only_says_nothing_of_dhcp() -> None:
+    text = seed_text().replace(
+        '"type": "dhcp"', '"type": "whereabouts", "range": "172.16.50.0/24"', 1
+    )
+    text = text.replace('"type": "dhcp"', '"type": "whereabouts", "range": "172.16.60.0/24"', 1)
+    files = {f.path: f.text for f in render_in_memory(load_lab_text(text, "lab.yaml")).files}
+    multus = next(t for p, t in files.items() if p.endswith("rke2-multus-config.yaml"))
+    comment = multus.partition("---")[0]
+    for nad in ("macvlan-longhorn-dhcp", "macvlan-private-dhcp"):
+        comment = comment.replace(nad, "")
+    assert "dhcp" not in comment
+    assert not any(p.endswith("multihome-cni-dhcp.yaml") for p in files)
+    assert "dhcp daemon" not in files["README.md"]
 
 
 # -- validation ------------------------------------------------------------------------------
