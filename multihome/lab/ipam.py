@@ -106,3 +106,17 @@ def pools(store: str) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def lab_pools(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The running lab's pools (see ``pools``), each allocation with the ``node`` its pod
+    runs on; read inside the lab's sandbox, where the store is."""
+    from .sandbox import Sandbox
+
+    sb = Sandbox.from_dict(status["sandbox"])
+    found: list[dict[str, Any]] = sb.call(pools, store_dir(sb.scratch))
+    node_of = {f"{p['namespace']}/{p['name']}": p.get("node") for p in status.get("pods", [])}
+    for pool in found:
+        for held in pool["allocations"]:
+            held["node"] = node_of.get(held["podref"]) or "-"
+    return found
