@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from labkit import host_snapshot, ping, sandbox_unavailable_reason
 
+from typer.testing import CliRunner
+
+from multihome.cli import app
 from multihome.lab import api, ipam, sandbox
 from multihome.spec import LabFile, load_lab_text
 
@@ -79,6 +82,11 @@ def test_unique_addresses_across_nodes_reachable_and_released(running: dict[str,
     assert pool["name"] == "192.168.70.0-24"
     held = {a["ip"]: (a["podref"], a["node"], a["ifName"]) for a in pool["allocations"]}
     assert held[net1["apps/probe-wb-wrk-2"]] == ("apps/probe-wb-wrk-2", "wb-wrk-2", "net1")
+    shown = CliRunner().invoke(app, ["get", "pools"])
+    assert shown.exit_code == 0, shown.output
+    row = next(r.split() for r in shown.output.splitlines() if "apps/probe-wb-wrk-2" in r)
+    assert row == ["192.168.70.0-24", "192.168.70.0/24", net1["apps/probe-wb-wrk-2"],
+                   "apps/probe-wb-wrk-2", "wb-wrk-2", "net1"]  # fmt: skip
 
     # reconcile: one replica fewer releases its address; the others keep theirs
     status = api.up(_lab(("replicas: 3", "replicas: 2")))
