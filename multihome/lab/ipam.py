@@ -99,8 +99,12 @@ def pools(store: str) -> list[dict[str, Any]]:
                 "name": name,
                 "range": str(cidr),
                 "allocations": [
-                    {"ip": str(a["ip"]), "podref": a["podref"], "id": a["id"],
-                     "ifName": a["ifName"]}  # fmt: skip
+                    {
+                        "ip": str(a["ip"]),
+                        "podref": a["podref"],
+                        "id": a["id"],
+                        "ifName": a["ifName"],
+                    }
                     for a in held
                 ],
             }

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from labkit import host_snapshot, ping, sandbox_unavailable_reason
-
 from typer.testing import CliRunner
 
 from multihome.cli import app

@@ -231,7 +231,9 @@ def test_concurrent_adds_from_many_processes_never_collide(tmp_path: Path) -> No
     (tmp_path / "flat.conf").write_text(json.dumps(FLAT))
     conf = _conf(range="10.20.0.0/24")
     with ThreadPoolExecutor(12) as pool:  # each ADD is its own plugin process
-        results = list(pool.map(lambda i: _run(launcher, "ADD", conf, f"p{i}", tmp_path), range(24)))
+        results = list(
+            pool.map(lambda i: _run(launcher, "ADD", conf, f"p{i}", tmp_path), range(24))
+        )
     assert all(code == 0 for code, _ in results), results
     addresses = [r["ips"][0]["address"] for _, r in results]
     assert len(set(addresses)) == 24

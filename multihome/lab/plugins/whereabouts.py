@@ -127,11 +127,16 @@ class IPRange:
                 f"net mask is too short, subnet {net} has no usable IP addresses, it is too small"
             )
         first, last = net.network_address + 1, net.broadcast_address - 1
-        if self.start is not None and self.start.version == net.version and first <= self.start <= last:
+        if self._inside(self.start, first, last):
+            assert self.start is not None
             first = self.start
-        if self.end is not None and self.end.version == net.version and first <= self.end <= last:
+        if self._inside(self.end, first, last):
+            assert self.end is not None
             last = self.end
         return first, last
+
+    def _inside(self, ip: IPAddr | None, first: IPAddr, last: IPAddr) -> bool:
+        return ip is not None and ip.version == first.version and int(first) <= int(ip) <= int(last)
 
     def size(self) -> int:
         """How many addresses the range can hand out (exclusions counted out)."""
@@ -225,16 +230,14 @@ def parse_range(text: str, start: IPAddr | None, end: IPAddr | None, exclude: li
             raise PluginError(f"invalid range start for CIDR {net}: {first}")
         return IPRange(net, first, last, exclude)
     try:
-        ip, net = parse_cidr(text)
+        _ip, net = parse_cidr(text)
     except ValueError as exc:
         raise PluginError(f"invalid CIDR {text}: {exc}") from None
     # the network address when range_start is not given: GetIPRange then ignores it
     return IPRange(net, start if start is not None else net.network_address, end, exclude)
 
 
-def load_config(
-    conf: Mapping[str, Any], cni_args: str, flat: Mapping[str, Any] | None
-) -> Config:
+def load_config(conf: Mapping[str, Any], cni_args: str, flat: Mapping[str, Any] | None) -> Config:
     """The config whereabouts works from: the NAD's ipam section over the flat file."""
     ipam = conf.get("ipam")
     if not isinstance(ipam, dict):
@@ -269,7 +272,9 @@ def load_config(
         raise PluginError("LoadIPAMConfig - JSON Parsing Error: ipRanges must be a list")
     for item in extra:
         if not isinstance(item, dict):
-            raise PluginError("LoadIPAMConfig - JSON Parsing Error: an ipRanges item is not an object")
+            raise PluginError(
+                "LoadIPAMConfig - JSON Parsing Error: an ipRanges item is not an object"
+            )
         ranges.append(
             parse_range(
                 _string(item, "range"),
@@ -339,17 +344,16 @@ def free_addresses(
     cidr: IPNet, first: IPAddr, last: IPAddr, reserved: set[IPAddr], excluded: list[IPNet]
 ) -> Iterator[IPAddr]:
     """IterateForAssignment's walk: each free address from ``first`` to ``last``, in order."""
-    ip = first
-    while ip in cidr and ip <= last:
+    n, stop, top = int(first), int(last), int(cidr.broadcast_address)
+    while int(cidr.network_address) <= n <= min(stop, top):
+        ip = ipaddress.ip_address(n) if cidr.version == 4 else ipaddress.IPv6Address(n)
         if ip not in reserved:
-            hit = next((n for n in excluded if n.version == ip.version and ip in n), None)
+            hit = next((x for x in excluded if x.version == ip.version and ip in x), None)
             if hit is None:
                 yield ip
             else:
-                ip = hit.broadcast_address  # skip the whole excluded subnet
-        if ip >= cidr.broadcast_address:
-            return
-        ip = ip + 1
+                n = int(hit.broadcast_address)  # skip the whole excluded subnet
+        n += 1
 
 
 def assign(
@@ -641,7 +645,9 @@ def _flat_file(conf: Mapping[str, Any]) -> dict[str, Any] | None:
             with open(path) as fh:
                 data = json.load(fh)
         except ValueError as exc:
-            raise PluginError(f"LoadIPAMConfig Flatfile ({path}) - JSON Parsing Error: {exc}") from None
+            raise PluginError(
+                f"LoadIPAMConfig Flatfile ({path}) - JSON Parsing Error: {exc}"
+            ) from None
         return data if isinstance(data, dict) else {}
     return None
 
