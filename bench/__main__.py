@@ -23,6 +23,7 @@ BENCHMARKS = [
     "cni_overhead",
     "multus_attach",
     "dhcp_attach",
+    "whereabouts_attach",
     "lab_primitives",
     "up_down",
     "scale",
