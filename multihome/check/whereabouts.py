@@ -88,6 +88,16 @@ def whereabouts_configs(ctx: Context) -> Iterator[Finding]:
                     "silently and uses the whole range",
                     f"write {key} as an IP inside the range",
                 )
+        if cfg.node_slice_size and len(cfg.ranges) > 1:
+            yield ctx.warning(
+                "whereabouts-range-ignored",
+                nad.locate_config(),
+                f"NAD {nad.key}: node_slice_size slices the first range only "
+                f"({cfg.ranges[0].cidr}): every other range allocates from that node's slice "
+                "too, so the pod gets the same address again instead of one from "
+                f"{', '.join(str(r.cidr) for r in cfg.ranges[1:])}",
+                "use one range with node_slice_size (or drop node_slice_size)",
+            )
         for rng in cfg.ranges:
             first, last = rng.bounds()
             lo, hi = rng.cidr.network_address + 1, rng.cidr.broadcast_address - 1
@@ -119,6 +129,52 @@ def whereabouts_configs(ctx: Context) -> Iterator[Finding]:
                         "it excludes nothing",
                         f"exclude addresses inside {rng.cidr} (or drop the entry)",
                     )
+
+
+# -- addresses already taken -------------------------------------------------------------------
+
+
+def _taken(ctx: Context, nad: NADInfo, cfg: wb.Config) -> list[tuple[str, str]]:
+    """(address, whose) on the VLANs this NAD lands on: the NAD's gateway, the network's
+    gateway and DHCP server side, the nodes' and hosts' static addresses."""
+    found = [(str(cfg.gateway), "the NAD's own gateway")] if cfg.gateway else []
+    for name in sorted(n for n in _networks(ctx, nad) if n is not None):
+        net = ctx.networks.get(name)
+        if net is None:
+            continue
+        if net.gateway is not None:
+            found.append((str(net.gateway), f"network {name}'s gateway"))
+        for kind, machines in (("node", ctx.spec.nodes), ("host", ctx.spec.hosts)):
+            for machine in machines:
+                for nic in machine.nics:
+                    if nic.network == name and nic.address is not None:
+                        found.append((str(nic.address), f"{kind} {machine.name} ({nic.name})"))
+    return found
+
+
+@check
+def whereabouts_taken(ctx: Context) -> Iterator[Finding]:
+    for item in _loaded(ctx):
+        nad, cfg = item.nad, item.cfg
+        if cfg.node_slice_size:
+            continue
+        for rng in cfg.ranges:
+            first, last = rng.bounds()
+            excluded = wb.excluded_nets(rng.exclude)
+            for text, whose in _taken(ctx, nad, cfg):
+                ip = ipaddress.ip_address(text)
+                if ip.version != first.version or not int(first) <= int(ip) <= int(last):
+                    continue
+                if any(ip in x for x in excluded if x.version == ip.version):
+                    continue
+                yield ctx.warning(
+                    "whereabouts-range-taken",
+                    nad.locate_config(),
+                    f"NAD {nad.key}: {ip} ({whose}) lies in the whereabouts range "
+                    f"{first}-{last} and is not excluded: whereabouts hands it to a pod, which "
+                    "then clashes with it",
+                    f'add "{ip}/{ip.max_prefixlen}" to exclude, or start the range after it',
+                )
 
 
 # -- overlapping pools -------------------------------------------------------------------------

@@ -70,6 +70,27 @@ CASES: list[tuple[str, str, str]] = [
         "drops it silently",
     ),
     (
+        "whereabouts-range-ignored",
+        with_nad(
+            ipRanges=[{"range": "192.168.80.0/24"}, {"range": "fd00:80::/64"}],
+            node_slice_size="/26",
+        ),
+        "slices the first range only",
+    ),
+    (
+        "whereabouts-range-taken",
+        with_nad(range="192.168.80.0/24", gateway="192.168.80.1"),
+        "192.168.80.1 (the NAD's own gateway) lies in the whereabouts range",
+    ),
+    (
+        "whereabouts-range-taken",
+        LAB.replace('"range_start": "192.168.70.10"', '"range_end": "192.168.70.100"').replace(
+            "{name: vlan70, vlan: 70, subnet: 192.168.70.0/24}",
+            "{name: vlan70, vlan: 70, subnet: 192.168.70.0/24, gateway: 192.168.70.1}",
+        ),
+        "192.168.70.1 (network vlan70's gateway)",
+    ),
+    (
         "whereabouts-exclude-outside",
         with_nad(range="192.168.80.0/24", exclude=["192.168.81.0/28"]),
         "excludes nothing",
@@ -116,6 +137,7 @@ def test_whereabouts_check_trips(check_id: str, text: str, fragment: str) -> Non
         {"range": "192.168.80.225/28"},
         {"range": "192.168.80.10-192.168.80.20/24", "exclude": ["192.168.80.12"]},
         {"range": "fd00:80::/64", "range_start": "fd00:80::10", "gateway": "fd00:80::1"},
+        {"range": "192.168.80.0/24", "gateway": "192.168.80.1", "exclude": ["192.168.80.1/32"]},
         {"ipRanges": [{"range": "192.168.80.0/24"}, {"range": "fd00:80::/64"}]},
         {"range": "192.168.80.0/24", "node_slice_size": "/26"},
         # one pool shared with the lab's NAD (same CIDR, other bounds): no overlap

@@ -547,14 +547,17 @@ def _node_name() -> str:
             return fh.read().strip()
 
 
-def _pool_for(store: Store, cfg: Config, rng: IPRange) -> tuple[str, IPRange]:
+def _pool_for(store: Store, cfg: Config, rng: IPRange) -> tuple[str, IPNet, IPRange]:
+    """The pool a range allocates from: its name, its range (offsets count from its network
+    address) and the range as allocation sees it. With node slices: the node's slice of the
+    first range, for every range (upstream's NodeSlicePool covers ``ipRanges[0]`` only)."""
     if not cfg.node_slice_size:
-        return pool_name(str(rng.cidr), cfg.network_name), rng
+        return pool_name(str(rng.cidr), cfg.network_name), rng.cidr, rng
     node = _node_name()
     slice_name = cfg.network_name or cfg.name
-    piece = store.node_slice(slice_name, rng.cidr, cfg.node_slice_size, node)
+    piece = store.node_slice(slice_name, cfg.ranges[0].cidr, cfg.node_slice_size, node)
     sliced = IPRange(rng.cidr, piece.network_address + 1, piece.broadcast_address - 1, [])
-    return pool_name(str(piece), cfg.network_name, node), sliced
+    return pool_name(str(piece), cfg.network_name, node), piece, sliced
 
 
 def allocate(store: Store, cfg: Config, container_id: str, ifname: str) -> list[tuple[IPAddr, int]]:
@@ -566,9 +569,9 @@ def allocate(store: Store, cfg: Config, container_id: str, ifname: str) -> list[
         dummies: list[dict[str, Any]] = []
         skip_overlap_update = False
         for rng in cfg.ranges:
-            name, effective = _pool_for(store, cfg, rng)
+            name, base, effective = _pool_for(store, cfg, rng)
             for _ in range(DATASTORE_RETRIES):
-                allocations = store.allocations(name, effective.cidr) + dummies
+                allocations = store.allocations(name, base) + dummies
                 ip = assign(effective, allocations, container_id, cfg.pod_ref, ifname)
                 if not any(a["ip"] == ip for a in allocations):
                     allocations.append({"ip": ip, "id": container_id, "podref": cfg.pod_ref,
@@ -580,7 +583,7 @@ def allocate(store: Store, cfg: Config, container_id: str, ifname: str) -> list[
                             dummies.append({"ip": ip, "dummy": True})
                             continue
                         skip_overlap_update = True
-                store.update_pool(name, effective.cidr, allocations)
+                store.update_pool(name, base, allocations)
                 break
             else:
                 raise PluginError(f"no free address in {rng.cidr} outside other ranges")
@@ -601,15 +604,15 @@ def release(store: Store, cfg: Config, container_id: str, ifname: str) -> None:
         return  # upstream fails before the storage, and DEL ignores that
     with store.locked():
         for rng in cfg.ranges:
-            name, effective = _pool_for(store, cfg, rng)
-            allocations = store.allocations(name, effective.cidr)
+            name, base, _ = _pool_for(store, cfg, rng)
+            allocations = store.allocations(name, base)
             mine = next(
                 (a for a in allocations if a["id"] == container_id and a["ifName"] == ifname), None
             )
             if mine is None:
                 return
             allocations.remove(mine)
-            store.update_pool(name, effective.cidr, allocations)
+            store.update_pool(name, base, allocations)
             if cfg.overlapping:
                 store.delete("overlapping", normalize_ip(mine["ip"], cfg.network_name))
 
