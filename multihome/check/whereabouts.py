@@ -17,6 +17,8 @@ from multihome.check.findings import Finding
 from multihome.check.nads import nad_network
 from multihome.check.registry import check
 from multihome.lab.plugins import whereabouts as wb
+from multihome.plan import PlanError
+from multihome.plan.longhorn import longhorn_plan
 
 # what the whereabouts DaemonSet's flat file gives every node (the lab writes the same)
 _FLAT = {"kubernetes": {"kubeconfig": "/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig"}}
@@ -250,10 +252,19 @@ def _instances(pod: PodInfo) -> int:
 
 
 def _attachments(ctx: Context, key: str) -> int:
-    return sum(
+    """The attachments to NAD ``key``: its pods' (times their replicas), and Longhorn's
+    instance-managers' when it is the storage network."""
+    count = sum(
         _instances(pod) * sum(1 for s in pod.selections if f"{s.namespace}/{s.name}" == key)
         for pod in ctx.users_of(key)
     )
+    try:
+        longhorn = longhorn_plan(ctx.lf)
+    except PlanError:
+        return count  # the storage checks report it
+    if longhorn is not None and longhorn.storage_network == key:
+        count += len(ctx.workload_nodes) * len(longhorn.instance_manager_types)
+    return count
 
 
 def _capacity(item: _Loaded, rng: wb.IPRange, want: int) -> set[int]:

@@ -117,6 +117,15 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "whereabouts-range-too-small",
+        # Longhorn 1.4 (the cluster's era): engine + replica instance-managers on 2 agents
+        with_nad(range="192.168.80.0/29", range_end="192.168.80.3").replace(
+            "    canal: {iface: ens192, backend: host-gw}\n",
+            "    canal: {iface: ens192, backend: host-gw}\n  longhorn: {storageNetwork: apps/other}\n",
+        ),
+        "has 3 address(es) for 4 attachment(s)",
+    ),
+    (
+        "whereabouts-range-too-small",
         with_nad(range="192.168.80.0/24", node_slice_size="/25"),
         "into 2 slice(s) for 3 nodes",
     ),
