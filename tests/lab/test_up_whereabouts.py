@@ -62,11 +62,23 @@ def _reach(status: dict[str, Any], src: str, dst: str) -> bool:
     return bool(sb.call(ping, netns, dst))
 
 
+MACVLAN_PODS = (
+    "apps/probe-wb-wrk-1",
+    "apps/probe-wb-wrk-2",
+    "apps/web-0",
+    "apps/web-1",
+    "apps/web-2",
+)
+
+
 def test_unique_addresses_across_nodes_reachable_and_released(running: dict[str, Any]) -> None:
-    net1 = _net1(running)
-    assert len(net1) == 5
+    both = _net1(running)
+    net1 = {ref: both[ref] for ref in MACVLAN_PODS}
     nodes = {p["node"] for p in running["pods"]}
     assert nodes == {"wb-wrk-1", "wb-wrk-2"}
+    # the bridge NAD (cniVersion 1.0.0, a conflist) has its own pool (network_name vlan71)
+    assert {both["apps/left"], both["apps/right"]} == {"192.168.71.1", "192.168.71.2"}
+    assert _reach(running, "apps/left", both["apps/right"])
     # one pool for the cluster: five distinct addresses, the lowest from range_start on,
     # 192.168.70.12 excluded
     addresses = sorted(ipaddress.ip_address(a) for a in net1.values())
@@ -77,8 +89,9 @@ def test_unique_addresses_across_nodes_reachable_and_released(running: dict[str,
     assert _reach(running, "apps/probe-wb-wrk-2", net1["apps/probe-wb-wrk-1"])
 
     # the store as get pools reads it: who holds what, on which node
-    (pool,) = ipam.lab_pools(running)
-    assert pool["name"] == "192.168.70.0-24"
+    pools = {p["name"]: p for p in ipam.lab_pools(running)}
+    assert set(pools) == {"192.168.70.0-24", "vlan71-192.168.71.0-24"}
+    pool = pools["192.168.70.0-24"]
     held = {a["ip"]: (a["podref"], a["node"], a["ifName"]) for a in pool["allocations"]}
     assert held[net1["apps/probe-wb-wrk-2"]] == ("apps/probe-wb-wrk-2", "wb-wrk-2", "net1")
     shown = CliRunner().invoke(app, ["get", "pools"])
@@ -92,9 +105,9 @@ def test_unique_addresses_across_nodes_reachable_and_released(running: dict[str,
     after = _net1(status)
     assert "apps/web-2" not in after
     assert all(after[ref] == net1[ref] for ref in after)
-    (pool,) = ipam.lab_pools(status)
+    pool = next(p for p in ipam.lab_pools(status) if p["name"] == "192.168.70.0-24")
     assert net1["apps/web-2"] not in {a["ip"] for a in pool["allocations"]}
     # and a new pod gets the lowest free address: the one released
     status = api.up(_lab())
     assert _net1(status)["apps/web-2"] == net1["apps/web-2"]
-    assert len(set(_net1(status).values())) == 5
+    assert len(set(_net1(status).values())) == 7
