@@ -60,6 +60,11 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("whereabouts-config-invalid", with_nad(gateway="10.0.0.1"), "has no range"),
     (
+        "whereabouts-config-invalid",
+        with_nad(range="192.168.80.0/24", routes=[{"dst": "10.1.0.0/16", "gw": "<gateway>"}]),
+        "invalid IP address: <gateway>",
+    ),
+    (
         "whereabouts-range-ignored",
         with_nad(range="192.168.80.0/24", range_start="192.168.81.10"),
         "whereabouts ignores it and allocates 192.168.80.1-192.168.80.254",

@@ -100,6 +100,15 @@ def test_config_needs_the_flat_file_and_a_kubeconfig() -> None:
         _load(range="10.0.0.0/24", gateway="<gateway>")
 
 
+def test_routes_as_cni_decodes_them() -> None:
+    cfg = _load(range="10.0.0.0/24", routes=[{"dst": "10.10.0.5/16", "gw": "10.0.0.1", "x": 1}])
+    assert cfg.routes == [{"dst": "10.10.0.5/16", "gw": "10.0.0.1"}]
+    with pytest.raises(wb.PluginError, match=r"invalid CIDR address: 10\.10\.0\.0"):
+        _load(range="10.0.0.0/24", routes=[{"dst": "10.10.0.0"}])
+    with pytest.raises(wb.PluginError, match="invalid IP address: <gateway>"):
+        _load(range="10.0.0.0/24", routes=[{"dst": "0.0.0.0/0", "gw": "<gateway>"}])
+
+
 def test_top_level_exclude_belongs_to_range_only() -> None:
     cfg = _load(
         range="10.0.0.0/24",

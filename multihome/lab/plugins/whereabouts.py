@@ -225,6 +225,36 @@ def _excludes(value: Any) -> list[str]:
     return list(value)
 
 
+def _routes(value: Any) -> list[dict[str, Any]]:
+    """``routes`` as cnitypes.Route decodes them: ``dst`` a CIDR (kept as written), ``gw``
+    an IP; other keys dropped (1.1.0's mtu, advmss, priority, table, scope kept)."""
+    if value is None:
+        return []
+    bad = "LoadIPAMConfig - JSON Parsing Error: "
+    if not isinstance(value, list):
+        raise PluginError(bad + "routes must be a list")
+    routes = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise PluginError(bad + "a route must be an object")
+        dst = item.get("dst", "")
+        try:
+            ip, net = parse_cidr(dst if isinstance(dst, str) else "", sloppy=False)
+        except ValueError as exc:
+            raise PluginError(bad + str(exc)) from None
+        route: dict[str, Any] = {"dst": f"{ip}/{net.prefixlen}"}
+        gw = item.get("gw")
+        if gw not in (None, ""):
+            if not isinstance(gw, str) or parse_ip(gw, sloppy=False) is None:
+                raise PluginError(bad + f"invalid IP address: {gw}")
+            route["gw"] = str(parse_ip(gw, sloppy=False))
+        for key in ("mtu", "advmss", "priority", "table", "scope"):
+            if isinstance(item.get(key), int) and item[key]:
+                route[key] = item[key]
+        routes.append(route)
+    return routes
+
+
 def parse_range(text: str, start: IPAddr | None, end: IPAddr | None, exclude: list[str]) -> IPRange:
     """A ``range`` in either form, as LoadIPAMConfig reads it."""
     first_text, dash, rest = text.partition("-")
@@ -317,14 +347,14 @@ def load_config(conf: Mapping[str, Any], cni_args: str, flat: Mapping[str, Any] 
             raise PluginError(f"invalid CIDR in addresses {text}: {exc}") from None
         gw = item.get("gateway") if isinstance(item, dict) else None
         addresses.append((f"{ip}/{net.prefixlen}", gw if isinstance(gw, str) else None))
-    routes = merged.get("routes") or []
+    routes = _routes(merged.get("routes"))
     dns = merged.get("dns") or {}
     return Config(
         name=str(conf.get("name", "")),
         cni_version=str(conf.get("cniVersion") or ""),
         ranges=ranges,
         gateway=gateway,
-        routes=[r for r in routes if isinstance(r, dict)] if isinstance(routes, list) else [],
+        routes=routes,
         dns=dns if isinstance(dns, dict) else {},
         addresses=addresses,
         overlapping=bool(merged["enable_overlapping_ranges"]),
