@@ -24,6 +24,7 @@ BENCHMARKS = [
     "multus_attach",
     "canal_attach",
     "dhcp_attach",
+    "whereabouts_attach",
     "lab_primitives",
     "up_down",
     "scale",

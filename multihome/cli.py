@@ -207,6 +207,7 @@ class Kind(StrEnum):
     pods = "pods"
     networks = "networks"
     hosts = "hosts"
+    pools = "pools"
 
 
 NameArg = Annotated[str | None, typer.Argument(help="The lab's name (default: the one lab up).")]
@@ -414,9 +415,21 @@ def _print_pods(status: dict[str, Any], wide: bool) -> None:
     _table(header, rows)
 
 
+def _print_pools(pools: list[dict[str, Any]], wide: bool) -> None:
+    """whereabouts' pools: one row per address held (a pool holding none: one row)."""
+    header = ["POOL", "RANGE", "IP", "POD", "NODE", "IFNAME"] + (["CONTAINER-ID"] if wide else [])
+    rows = []
+    for pool in pools:
+        for a in pool["allocations"] or [{}]:
+            row = [pool["name"], pool["range"], a.get("ip", "-"), a.get("podref", "<none>")]
+            row += [a.get("node", "-"), a.get("ifName", "-")]
+            rows.append(row + ([a.get("id", "-")] if wide else []))
+    _table(header, rows)
+
+
 @app.command()
 def get(
-    kind: Annotated[Kind, typer.Argument(help="nodes, pods, networks or hosts")],
+    kind: Annotated[Kind, typer.Argument(help="nodes, pods, networks, hosts or pools")],
     output: Annotated[
         GetOutput, typer.Option("-o", "--output", help="table, wide or json")
     ] = GetOutput.table,
@@ -424,7 +437,8 @@ def get(
         str | None, typer.Option("--lab", help="The lab (default: the one up).")
     ] = None,
 ) -> None:
-    """Show the running lab's nodes, pods, networks or hosts, as kubectl get does."""
+    """Show the running lab's nodes, pods, networks, hosts or whereabouts pools (who holds
+    each address), as kubectl get does."""
     from multihome.lab import api
     from multihome.multus import NETWORK_STATUS_ANNOTATION
 
@@ -432,6 +446,13 @@ def get(
         status = api.status(name)
     except (api.LabError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc, tried=EXIT_USAGE)  # reading the lab's state is all get does
+    if kind is Kind.pools:  # whereabouts' IPPools, read from the lab's store
+        from multihome.lab import ipam
+
+        try:
+            status = dict(status, pools=ipam.lab_pools(status) if status["running"] else [])
+        except (OSError, RuntimeError, ValueError) as exc:
+            _lab_error(exc, tried=EXIT_USAGE)
     if output is GetOutput.json:
         items = list(status[kind.value])
         if kind is Kind.pods:
@@ -446,6 +467,8 @@ def get(
         _print_nodes(status, wide)
     elif kind is Kind.pods:
         _print_pods(status, wide)
+    elif kind is Kind.pools:
+        _print_pools(status["pools"], wide)
     elif kind is Kind.networks:
         _table(
             ["NAME", "VLAN", "SUBNET", "BRIDGE", "DHCP", "ATTACHMENTS"],

@@ -13,6 +13,7 @@ from multihome.check import (  # noqa: F401
     plugins,
     pods,
     storage,
+    whereabouts,
 )
 from multihome.check.findings import Finding, Kind, Severity
 from multihome.check.registry import CHECKS, refusals, run_checks

@@ -17,7 +17,7 @@ from typing import Any
 
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
-from . import canal, daemons, forkpool, netlink, nodes, ns, pods, safefs, sandbox
+from . import canal, daemons, forkpool, ipam, netlink, nodes, ns, pods, safefs, sandbox
 from .names import dhcp_netns, fit, host_netns, switch_port
 from .state import LabState
 from .steps import Progress, Step
@@ -116,6 +116,10 @@ def _realize(
         progress(Step("nodes"))
         made: dict[str, nodes.Node] = {}
         calico = canal.write_launcher(os.path.join(sb.scratch, "cni-bin"))
+        store = ipam.store_dir(sb.scratch)
+        wb = ipam.write_launcher(
+            os.path.join(sb.scratch, "cni-bin"), store, [n.name for n in plan.nodes]
+        )
         for node in plan.nodes:
             where = nodes.create_node(
                 node.name,
@@ -143,6 +147,7 @@ def _realize(
             )  # fmt: skip
             canal.write_conflist(node, where)
             canal.install_plugin(calico, where)
+            ipam.install_plugin(wb, where)
         for node in plan.nodes:
             canal.add_routes(nl, plan, node, made[node.name])
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_whereabouts_checks import CASES as WHEREABOUTS_CASES
 
 from multihome.check import CHECKS, Severity, run_checks
 from multihome.spec import load_lab, load_lab_text, seed_path
@@ -530,6 +531,9 @@ def _ids(text: str) -> dict[str, list[str]]:
     for f in run_checks(load_lab_text(text, "lab.yaml")):
         found.setdefault(f.id, []).append(f"{f.message} (fix: {f.fix})")
     return found
+
+
+CASES += WHEREABOUTS_CASES  # on its own lab (tests/check/test_whereabouts_checks.py)
 
 
 @pytest.mark.parametrize(("check_id", "text", "fragment"), CASES, ids=[c[0] for c in CASES])
