@@ -109,7 +109,8 @@ def main(argv: list[str]) -> int:
     bare, cli = _import_time(args.rounds)
     print(
         f"seed lab (built-in rke2-multihomed: 6 nodes, 3 VLANs, 2 dnsmasq, 3 dhcp daemons, "
-        f"web host, 4 pods), whole commands, median (min-max) of {args.rounds} rounds, s"
+        f"web host, 7 pods: net-tools and Longhorn 1.4's engine and replica instance-managers "
+        f"on each agent), whole commands, median (min-max) of {args.rounds} rounds, s"
     )
     print(f"command: MULTIHOME_STATE_DIR=<tmp> {MULTIHOME} up; {MULTIHOME} down")
     print(f"{'':22}{'median (min-max)':>24}{'target':>9}  result")

@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(root, ignore_errors=True)
     assert report is not None
     print(
-        f"seed lab (built-in rke2-multihomed: 6 nodes, 3 VLANs, 4 pods): {len(report.checks)} "
+        f"seed lab (built-in rke2-multihomed: 6 nodes, 3 VLANs, 7 pods): {len(report.checks)} "
         f"checks, median (min-max) of {args.rounds} rounds, s"
     )
     print(f"{'':24}{'median (min-max)':>24}{'target':>9}  result")
