@@ -539,6 +539,69 @@ def verify(
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
+# -- pictures and packets -------------------------------------------------------------------
+
+
+def _design_or_lab(target: str | None) -> tuple[Any, dict[str, Any] | None]:
+    """The plan to draw and, for a running lab, its status. TARGET: a lab file (a path that
+    exists, or ends in .yaml/.yml), else a running lab's name; omitted: the one lab up, else
+    the built-in seed design."""
+    from multihome.lab import api
+    from multihome.plan import PlanError, build_plan
+
+    is_file = target is not None and (Path(target).exists() or target.endswith((".yaml", ".yml")))
+    if target is None:
+        try:
+            name: str | None = api.resolve_name(None)
+        except api.LabError:
+            name = None
+    else:
+        name = None if is_file else target
+    if name is not None:
+        try:
+            return api.load_plan(name), api.status(name)
+        except (api.LabError, OSError, ValueError) as exc:
+            _lab_error(exc, tried=EXIT_USAGE)
+    lab_file = _load(Path(target) if target else None)
+    try:
+        return build_plan(lab_file), None
+    except PlanError as exc:
+        _fail(f"{lab_file.path}: cannot draw this design: {exc}", EXIT_FAILED)
+
+
+@app.command()
+def graph(
+    output: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="FILE.svg, .png, .dot or .mmd (Mermaid), by suffix; - writes DOT to stdout.",
+        ),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="A lab file (the design) or a running lab's name (what was built). "
+            "Omitted: the one lab up, else the built-in seed design.",
+            metavar="[LAB|NAME]",
+        ),
+    ] = None,
+) -> None:
+    """Draw the design or the running lab: VLANs as buses, machines with their NICs, pods
+    inside their node with their interfaces, coloured by network."""
+    from multihome.graph import GraphError, picture, write_picture
+
+    plan, status = _design_or_lab(target)
+    try:
+        written = write_picture(picture(plan, status), output)
+    except GraphError as exc:
+        _fail(str(exc))
+    if output != "-":
+        what = "running lab" if status else "design"
+        err.print(f"wrote {written} ({what} {plan.name})")
+
+
 def main() -> None:
     """Run the command line: no traceback unless --debug; Ctrl-C exits 130 silently
     (``multihome.__main__`` also covers the imports before this)."""
