@@ -511,12 +511,35 @@ def print_verify_report(report: Any, output: Output = Output.table) -> None:
     out.print(Text.assemble((verdict, colour), " ", rest))
 
 
+def _write_html(report: Any, name: str | None, target: Path) -> None:
+    """verify's report as one HTML file (the picture with the failures drawn on it)."""
+    from multihome.graph import GraphError
+    from multihome.graph.html import report_html
+    from multihome.lab import api
+
+    try:
+        document = report_html(report, api.load_plan(name), api.status(name))
+    except (api.LabError, GraphError) as exc:
+        _fail(f"cannot write the HTML report: {exc}")
+    try:
+        target.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
+
+
 @app.command()
 def verify(
     name: NameArg = None,
     output: Annotated[Output, typer.Option("-o", "--output", help="table or json")] = Output.table,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write the results as JUnit XML here.")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write a self-contained HTML report here (the picture, every check).",
+        ),
     ] = None,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
@@ -535,6 +558,8 @@ def verify(
             junit.write_text(report.junit(), encoding="utf-8")
         except OSError as exc:
             _fail(f"cannot write {junit}: {exc.strerror or exc}")
+    if html is not None:
+        _write_html(report, name, html)
     print_verify_report(report, output)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
