@@ -627,6 +627,63 @@ def graph(
         err.print(f"wrote {written} ({what} {plan.name})")
 
 
+@app.command()
+def capture(
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            help="[NAME] TARGET [FILTER...]: TARGET a network (its whole segment), a node's or "
+            "host's NIC (multi-homed-wrk-1:ens224) or a pod's interface (ns/pod:net1); FILTER "
+            "a tcpdump expression.",
+            metavar="[NAME] TARGET [FILTER]...",
+        ),
+    ],
+    write: Annotated[
+        Path | None, typer.Option("-w", "--write", help="Write a pcap file (else decoded lines).")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("-c", "--count", min=1, help="Stop after this many packets.")
+    ] = None,
+) -> None:
+    """Capture packets on any wire of the running lab with tcpdump; Ctrl-C (or COUNT) stops
+    it, and nothing is left running."""
+    from multihome.lab import api
+    from multihome.lab.capture import capture as run_capture
+    from multihome.lab.state import StateError, list_labs
+
+    name: str | None = None
+    if len(words) >= 2:
+        try:
+            labs = list_labs()
+        except (StateError, OSError):
+            labs = []
+        if words[0] in labs:
+            name, words = words[0], words[1:]
+    target, expression = words[0], words[1:]
+    pcap = None
+    if write is not None:
+        try:
+            pcap = write.open("wb")
+        except OSError as exc:
+            _fail(f"cannot write {write}: {exc.strerror or exc}")
+
+    def started(wire: Any) -> None:
+        where = f", writing {write}" if write else ""
+        err.print(f"capturing on {wire.what} in lab {api.resolve_name(name)}{where}; Ctrl-C stops")
+
+    try:
+        code = run_capture(target, expression, name=name, count=count, pcap=pcap, started=started)
+    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        if pcap is not None and write is not None:
+            pcap.close()
+            write.unlink(missing_ok=True)
+        _lab_error(exc, tried=EXIT_USAGE)
+    finally:
+        if pcap is not None:
+            pcap.close()
+    raise typer.Exit(EXIT_OK if code == 0 else EXIT_FAILED)
+
+
 def main() -> None:
     """Run the command line: no traceback unless --debug; Ctrl-C exits 130 silently
     (``multihome.__main__`` also covers the imports before this)."""
