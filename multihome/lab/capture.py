@@ -14,6 +14,8 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,8 +101,10 @@ def tcpdump_argv(
     wire: Wire, expression: Sequence[str], *, count: int | None, to_pcap: bool
 ) -> list[str]:
     """tcpdump's argv: no name lookups, no privilege drop (inside the sandbox's user
-    namespace "root" is the user who runs the lab), a pcap on stdout or decoded lines."""
-    argv = [TCPDUMP, "-i", wire.iface, "-n", "-Z", "root"]
+    namespace "root" is the user who runs the lab), each packet handed over as it comes
+    (``--immediate-mode``: else a stop within the kernel's block timeout loses the last
+    packets), a pcap on stdout or decoded lines."""
+    argv = [TCPDUMP, "-i", wire.iface, "-n", "-Z", "root", "--immediate-mode"]
     argv += ["-U", "-w", "-"] if to_pcap else ["-l"]
     if count is not None:
         argv += ["-c", str(count)]
@@ -134,6 +138,17 @@ def _tcpdump_of(nsenter: subprocess.Popen[bytes], token: str, timeout: float) ->
                 return _Child(pid, started, token)
         time.sleep(0.01)
     return None
+
+
+def _relay(proc: subprocess.Popen[bytes], listening: threading.Event) -> None:
+    """tcpdump's stderr to ours, as it comes; ``listening`` set once the capture is open."""
+    assert proc.stderr is not None
+    for line in iter(proc.stderr.readline, b""):
+        if b"listening on " in line:
+            listening.set()
+        sys.stderr.buffer.write(line)
+        sys.stderr.buffer.flush()
+    listening.set()
 
 
 def _check_filter(sb: sandbox.Sandbox, wire: Wire, expression: Sequence[str]) -> None:
@@ -184,14 +199,22 @@ def capture(
 
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     old = {s: signal.signal(s, stop) for s in handled}
-    proc = subprocess.Popen(argv, stdout=pcap, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=pcap, stderr=subprocess.PIPE, env=env, start_new_session=True
+    )
+    listening = threading.Event()
+    relay = threading.Thread(target=_relay, args=(proc, listening), daemon=True)
+    relay.start()
     try:
         child = _tcpdump_of(proc, token, timeout=10.0)
         if child is not None and stop_requested:
             child.signal(signal.SIGINT)
-        if child is not None and started is not None:
+        # "listening on" is tcpdump's word that the capture is open: from then on, no
+        # packet on the wire is missed
+        if child is not None and listening.wait(10.0) and started is not None:
             started(wire)
         code = proc.wait()
+        relay.join(5.0)
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
