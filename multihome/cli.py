@@ -142,11 +142,14 @@ def _print_findings(
 @app.command()
 def show(lab: LabArg = None) -> None:
     """Summarize a design: networks, nodes and their NICs, hosts, NADs and pods."""
-    from multihome.show import design_tables
+    from multihome.show import design_tables, plain_table
 
     lab_file = _load(lab)
-    for table in design_tables(lab_file):
-        out.print(table)
+    for i, table in enumerate(design_tables(lab_file)):
+        if out.is_terminal:
+            out.print(table)
+        else:  # a log or CI: plain columns at their natural width, nothing split mid-token
+            sys.stdout.write(("\n" if i else "") + plain_table(table))
 
 
 @app.command()
@@ -362,6 +365,14 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
         out.print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
+def _version_unset() -> str:
+    """The version a lab that names none stands for: the newest Kubernetes whose schemas
+    ``render`` validates against (as render says), kubectl's ``v1.N``."""
+    from multihome.render.kube import schema_version
+
+    return f"v{schema_version(None).version}"
+
+
 def _print_nodes(status: dict[str, Any], wide: bool) -> None:
     ready = "Ready" if status.get("running", True) else "NotReady"
     header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
@@ -369,7 +380,8 @@ def _print_nodes(status: dict[str, Any], wide: bool) -> None:
         header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
     rows = []
     for n in status["nodes"]:
-        row = [n["name"], ready, n["roles"], _age(status["created"]), n["version"]]
+        version = n["version"] or _version_unset()
+        row = [n["name"], ready, n["roles"], _age(status["created"]), version]
         if wide:
             row += [
                 n["internal_ip"],
@@ -505,7 +517,10 @@ def print_verify_report(report: Any, output: Output = Output.table) -> None:
     if output is Output.json:
         sys.stdout.write(report.json_text())
         return
-    out.print(report.table())
+    if out.is_terminal:
+        out.print(report.table())
+    else:  # a log or CI: plain columns, evidence lines whole
+        sys.stdout.write(report.plain())
     colour = "bold green" if report.ok else "bold red"
     verdict, _, rest = report.summary().partition(" ")
     out.print(Text.assemble((verdict, colour), " ", rest))
