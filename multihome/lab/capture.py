@@ -2,7 +2,9 @@
 namespaces through the sandbox (as ``exec`` runs commands).
 
 A target is a network (its whole segment: the bridge that is the VLAN), a node's or a host's
-NIC (``multi-homed-wrk-1:ens224``), or a pod's interface (``ns/pod:net1``). tcpdump is our
+NIC (``multi-homed-wrk-1:ens224``), or a pod's interface (``ns/pod:net1``). Without root,
+tcpdump can't run inside the lab (see ``SNIFFER``): a packet socket there streams the pcap to
+tcpdump outside. tcpdump (or the sniffer) is our
 child's child (nsenter forks into the sandbox's PID namespace); it is stopped by its PID, proven
 by its start time and a token in its environment, with SIGINT (so a pcap is complete and
 tcpdump prints its counts), and SIGKILLed if it does not go: nothing is left running.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -140,6 +143,14 @@ def _tcpdump_of(nsenter: subprocess.Popen[bytes], token: str, timeout: float) ->
     return None
 
 
+def _reader_argv(expression: Sequence[str], count: int | None, to_pcap: bool) -> list[str]:
+    """tcpdump reading the sniffer's pcap stream: filters, counts, decodes or writes it."""
+    argv = [TCPDUMP, "-r", "-", "-n", *(["-U", "-w", "-"] if to_pcap else ["-l"])]
+    if count is not None:
+        argv += ["-c", str(count)]
+    return [*argv, "--", *expression]
+
+
 def _relay(proc: subprocess.Popen[bytes], listening: threading.Event) -> None:
     """tcpdump's stderr to ours, as it comes; ``listening`` set once the capture is open."""
     assert proc.stderr is not None
@@ -148,22 +159,50 @@ def _relay(proc: subprocess.Popen[bytes], listening: threading.Event) -> None:
             listening.set()
         sys.stderr.buffer.write(line)
         sys.stderr.buffer.flush()
-    listening.set()
 
 
-def _check_filter(sb: sandbox.Sandbox, wire: Wire, expression: Sequence[str]) -> None:
-    """tcpdump compiles the filter on the wire (``-d``) before capturing: a bad one is one
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+"""A pcap file's global header: Ethernet, microseconds, 256 KiB snapshots."""
+
+
+def _check_filter(expression: Sequence[str]) -> None:
+    """tcpdump compiles the filter (``-d``, for Ethernet) before capturing: a bad one is one
     message (tcpdump's own words) and exit 2."""
     if not expression:
         return
-    argv = sb.command([TCPDUMP, "-i", wire.iface, "-d", "--", *expression], netns=wire.netns)
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    argv = [TCPDUMP, "-r", "-", "-d", "--", *expression]
+    done = subprocess.run(argv, input=PCAP_HEADER, capture_output=True, check=False)
     if done.returncode != 0:
-        why = done.stderr.strip().splitlines()
+        why = done.stderr.decode(errors="replace").strip().splitlines()
         raise CaptureError(
             f"tcpdump refuses the filter {' '.join(expression)!r}: {why[-1] if why else '?'}",
             code=2,
         )
+
+
+# Without root, the sandbox's user namespace can't set groups, and Debian's tcpdump drops its
+# privileges (initgroups) after opening the capture, which fails there. So an unprivileged lab
+# reads the wire with a packet socket inside the namespace, streams a pcap out, and tcpdump
+# (run as the user, outside: it drops nothing) filters, decodes or writes it.
+SNIFFER = r"""
+import signal, socket, struct, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+iface, out = sys.argv[1], sys.stdout.buffer
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+sock.bind((iface, 0))
+try:
+    out.write(bytes.fromhex(sys.argv[2])); out.flush()
+    sys.stderr.write("listening on %s, link-type EN10MB (Ethernet) (a packet socket: "
+                     "the lab runs without root)\n" % iface); sys.stderr.flush()
+    while True:
+        data = sock.recv(262144)
+        now = time.time()
+        out.write(struct.pack("<IIII", int(now), int(now % 1 * 1e6), len(data), len(data)))
+        out.write(data); out.flush()
+except BrokenPipeError:
+    pass
+"""
 
 
 def capture(
@@ -183,12 +222,15 @@ def capture(
         raise CaptureError(f"lab {data['name']!r} is not running (its sandbox is gone)", code=2)
     wire = resolve(target, data)
     sb = sandbox.Sandbox.from_dict(data["sandbox"])
-    _check_filter(sb, wire, expression)
+    _check_filter(expression)
     token = secrets.token_hex(16)
     env = dict(os.environ, **{processes.ENV_TOKEN: token, processes.ENV_LAB: sb.token})
-    argv = sb.command(
-        tcpdump_argv(wire, expression, count=count, to_pcap=pcap is not None), netns=wire.netns
-    )
+    reader: subprocess.Popen[bytes] | None = None
+    if os.geteuid() == 0:
+        inner = tcpdump_argv(wire, expression, count=count, to_pcap=pcap is not None)
+    else:
+        inner = [sys.executable, "-I", "-S", "-c", SNIFFER, wire.iface, PCAP_HEADER.hex()]
+    argv = sb.command(inner, netns=wire.netns)
     stop_requested: list[int] = []
     child: _Child | None = None
 
@@ -199,9 +241,22 @@ def capture(
 
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     old = {s: signal.signal(s, stop) for s in handled}
-    proc = subprocess.Popen(
-        argv, stdout=pcap, stderr=subprocess.PIPE, env=env, start_new_session=True
-    )
+    if os.geteuid() == 0:
+        proc = subprocess.Popen(
+            argv, stdout=pcap, stderr=subprocess.PIPE, env=env, start_new_session=True
+        )
+    else:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+        )
+        reader = subprocess.Popen(
+            _reader_argv(expression, count, pcap is not None),
+            stdin=proc.stdout,
+            stdout=pcap,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        proc.stdout.close()  # the reader's now: its end makes the sniffer's writes fail
     listening = threading.Event()
     relay = threading.Thread(target=_relay, args=(proc, listening), daemon=True)
     relay.start()
@@ -211,14 +266,27 @@ def capture(
             child.signal(signal.SIGINT)
         # "listening on" is tcpdump's word that the capture is open: from then on, no
         # packet on the wire is missed
-        if child is not None and listening.wait(10.0) and started is not None:
+        deadline = time.monotonic() + 10.0
+        while child is not None and not listening.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+        if listening.is_set() and started is not None:
             started(wire)
-        code = proc.wait()
+        if reader is not None:
+            code = reader.wait()  # COUNT reached, or the sniffer stopped (its pipe ended)
+            if child is not None:
+                child.signal(signal.SIGINT)
+            proc.wait()
+        else:
+            code = proc.wait()
         relay.join(5.0)
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
         _reap(proc, child)
+        if reader is not None and reader.poll() is None:
+            reader.terminate()
+            reader.wait()
     return 0 if stop_requested and code in (0, -signal.SIGINT, 130) else code
 
 
