@@ -4,10 +4,10 @@ namespaces through the sandbox (as ``exec`` runs commands).
 A target is a network (its whole segment: the bridge that is the VLAN), a node's or a host's
 NIC (``multi-homed-wrk-1:ens224``), or a pod's interface (``ns/pod:net1``). Without root,
 tcpdump can't run inside the lab (see ``SNIFFER``): a packet socket there streams the pcap to
-tcpdump outside. tcpdump (or the sniffer) is our
-child's child (nsenter forks into the sandbox's PID namespace); it is stopped by its PID, proven
-by its start time and a token in its environment, with SIGINT (so a pcap is complete and
-tcpdump prints its counts), and SIGKILLed if it does not go: nothing is left running.
+tcpdump outside. tcpdump (or the sniffer) is our child's child (nsenter forks into the
+sandbox's PID namespace); it is stopped by its PID, proven by its start time and a token in
+its environment, with SIGINT (so a pcap is complete and tcpdump prints its counts), and
+SIGKILLed if it does not go: nothing is left running.
 """
 
 from __future__ import annotations
