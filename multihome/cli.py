@@ -591,10 +591,18 @@ def _design_or_lab(target: str | None) -> tuple[Any, dict[str, Any] | None]:
 
     is_file = target is not None and (Path(target).exists() or target.endswith((".yaml", ".yml")))
     if target is None:
+        from multihome.lab.state import StateError, list_labs
+
         try:
-            name: str | None = api.resolve_name(None)
-        except api.LabError:
-            name = None
+            up_now = list_labs()
+        except (StateError, OSError):
+            up_now = []
+        name: str | None = None
+        if up_now:  # the one lab up (several: resolve_name says to name one)
+            try:
+                name = api.resolve_name(None)
+            except api.LabError as exc:
+                _lab_error(exc, tried=EXIT_USAGE)
     else:
         name = None if is_file else target
     if name is not None:
