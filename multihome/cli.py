@@ -142,11 +142,14 @@ def _print_findings(
 @app.command()
 def show(lab: LabArg = None) -> None:
     """Summarize a design: networks, nodes and their NICs, hosts, NADs and pods."""
-    from multihome.show import design_tables
+    from multihome.show import design_tables, plain_table
 
     lab_file = _load(lab)
-    for table in design_tables(lab_file):
-        out.print(table)
+    for i, table in enumerate(design_tables(lab_file)):
+        if out.is_terminal:
+            out.print(table)
+        else:  # a log or CI: plain columns at their natural width, nothing split mid-token
+            sys.stdout.write(("\n" if i else "") + plain_table(table))
 
 
 @app.command()
@@ -365,6 +368,14 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
         out.print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
+def _version_unset() -> str:
+    """The version a lab that names none stands for: the newest Kubernetes whose schemas
+    ``render`` validates against (as render says), kubectl's ``v1.N``."""
+    from multihome.render.kube import schema_version
+
+    return f"v{schema_version(None).version}"
+
+
 def _print_nodes(status: dict[str, Any], wide: bool) -> None:
     ready = "Ready" if status.get("running", True) else "NotReady"
     header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
@@ -372,7 +383,8 @@ def _print_nodes(status: dict[str, Any], wide: bool) -> None:
         header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
     rows = []
     for n in status["nodes"]:
-        row = [n["name"], ready, n["roles"], _age(status["created"]), n["version"]]
+        version = n["version"] or _version_unset()
+        row = [n["name"], ready, n["roles"], _age(status["created"]), version]
         if wide:
             row += [
                 n["internal_ip"],
@@ -530,10 +542,29 @@ def print_verify_report(report: Any, output: Output = Output.table) -> None:
     if output is Output.json:
         sys.stdout.write(report.json_text())
         return
-    out.print(report.table())
+    if out.is_terminal:
+        out.print(report.table())
+    else:  # a log or CI: plain columns, evidence lines whole
+        sys.stdout.write(report.plain())
     colour = "bold green" if report.ok else "bold red"
     verdict, _, rest = report.summary().partition(" ")
     out.print(Text.assemble((verdict, colour), " ", rest))
+
+
+def _write_html(report: Any, name: str | None, target: Path) -> None:
+    """verify's report as one HTML file (the picture with the failures drawn on it)."""
+    from multihome.graph import GraphError
+    from multihome.graph.html import report_html
+    from multihome.lab import api
+
+    try:
+        document = report_html(report, api.load_plan(name), api.status(name))
+    except (api.LabError, GraphError) as exc:
+        _fail(f"cannot write the HTML report: {exc}")
+    try:
+        target.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
 
 
 @app.command()
@@ -542,6 +573,13 @@ def verify(
     output: Annotated[Output, typer.Option("-o", "--output", help="table or json")] = Output.table,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write the results as JUnit XML here.")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write a self-contained HTML report here (the picture, every check).",
+        ),
     ] = None,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
@@ -560,8 +598,138 @@ def verify(
             junit.write_text(report.junit(), encoding="utf-8")
         except OSError as exc:
             _fail(f"cannot write {junit}: {exc.strerror or exc}")
+    if html is not None:
+        _write_html(report, name, html)
     print_verify_report(report, output)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+# -- pictures and packets -------------------------------------------------------------------
+
+
+def _design_or_lab(target: str | None) -> tuple[Any, dict[str, Any] | None]:
+    """The plan to draw and, for a running lab, its status. TARGET: a lab file (a path that
+    exists, or ends in .yaml/.yml), else a running lab's name; omitted: the one lab up, else
+    the built-in seed design."""
+    from multihome.lab import api
+    from multihome.plan import PlanError, build_plan
+
+    is_file = target is not None and (Path(target).exists() or target.endswith((".yaml", ".yml")))
+    if target is None:
+        from multihome.lab.state import StateError, list_labs
+
+        try:
+            up_now = list_labs()
+        except (StateError, OSError):
+            up_now = []
+        name: str | None = None
+        if up_now:  # the one lab up (several: resolve_name says to name one)
+            try:
+                name = api.resolve_name(None)
+            except api.LabError as exc:
+                _lab_error(exc, tried=EXIT_USAGE)
+    else:
+        name = None if is_file else target
+    if name is not None:
+        try:
+            return api.load_plan(name), api.status(name)
+        except (api.LabError, OSError, ValueError) as exc:
+            _lab_error(exc, tried=EXIT_USAGE)
+    lab_file = _load(Path(target) if target else None)
+    try:
+        return build_plan(lab_file), None
+    except PlanError as exc:
+        _fail(f"{lab_file.path}: cannot draw this design: {exc}", EXIT_FAILED)
+
+
+@app.command()
+def graph(
+    output: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="FILE.svg, .png, .dot or .mmd (Mermaid), by suffix; - writes DOT to stdout.",
+        ),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="A lab file (the design) or a running lab's name (what was built). "
+            "Omitted: the one lab up, else the built-in seed design.",
+            metavar="[LAB|NAME]",
+        ),
+    ] = None,
+) -> None:
+    """Draw the design or the running lab: VLANs as buses, machines with their NICs, pods
+    inside their node with their interfaces, coloured by network."""
+    from multihome.graph import GraphError, picture, write_picture
+
+    plan, status = _design_or_lab(target)
+    try:
+        written = write_picture(picture(plan, status), output)
+    except GraphError as exc:
+        _fail(str(exc))
+    if output != "-":
+        what = "running lab" if status else "design"
+        err.print(f"wrote {written} ({what} {plan.name})")
+
+
+@app.command()
+def capture(
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            help="[NAME] TARGET [FILTER...]: TARGET a network (its whole segment), a node's or "
+            "host's NIC (multi-homed-wrk-1:ens224) or a pod's interface (ns/pod:net1); FILTER "
+            "a tcpdump expression.",
+            metavar="[NAME] TARGET [FILTER]...",
+        ),
+    ],
+    write: Annotated[
+        Path | None, typer.Option("-w", "--write", help="Write a pcap file (else decoded lines).")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("-c", "--count", min=1, help="Stop after this many packets.")
+    ] = None,
+) -> None:
+    """Capture packets on any wire of the running lab with tcpdump; Ctrl-C (or COUNT) stops
+    it, and nothing is left running."""
+    from multihome.lab import api
+    from multihome.lab.capture import capture as run_capture
+    from multihome.lab.state import StateError, list_labs
+
+    name: str | None = None
+    if len(words) >= 2:
+        try:
+            labs = list_labs()
+        except (StateError, OSError):
+            labs = []
+        if words[0] in labs:
+            name, words = words[0], words[1:]
+    target, expression = words[0], words[1:]
+    pcap = None
+    if write is not None:
+        try:
+            pcap = write.open("wb")
+        except OSError as exc:
+            _fail(f"cannot write {write}: {exc.strerror or exc}")
+
+    def started(wire: Any) -> None:
+        where = f", writing {write}" if write else ""
+        err.print(f"capturing on {wire.what} in lab {api.resolve_name(name)}{where}; Ctrl-C stops")
+
+    try:
+        code = run_capture(target, expression, name=name, count=count, pcap=pcap, started=started)
+    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        if pcap is not None and write is not None:
+            pcap.close()
+            write.unlink(missing_ok=True)
+        _lab_error(exc, tried=EXIT_USAGE)
+    finally:
+        if pcap is not None:
+            pcap.close()
+    raise typer.Exit(EXIT_OK if code == 0 else EXIT_FAILED)
 
 
 def main() -> None:

@@ -24,6 +24,18 @@ def _add(table: Table, *cells: str) -> None:
     table.add_row(*(Text(cell) for cell in cells))
 
 
+def plain_table(table: Table) -> str:
+    """A table as plain text for a log or CI: its title, then aligned columns at their
+    natural width (kubectl's way: no box, no wrapping)."""
+    columns = [[str(col.header), *(str(cell) for cell in col.cells)] for col in table.columns]
+    widths = [max(len(cell) for cell in col) for col in columns]
+    lines = [str(table.title)] if table.title else []
+    for row in zip(*columns, strict=True):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
 def design_tables(lab_file: LabFile) -> list[Table]:
     ctx = Context(lab_file)
     spec = ctx.spec

@@ -110,6 +110,21 @@ class Report:
             )
         return table
 
+    def plain(self) -> str:
+        """The table as plain text (a log, CI): CHECK and RESULT aligned, then what it
+        proves; the evidence and cause on their own lines below, whole, never wrapped."""
+        width = max([len("CHECK"), *(len(c.id) for c in self.checks)])
+        lines = [f"{'CHECK'.ljust(width)}   RESULT   WHAT AND EVIDENCE"]
+        indent = " " * (width + 12)
+        for check in self.checks:
+            lines.append(f"{check.id.ljust(width)}   {check.status.upper():<6}   {check.title}")
+            shown = check.evidence if check.status == "fail" else check.evidence[:PASS_LINES]
+            lines += [f"{indent}  {line}" for line in shown]
+            if check.cause:
+                label = "likely cause: " if check.status == "fail" else "skipped: "
+                lines.append(f"{indent}{label}{check.cause}")
+        return "\n".join(lines) + "\n"
+
     def junit(self) -> str:
         """JUnit XML: one test suite, one test case per check (failures with the cause as
         message and the evidence as text, skips with the reason)."""

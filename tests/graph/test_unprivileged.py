@@ -1,0 +1,85 @@
+"""graph and capture as an unprivileged user, where the lab runs: the seed up as ``nobody``
+(setpriv), its picture drawn, an HTTP request captured on the host's NIC; down leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labkit import NOBODY, python_for
+
+NET_TOOLS = "multus-network-attachments/net-tools"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody (setpriv)"),
+    pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing"),
+    pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump missing"),
+    pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz missing"),
+    pytest.mark.skipif(not os.path.isdir("/usr/lib/cni"), reason="containernetworking-plugins"),
+]
+
+
+@pytest.fixture
+def nobody() -> Iterator[tuple[list[str], Path]]:
+    python = python_for(NOBODY)
+    if python is None:
+        pytest.skip("no Python that uid 65534 can run with multihome importable")
+    base = Path(tempfile.mkdtemp(prefix="mh-unpriv-graph-"))
+    for sub in ("state", "out"):
+        (base / sub).mkdir()
+        os.chown(base / sub, NOBODY, NOBODY)
+    base.chmod(0o755)
+    argv = [
+        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        *python[:2], f"MULTIHOME_STATE_DIR={base / 'state'}", *python[2:],
+        "-c", "from multihome.cli import main; main()",
+    ]  # fmt: skip
+    try:
+        yield argv, base / "out"
+    finally:
+        subprocess.run([*argv, "down"], capture_output=True, check=False, cwd="/", timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run(argv: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, check=False, cwd="/", timeout=120
+    )
+
+
+def test_graph_and_capture_as_nobody(nobody: tuple[list[str], Path]) -> None:
+    mh, out = nobody
+    up = run(mh, "up")
+    if up.returncode != 0 and "user namespace" in up.stderr:
+        pytest.skip(f"unprivileged user namespaces not allowed: {up.stderr.strip()}")
+    assert up.returncode == 0, up.stderr
+    drawn = run(mh, "graph", "-o", str(out / "seed.svg"))
+    assert drawn.returncode == 0, drawn.stderr
+    assert "172.16.50." in (out / "seed.svg").read_text()  # a lease, from the running lab
+
+    capture = subprocess.Popen(
+        [*mh, "capture", "web:eth0", "-c", "3", "tcp", "port", "80"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+    )  # fmt: skip
+    try:
+        for _ in range(100):  # until the capture listens, then a request through it
+            get = run(mh, "exec", NET_TOOLS, "--", "curl", "-s", "-o", "/dev/null", "172.16.60.31")
+            assert get.returncode == 0, get.stderr
+            if capture.poll() is not None:
+                break
+            time.sleep(0.1)
+        stdout, stderr = capture.communicate(timeout=30)
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.wait()
+    assert capture.returncode == 0, stderr
+    assert "> 172.16.60.31.80: Flags [S]" in stdout
+    assert len(stdout.splitlines()) == 3  # COUNT
+    assert "a packet socket: the lab runs without root" in stderr
