@@ -497,6 +497,81 @@ def exec_(
     raise typer.Exit(code)
 
 
+# -- fault ----------------------------------------------------------------------------------
+
+FAULT_USAGE = (
+    "multihome fault [NAME] VERB TARGET: cut|mend NETWORK, link-down|link-up NODE:NIC, "
+    "stop-dhcp|start-dhcp NETWORK, stop|start NODE, rate NODE:NIC RATE|off, list, clear"
+)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def fault(
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[NAME] VERB TARGET: cut|mend NETWORK, link-down|link-up NODE:NIC, "
+            "stop-dhcp|start-dhcp NETWORK, stop|start NODE, rate NODE:NIC RATE (off: remove), "
+            "list, clear. NAME: the lab (default: the one lab up)."
+        ),
+    ] = None,
+    output: Annotated[Output, typer.Option("-o", "--output", help="table or json")] = Output.table,
+) -> None:
+    """Break the running lab on purpose (recorded; undone by the inverse verb, fault clear
+    or down) and list the faults."""
+    from multihome.lab import faults
+
+    args = list(words or [])
+    name = args.pop(0) if args and args[0] not in faults.VERBS else None
+    if not args:
+        _fail(f"a fault needs a verb: {FAULT_USAGE}")
+    verb, rest = args[0], args[1:]
+    wanted = {"list": 0, "clear": 0, "rate": 2}.get(verb, 1)
+    if len(rest) != wanted:
+        _fail(f"{verb} takes {wanted} argument(s), got {len(rest)}: {FAULT_USAGE}")
+    try:
+        if verb == "list":
+            if name is not None:
+                from multihome.lab import api
+
+                api.status(name)  # a lab that is not there says so
+            found = faults.active(name)
+            if output is Output.json:
+                sys.stdout.write(json.dumps([f.to_dict() for f in found], indent=2) + "\n")
+            elif found:
+                _table(
+                    ["FAULT", "VERB", "TARGET", "EFFECT"],
+                    [[str(f.number), f.verb, f.target + (f" {f.rate}" if f.rate else ""),
+                      f.text()] for f in found],
+                )  # fmt: skip
+            else:
+                out.print("no faults")
+            return
+        if verb == "clear":
+            undone = faults.clear(name)
+            out.print(
+                "cleared " + "; ".join(f"{f.label}: {f.command()}" for f in undone)
+                if undone
+                else "no faults to clear"
+            )
+            return
+        if verb in faults.UNDO:
+            done = faults.undo(name, verb, rest[0])
+            out.print(f"{verb} {rest[0]}: undid {done.label} ({done.command()})")
+            return
+        made = faults.apply(name, verb, rest[0], rest[1] if verb == "rate" else None)
+    except faults.FaultError as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.code)
+    except (OSError, RuntimeError, ValueError) as exc:
+        _lab_error(exc)
+    if verb == "rate" and rest[1].lower() == "off":
+        out.print(f"{rest[0]} is no longer shaped (undid {made.label})")
+    else:
+        out.print(f"{made.label}: {made.text()}")
+
+
 # -- verify ---------------------------------------------------------------------------------
 
 
