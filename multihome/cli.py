@@ -440,6 +440,21 @@ def get(
         sys.stdout.write(json.dumps({"kind": kind.value, "items": items}, indent=2) + "\n")
         return
     wide = output is GetOutput.wide
+    _get_table(kind, status, wide)
+    _print_faults(status["name"])
+
+
+def _print_faults(name: str) -> None:
+    """The lab's active faults, one line under get's table (multihome fault list)."""
+    from multihome.lab import faults
+
+    found = faults.active(name)
+    if found:
+        said = "; ".join(f"{f.label}: {f.text()}" for f in found)
+        out.print(Text.assemble(("\nFAULTS", "bold yellow"), f" {said} (multihome fault clear)"))
+
+
+def _get_table(kind: Kind, status: dict[str, Any], wide: bool) -> None:
     if kind is Kind.nodes:
         _print_nodes(status, wide)
     elif kind is Kind.pods:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from multihome.lab import api, sandbox
+from multihome.lab import api, faults, sandbox
 from multihome.lab.state import LabState
 
 from .checks import FAMILIES, Context
+from .checks.base import explain
 from .collect import Evidence, Work, collect
 from .probes import MAX_PROBES_AT_ONCE
 from .report import CheckResult, Report
@@ -38,7 +39,11 @@ def load(name: str | None) -> tuple[Context, sandbox.Sandbox]:
         raise VerifyError(f"cannot verify: {exc}") from exc
     view: LabView = lab_view(status)
     state = LabState(view.name)
-    view = dataclasses.replace(view, node_dirs={n: str(state.node_dir(n)) for n in view.nodes})
+    view = dataclasses.replace(
+        view,
+        node_dirs={n: str(state.node_dir(n)) for n in view.nodes},
+        faults=tuple(faults.recorded(state)),
+    )
     if not view.running:
         raise VerifyError(f"cannot verify: lab {view.name!r} is not running (its sandbox is gone)")
     return Context(plan, view), sandbox.Sandbox.from_dict(view.sandbox)
@@ -64,7 +69,7 @@ def run(name: str | None = None) -> Report:
     except (sandbox.SandboxError, OSError) as exc:
         raise VerifyError(f"cannot verify lab {ctx.lab.name!r}: {exc}") from exc
     collected = time.monotonic()
-    results = [r for judge in judges for r in judge(evidence)]
+    results = [explain(ctx, r) for judge in judges for r in judge(evidence)]
     done = time.monotonic()
     return Report(
         lab=ctx.lab.name,
