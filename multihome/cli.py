@@ -538,8 +538,8 @@ def fault(
 
     args = list(words or [])
     name = args.pop(0) if args and args[0] not in faults.VERBS else None
-    if not args:
-        _fail(f"a fault needs a verb: {FAULT_USAGE}")
+    if not args or args[0] not in faults.VERBS:
+        _fail(f"no fault verb in {' '.join(words or [])!r}: {FAULT_USAGE}")
     verb, rest = args[0], args[1:]
     wanted = {"list": 0, "clear": 0, "rate": 2}.get(verb, 1)
     if len(rest) != wanted:
