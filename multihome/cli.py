@@ -608,12 +608,25 @@ def verify(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write the results as JUnit XML here.")
     ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            help="Verify this scenario of the lab file (its faults applied, then undone); "
+            "may be repeated.",
+        ),
+    ] = None,
+    all_scenarios: Annotated[
+        bool, typer.Option("--all-scenarios", help="Verify every scenario of the lab file.")
+    ] = False,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
     reachability and isolation, which VLAN the traffic crosses, and the lab's expect entries.
     Exit 0: all pass; 1: a check failed; 2: verify could not run (no lab up)."""
     from multihome import verify as verifier
 
+    if scenario or all_scenarios:
+        _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
     try:
         report = verifier.run(name)
     except verifier.VerifyError as exc:
@@ -627,6 +640,35 @@ def verify(
             _fail(f"cannot write {junit}: {exc.strerror or exc}")
     print_verify_report(report, output)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+def _verify_scenarios(
+    name: str | None, wanted: list[str] | None, output: Output, junit: Path | None
+) -> NoReturn:
+    """``verify --scenario``: one section (and JUnit test suite) a scenario."""
+    from multihome import verify as verifier
+    from multihome.verify.report import junit_document
+    from multihome.verify.scenarios import run_scenarios
+
+    try:
+        reports = run_scenarios(name, wanted)
+    except (verifier.VerifyError, RuntimeError) as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), getattr(exc, "code", EXIT_USAGE))
+    if junit is not None:
+        try:
+            junit.write_text(junit_document(reports), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {junit}: {exc.strerror or exc}")
+    if output is Output.json:
+        doc = {"ok": all(r.ok for r in reports), "scenarios": [r.to_json() for r in reports]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for report in reports:
+            out.print(Text.assemble(("\n" + report.lab, "bold")))
+            print_verify_report(report)
+    raise typer.Exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
 
 
 def main() -> None:

@@ -474,3 +474,16 @@ def _listing(faults: list[Fault]) -> str:
     if not faults:
         return "the lab has no faults"
     return "its faults are " + "; ".join(f"{f.number}: {f.command()}" for f in faults)
+
+
+def remove(name: str | None, numbers: Iterable[int]) -> list[Fault]:
+    """Undo the faults of these numbers (newest first), e.g. those a scenario applied."""
+    wanted = set(numbers)
+    lab = _open(name)
+    with lab.state.lock():
+        faults = recorded(lab.state)
+        undone = [f for f in faults if f.number in wanted]
+        for fault in reversed(undone):
+            _undo(lab, fault, faults)
+            faults.remove(fault)
+        return undone
