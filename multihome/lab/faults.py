@@ -39,6 +39,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ VERBS = (*APPLY, *UNDO, "list", "clear")
 _RATE = re.compile(r"(?i)(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps|tbps)")
 _RATE_UNITS = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12}
 TBF_LATENCY = "50ms"
+UP_WAIT = 3.0
 
 
 class FaultError(RuntimeError):
@@ -403,10 +405,27 @@ def _undo_effect(lab: _Lab, effect: dict[str, Any]) -> None:
 
 def _undo(lab: _Lab, fault: Fault, others: list[Fault]) -> None:
     held = {_key(e) for f in others if f.number != fault.number for e in f.effects}
-    for effect in reversed(fault.effects):
-        if _key(effect) not in held:
-            _undo_effect(lab, effect)
+    undone = [e for e in reversed(fault.effects) if _key(e) not in held]
+    for effect in undone:
+        _undo_effect(lab, effect)
+    _settle(lab, [e for e in undone if e.get("kind") == "link"])
     lab.state.record(KIND, str(fault.number), phase="removed")
+
+
+def _settle(lab: _Lab, links: list[dict[str, Any]], timeout: float = UP_WAIT) -> None:
+    """Wait (at most ``timeout`` s) until the links set up again are operationally up: the
+    kernel starts a link's queueing only when its link watcher has seen the carrier (up to a
+    second later, more on a busy machine); until then what is sent is dropped. A link that
+    stays down (another fault holds its peer down) just ends the wait."""
+    pending = {(e.get("netns"), str(e["dev"])) for e in links}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for netns in {n for n, _ in pending}:
+            for link in lab.links(netns):
+                if link.get("operstate") in ("UP", "UNKNOWN"):
+                    pending.discard((netns, str(link.get("ifname"))))
+        if pending:
+            time.sleep(0.05)
 
 
 # -- the verbs ------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def test_faults_as_nobody(as_nobody: tuple[list[str], Path]) -> None:
 
     cleared = _run(mh, "fault", "clear")
     assert cleared.returncode == 0, cleared.stderr
-    assert _run(mh, *page).returncode == 0  # mended
+    # mended: the page comes back (ARP of a segment just back may take a try or two)
+    assert any(_run(mh, *page).returncode == 0 for _ in range(5))
     assert _run(mh, "verify").returncode == 0
 
     for fault in (("stop-dhcp", "vlan60"), ("stop", WRK1)):  # down with faults in place
