@@ -475,6 +475,21 @@ def get(
         sys.stdout.write(json.dumps({"kind": kind.value, "items": items}, indent=2) + "\n")
         return
     wide = output is GetOutput.wide
+    _get_table(kind, status, wide)
+    _print_faults(status["name"])
+
+
+def _print_faults(name: str) -> None:
+    """The lab's active faults, one line under get's table (multihome fault list)."""
+    from multihome.lab import faults
+
+    found = faults.active(name)
+    if found:
+        said = "; ".join(f"{f.label}: {f.text()}" for f in found)
+        out.print(Text.assemble(("\nFAULTS", "bold yellow"), f" {said} (multihome fault clear)"))
+
+
+def _get_table(kind: Kind, status: dict[str, Any], wide: bool) -> None:
     if kind is Kind.nodes:
         _print_nodes(status, wide)
     elif kind is Kind.pods:
@@ -534,6 +549,81 @@ def exec_(
     raise typer.Exit(code)
 
 
+# -- fault ----------------------------------------------------------------------------------
+
+FAULT_USAGE = (
+    "multihome fault [NAME] VERB TARGET: cut|mend NETWORK, link-down|link-up NODE:NIC, "
+    "stop-dhcp|start-dhcp NETWORK, stop|start NODE, rate NODE:NIC RATE|off, list, clear"
+)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def fault(
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[NAME] VERB TARGET: cut|mend NETWORK, link-down|link-up NODE:NIC, "
+            "stop-dhcp|start-dhcp NETWORK, stop|start NODE, rate NODE:NIC RATE (off: remove), "
+            "list, clear. NAME: the lab (default: the one lab up)."
+        ),
+    ] = None,
+    output: Annotated[Output, typer.Option("-o", "--output", help="table or json")] = Output.table,
+) -> None:
+    """Break the running lab on purpose (recorded; undone by the inverse verb, fault clear
+    or down) and list the faults."""
+    from multihome.lab import faults
+
+    args = list(words or [])
+    name = args.pop(0) if args and args[0] not in faults.VERBS else None
+    if not args or args[0] not in faults.VERBS:
+        _fail(f"no fault verb in {' '.join(words or [])!r}: {FAULT_USAGE}")
+    verb, rest = args[0], args[1:]
+    wanted = {"list": 0, "clear": 0, "rate": 2}.get(verb, 1)
+    if len(rest) != wanted:
+        _fail(f"{verb} takes {wanted} argument(s), got {len(rest)}: {FAULT_USAGE}")
+    try:
+        if verb == "list":
+            if name is not None:
+                from multihome.lab import api
+
+                api.status(name)  # a lab that is not there says so
+            found = faults.active(name)
+            if output is Output.json:
+                sys.stdout.write(json.dumps([f.to_dict() for f in found], indent=2) + "\n")
+            elif found:
+                _table(
+                    ["FAULT", "VERB", "TARGET", "EFFECT"],
+                    [[str(f.number), f.verb, f.target + (f" {f.rate}" if f.rate else ""),
+                      f.text()] for f in found],
+                )  # fmt: skip
+            else:
+                out.print("no faults")
+            return
+        if verb == "clear":
+            undone = faults.clear(name)
+            out.print(
+                "cleared " + "; ".join(f"{f.label}: {f.command()}" for f in undone)
+                if undone
+                else "no faults to clear"
+            )
+            return
+        if verb in faults.UNDO:
+            done = faults.undo(name, verb, rest[0])
+            out.print(f"{verb} {rest[0]}: undid {done.label} ({done.command()})")
+            return
+        made = faults.apply(name, verb, rest[0], rest[1] if verb == "rate" else None)
+    except faults.FaultError as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.code)
+    except (OSError, RuntimeError, ValueError) as exc:
+        _lab_error(exc)
+    if verb == "rate" and rest[1].lower() == "off":
+        out.print(f"{rest[0]} is no longer shaped (undid {made.label})")
+    else:
+        out.print(f"{made.label}: {made.text()}")
+
+
 # -- verify ---------------------------------------------------------------------------------
 
 
@@ -581,12 +671,25 @@ def verify(
             help="Also write a self-contained HTML report here (the picture, every check).",
         ),
     ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            help="Verify this scenario of the lab file (its faults applied, then undone); "
+            "may be repeated.",
+        ),
+    ] = None,
+    all_scenarios: Annotated[
+        bool, typer.Option("--all-scenarios", help="Verify every scenario of the lab file.")
+    ] = False,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
     reachability and isolation, which VLAN the traffic crosses, and the lab's expect entries.
     Exit 0: all pass; 1: a check failed; 2: verify could not run (no lab up)."""
     from multihome import verify as verifier
 
+    if scenario or all_scenarios:
+        _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
     try:
         report = verifier.run(name)
     except verifier.VerifyError as exc:
@@ -730,6 +833,35 @@ def capture(
         if pcap is not None:
             pcap.close()
     raise typer.Exit(EXIT_OK if code == 0 else EXIT_FAILED)
+
+
+def _verify_scenarios(
+    name: str | None, wanted: list[str] | None, output: Output, junit: Path | None
+) -> NoReturn:
+    """``verify --scenario``: one section (and JUnit test suite) a scenario."""
+    from multihome import verify as verifier
+    from multihome.verify.report import junit_document
+    from multihome.verify.scenarios import run_scenarios
+
+    try:
+        reports = run_scenarios(name, wanted)
+    except (verifier.VerifyError, RuntimeError) as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), getattr(exc, "code", EXIT_USAGE))
+    if junit is not None:
+        try:
+            junit.write_text(junit_document(reports), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {junit}: {exc.strerror or exc}")
+    if output is Output.json:
+        doc = {"ok": all(r.ok for r in reports), "scenarios": [r.to_json() for r in reports]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for report in reports:
+            out.print(Text.assemble(("\n" + report.lab, "bold")))
+            print_verify_report(report)
+    raise typer.Exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)
 
 
 def main() -> None:

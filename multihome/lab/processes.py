@@ -96,6 +96,8 @@ def _stop(pid: int, started: int, timeout: float) -> bool:
             break
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+            if sig == signal.SIGTERM:  # one frozen by a fault (SIGSTOP) must see it now
+                os.kill(pid, signal.SIGCONT)
         deadline = time.monotonic() + wait
         delay = 0.0005
         while ns.is_running(pid, started):

@@ -27,6 +27,7 @@ from multihome.plan.model import (
     Plan,
     PodPlan,
     ProcessPlan,
+    ScenarioPlan,
 )
 from multihome.plan.nads import lab_network_on
 from multihome.plan.pods import LONGHORN_INTERFACE, LONGHORN_NAMESPACE, longhorn_annotation
@@ -53,6 +54,7 @@ __all__ = [
     "PlanError",
     "PodPlan",
     "ProcessPlan",
+    "ScenarioPlan",
     "build_plan",
     "lab_network_on",
     "longhorn_annotation",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from multihome.plan.expect import expect_plans
+from multihome.plan.expect import expect_plans, scenario_plans
 from multihome.plan.longhorn import longhorn_plan
 from multihome.plan.manifests import manifest_plans
 from multihome.plan.model import ClusterPlan, HostPlan, Plan
@@ -73,4 +73,5 @@ def build_plan(lab_file: LabFile, placed: Mapping[str, str] | None = None) -> Pl
         manifests=manifest_plans(lab_file),
         longhorn=longhorn,
         expect=expect_plans(lab_file, networks, nodes, hosts, pods),
+        scenarios=scenario_plans(lab_file, networks, nodes, hosts, pods),
     )

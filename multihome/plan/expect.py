@@ -7,6 +7,7 @@ checks report those (``expect-unknown-*``) and the verifier fails the entry."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from ipaddress import ip_address
 
 from multihome.plan.model import (
@@ -16,10 +17,12 @@ from multihome.plan.model import (
     NetworkPlan,
     NodePlan,
     PodPlan,
+    ScenarioPlan,
     TargetKind,
     ViaKind,
 )
 from multihome.spec import LabFile
+from multihome.spec.models import Expect
 
 
 def split_endpoint(value: str) -> tuple[str, int | None]:
@@ -57,8 +60,11 @@ def expect_plans(
     nodes: tuple[NodePlan, ...],
     hosts: tuple[HostPlan, ...],
     pods: tuple[PodPlan, ...],
+    entries: Sequence[Expect] | None = None,
+    at: tuple[str | int, ...] = ("spec", "expect"),
 ) -> tuple[ExpectPlan, ...]:
-    """Every ``expect`` entry, in lab order."""
+    """Every ``expect`` entry, in lab order (``entries`` written at ``at`` in the lab file:
+    a scenario's; default the lab's own)."""
     pod_refs = {p.ref for p in pods}
     node_names = {n.name for n in nodes}
     host_names = {h.name for h in hosts}
@@ -68,7 +74,8 @@ def expect_plans(
     ifnames |= {nic.name for h in hosts for nic in h.nics}
     ifnames |= {i.name for p in pods for i in p.interfaces}
     found = []
-    for index, exp in enumerate(lab_file.lab.spec.expect):
+    listed = lab_file.lab.spec.expect if entries is None else entries
+    for index, exp in enumerate(listed):
         target, port = split_endpoint(exp.to)
         target_kind: TargetKind | None = (
             "ip" if is_ip(target) else _kind(target, pod_refs, node_names, host_names)
@@ -76,7 +83,7 @@ def expect_plans(
         via_kind: ViaKind | None = None
         if exp.via is not None:
             via_kind = "network" if exp.via in nets else "interface" if exp.via in ifnames else None
-        where = lab_file.locate("spec", "expect", index)
+        where = lab_file.locate(*at, index)
         found.append(
             ExpectPlan(
                 index=index + 1,
@@ -97,3 +104,31 @@ def expect_plans(
             )
         )
     return tuple(found)
+
+
+def scenario_plans(
+    lab_file: LabFile,
+    networks: tuple[NetworkPlan, ...],
+    nodes: tuple[NodePlan, ...],
+    hosts: tuple[HostPlan, ...],
+    pods: tuple[PodPlan, ...],
+) -> tuple[ScenarioPlan, ...]:
+    """The lab's scenarios, their ``expect`` entries resolved as the lab's are."""
+    return tuple(
+        ScenarioPlan(
+            name=sc.name,
+            description=sc.description,
+            faults=tuple(tuple(f.split()) for f in sc.faults),
+            expect=expect_plans(
+                lab_file,
+                networks,
+                nodes,
+                hosts,
+                pods,
+                sc.expect,
+                ("spec", "scenarios", index, "expect"),
+            ),
+            line=lab_file.locate("spec", "scenarios", index).line,
+        )
+        for index, sc in enumerate(lab_file.lab.spec.scenarios)
+    )

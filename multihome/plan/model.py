@@ -280,6 +280,19 @@ class ExpectPlan(PlanModel):
     """Where the entry is written in the lab file."""
 
 
+class ScenarioPlan(PlanModel):
+    """A what-if of the lab (``verify --scenario``): faults as ``multihome fault`` words,
+    and the expectations that hold under them."""
+
+    name: str
+    description: str
+    faults: tuple[tuple[str, ...], ...]
+    """Each fault's words: verb, target (and rate)."""
+    expect: tuple[ExpectPlan, ...]
+    line: int
+    """Where the scenario is written in the lab file."""
+
+
 class ClusterPlan(PlanModel):
     """The cluster as RKE2 runs it."""
 
@@ -312,6 +325,8 @@ class Plan(PlanModel):
     longhorn: LonghornPlan | None
     expect: tuple[ExpectPlan, ...] = ()
     """The lab's ``expect`` entries, in lab order."""
+    scenarios: tuple[ScenarioPlan, ...] = ()
+    """The lab's what-if scenarios, in lab order."""
 
     def node(self, name: str) -> NodePlan:
         """The node of that name (KeyError when there is none)."""

@@ -193,6 +193,35 @@ class Expect(SpecModel):
     retries: Annotated[int, Strict(), Field(ge=0)] = 3
 
 
+FAULT_VERBS = {"cut": 1, "link-down": 1, "stop-dhcp": 1, "stop": 1, "rate": 2}
+"""``multihome fault``'s verbs that break something, with how many words follow each."""
+
+
+class Scenario(SpecModel):
+    """A what-if (``verify --scenario``): faults applied together, as ``multihome fault``
+    writes them (``cut vlan50``, ``link-down NODE:NIC``, ``rate NODE:NIC 10mbit``), and what
+    must still work or stop under them (``expect``, as the lab's)."""
+
+    name: Annotated[
+        str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    ]
+    description: str = ""
+    faults: Annotated[list[str], Field(min_length=1)]
+    expect: list[Expect] = Field(default_factory=list)
+
+    @field_validator("faults")
+    @classmethod
+    def _faults(cls, value: list[str]) -> list[str]:
+        for fault in value:
+            words = fault.split()
+            if not words or FAULT_VERBS.get(words[0]) != len(words) - 1:
+                verbs = ", ".join(
+                    f"{v} TARGET" + (" RATE" if n == 2 else "") for v, n in FAULT_VERBS.items()
+                )
+                raise ValueError(f"{fault!r} is not a fault: write one of {verbs}")
+        return value
+
+
 class LabSpec(SpecModel):
     resources: list[str] = Field(default_factory=list)
     networks: list[Network]
@@ -201,6 +230,16 @@ class LabSpec(SpecModel):
     hosts: list[Host] = Field(default_factory=list)
     longhorn: Longhorn | None = None
     expect: list[Expect] = Field(default_factory=list)
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _unique_scenarios(cls, value: list[Scenario]) -> list[Scenario]:
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"scenario names must be unique: {', '.join(twice)} appear twice")
+        return value
 
 
 class Lab(SpecModel):

@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from multihome.lab import api, sandbox
+from multihome.lab import api, faults, sandbox
 from multihome.lab.state import LabState
+from multihome.plan import ScenarioPlan
 
 from .checks import FAMILIES, Context
+from .checks.base import explain, faults_behind
+from .checks.leases import read_leases
 from .collect import Evidence, Work, collect
 from .probes import MAX_PROBES_AT_ONCE
 from .report import CheckResult, Report
@@ -38,7 +41,11 @@ def load(name: str | None) -> tuple[Context, sandbox.Sandbox]:
         raise VerifyError(f"cannot verify: {exc}") from exc
     view: LabView = lab_view(status)
     state = LabState(view.name)
-    view = dataclasses.replace(view, node_dirs={n: str(state.node_dir(n)) for n in view.nodes})
+    view = dataclasses.replace(
+        view,
+        node_dirs={n: str(state.node_dir(n)) for n in view.nodes},
+        faults=tuple(faults.recorded(state)),
+    )
     if not view.running:
         raise VerifyError(f"cannot verify: lab {view.name!r} is not running (its sandbox is gone)")
     return Context(plan, view), sandbox.Sandbox.from_dict(view.sandbox)
@@ -52,10 +59,15 @@ def _budget(work: Work) -> float:
     return 30.0 + slowest * max(1, rounds) + sum(s.timeout for s in work.streams.values())
 
 
-def run(name: str | None = None) -> Report:
-    """Verify the running lab ``name``; raises :class:`VerifyError` when it can't run."""
+def run(name: str | None = None, *, scenario: ScenarioPlan | None = None) -> Report:
+    """Verify the running lab ``name``; raises :class:`VerifyError` when it can't run.
+    With ``scenario`` (its faults applied: see ``scenarios.run``): its ``expect`` entries
+    instead of the lab's, and a derived check that fails where one of its faults is the
+    likely cause is a skip (broken as the scenario means it to be), not a failure."""
     started = time.monotonic()
     ctx, sb = load(name)
+    if scenario is not None:
+        ctx.plan = ctx.plan.model_copy(update={"expect": scenario.expect})
     loaded = time.monotonic()
     work = Work(bridges=tuple(n.bridge for n in ctx.lab.networks.values()))
     judges = [derive(ctx, work) for derive in FAMILIES]
@@ -63,11 +75,14 @@ def run(name: str | None = None) -> Report:
         evidence: Evidence = sb.call(collect, work, timeout=_budget(work))
     except (sandbox.SandboxError, OSError) as exc:
         raise VerifyError(f"cannot verify lab {ctx.lab.name!r}: {exc}") from exc
+    evidence.leases = read_leases(ctx.lab.name, work.leases)  # the state's files, not the kernel's
     collected = time.monotonic()
-    results = [r for judge in judges for r in judge(evidence)]
+    results = [explain(ctx, r) for judge in judges for r in judge(evidence)]
+    if scenario is not None:
+        results = [_expected(ctx, r) for r in results]
     done = time.monotonic()
     return Report(
-        lab=ctx.lab.name,
+        lab=ctx.lab.name if scenario is None else f"{ctx.lab.name} scenario {scenario.name}",
         checks=tuple(results),
         elapsed=done - started,
         timings={
@@ -76,3 +91,11 @@ def run(name: str | None = None) -> Report:
             "judge": done - collected,
         },
     )
+
+
+def _expected(ctx: Context, result: CheckResult) -> CheckResult:
+    """Under a scenario, a derived check its faults break is a skip that says so."""
+    if result.status != "fail" or result.id == "expect" or not faults_behind(ctx, result):
+        return result
+    cause = f"broken by the scenario's faults, as meant: {result.cause}"
+    return dataclasses.replace(result, status="skip", cause=cause)

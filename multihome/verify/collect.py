@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from multihome.lab import forkpool, netlink
 from multihome.lab.daemons import socket_answers
@@ -74,6 +75,8 @@ class Work:
     facts: set[str] = field(default_factory=set)
     sockets: set[str] = field(default_factory=set)
     """Unix sockets (paths on the host, e.g. a node's dhcp daemon's) to connect to."""
+    leases: set[str] = field(default_factory=set)
+    """Networks whose DHCP server's lease file is wanted (read outside the sandbox)."""
     routes: set[tuple[str, str]] = field(default_factory=set)
     probes: dict[str, Probe] = field(default_factory=dict)
     streams: dict[str, Stream] = field(default_factory=dict)
@@ -96,6 +99,8 @@ class Evidence:
     streams: dict[str, StreamResult] = field(default_factory=dict)
     sockets: dict[str, str | None] = field(default_factory=dict)
     """Path -> None when something accepted the connection, else why not."""
+    leases: dict[str, Any] = field(default_factory=dict)
+    """Network -> its DHCP server's leases (``checks.leases.read_leases``)."""
 
 
 def _link_local(cidr: str) -> bool:

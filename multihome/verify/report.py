@@ -128,6 +128,10 @@ class Report:
     def junit(self) -> str:
         """JUnit XML: one test suite, one test case per check (failures with the cause as
         message and the evidence as text, skips with the reason)."""
+        return junit_document([self])
+
+    def junit_suite(self) -> ET.Element:
+        """This report as one JUnit test suite."""
         suite = ET.Element(
             "testsuite",
             name=f"multihome verify {self.lab}",
@@ -151,7 +155,13 @@ class Report:
             else:
                 out = ET.SubElement(case, "system-out")
                 out.text = "\n".join((check.title, *check.evidence))
-        root = ET.Element("testsuites", name="multihome verify")
-        root.append(suite)
-        ET.indent(root)
-        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+        return suite
+
+
+def junit_document(reports: list[Report]) -> str:
+    """JUnit XML with one test suite per report (``verify --all-scenarios``: one a scenario)."""
+    root = ET.Element("testsuites", name="multihome verify")
+    for report in reports:
+        root.append(report.junit_suite())
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

@@ -11,6 +11,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from multihome.lab.faults import Fault
+
 MachineKind = Literal["node", "host"]
 
 
@@ -126,6 +128,8 @@ class LabView:
     pending: tuple[str, ...]
     node_dirs: dict[str, str] = field(default_factory=dict)
     """Node -> its directory in the lab's state (behind its /run/cni, /etc/cni/net.d, ...)."""
+    faults: tuple[Fault, ...] = ()
+    """The faults applied to the lab (``multihome fault``), by number."""
 
     def machine(self, name: str) -> MachineView | None:
         return self.nodes.get(name) or self.hosts.get(name)

@@ -9,6 +9,7 @@ prefix match over it, as the kernel's would be.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -224,7 +225,19 @@ class Verify:
             probes={key: _answer(p) for key, p in self.work.probes.items()},
             streams=streams,
             sockets=dict.fromkeys(self.work.sockets),
+            leases=self._leases(),
         )
+
+    def _leases(self) -> dict[str, Any]:
+        """Every DHCP attachment's address leased to its MAC for another hour."""
+        found: dict[str, dict[str, tuple[int, str]]] = {n: {} for n in self.work.leases}
+        for pod, view in self.ctx.running():
+            for iface in pod.interfaces:
+                address = view.address(iface.name)
+                if iface.lab_network in found and address:
+                    mac = str((view.entry(iface.name) or {}).get("mac") or "").lower()
+                    found[iface.lab_network][address] = (int(time.time()) + 3600, mac)
+        return dict(found)
 
     def storage(self) -> str:
         """The network Longhorn's storage NAD lands on ("" without Longhorn)."""

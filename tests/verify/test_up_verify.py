@@ -32,12 +32,12 @@ def test_up_verify_builds_then_proves_the_seed(
         result = CliRunner().invoke(app, ["up", "--verify"])
         assert result.exit_code == 0, result.output
         assert "lab multi-homed up in" in result.output
-        # 52: the nodes' NICs, DHCP servers and daemons, net-tools and Longhorn 1.4's six instance-managers (the seed's era)
-        assert "OK multi-homed: 52 passed, 0 failed" in result.output
+        # 60: the nodes' NICs, DHCP servers and daemons, the 8 DHCP leases, net-tools and Longhorn 1.4's six instance-managers (the seed's era)
+        assert "OK multi-homed: 60 passed, 0 failed" in result.output
         again = CliRunner().invoke(app, ["up", "--verify"])  # the same file: verify only
         assert again.exit_code == 0, again.output
         assert "already up and matches the file" in again.output
-        assert "OK multi-homed: 52 passed, 0 failed" in again.output
+        assert "OK multi-homed: 60 passed, 0 failed" in again.output
     finally:
         api.down("multi-homed")
     assert host_snapshot() == before

@@ -21,6 +21,8 @@ SEED_CHECKS = {
     "nics": 6,
     "dhcp-server": 2,
     "dhcp-daemon": 3,
+    # a current lease for each dhcp interface: net-tools' net1 and net2, six lhnet1
+    "dhcp-lease": 8,
     # net-tools and Longhorn 1.4's six instance-managers (an engine and a replica one per agent)
     "interfaces": 7,
     "network-status": 7,

@@ -66,7 +66,7 @@ def failures(results: list[CheckResult]) -> list[str]:
 def test_a_healthy_lab_passes_every_check(lab: Verify) -> None:
     results = lab.judge(lab.healthy())
     assert [r.name for r in results if r.status != "pass"] == []
-    assert len(results) == 52  # as test_verify_seed counts them on a real lab
+    assert len(results) == 60  # as test_verify_seed counts them on a real lab
     assert {r.id for r in results} >= {"interfaces", "canal-segment", "longhorn-segment", "expect"}
 
 
@@ -312,7 +312,7 @@ def test_report_json_is_stable_across_derivations(seed: Plan) -> None:
         texts.append(report(lab, ev).json_text())
     assert texts[0] == texts[1]
     doc = json.loads(texts[0])
-    assert (doc["ok"], doc["passed"], doc["failed"], doc["elapsed"]) == (False, 51, 1, 1.25)
+    assert (doc["ok"], doc["passed"], doc["failed"], doc["elapsed"]) == (False, 59, 1, 1.25)
     assert list(doc["checks"][0]) == ["id", "subject", "title", "status", "evidence", "cause"]
 
 

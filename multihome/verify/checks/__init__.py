@@ -1,16 +1,17 @@
 """The checks verify derives from a lab, one module per family, in the order they are shown:
-what the pods stand on (nodes' NICs, DHCP servers, dhcp daemons), pods' interfaces and
-network-status, default routes, the cluster network and the segment it crosses,
+what the pods stand on (nodes' NICs, DHCP servers, dhcp daemons), their DHCP leases, pods'
+interfaces and network-status, default routes, the cluster network and the segment it crosses,
 reachability and isolation of the networks pods attach to, node-ip between nodes,
 Longhorn's storage network, and the lab's ``expect`` entries."""
 
 from __future__ import annotations
 
-from . import cluster, expect, infra, longhorn, nodes, pods, reach, routes
+from . import cluster, expect, infra, leases, longhorn, nodes, pods, reach, routes
 from .base import Context, Derive, Judge
 
 FAMILIES: tuple[Derive, ...] = (
     infra.derive,
+    leases.derive,
     pods.derive,
     routes.derive,
     cluster.derive,

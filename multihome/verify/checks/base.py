@@ -8,12 +8,15 @@ its results. Probe keys are prefixed with the family's id, so families never col
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from multihome.lab.faults import Fault
 from multihome.plan import InterfacePlan, NADPlan, NetworkPlan, NodePlan, Plan, PodPlan
 
 from ..collect import Evidence, RouteTo, Work
@@ -239,3 +242,51 @@ def keeps_cluster_route(pod: PodPlan) -> bool:
     default-route (one that does takes it off eth0, which keeps only its link route and
     reaches no pod on another node, as on a real cluster: not a failure to look for)."""
     return not any(i.default_route is not None and not i.cluster for i in pod.interfaces)
+
+
+# -- faults ---------------------------------------------------------------------------------
+def _names_in(text: str, name: str) -> bool:
+    """Whether ``name`` (a network, node or NIC) is a whole word of ``text``."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def faults_behind(ctx: Context, result: CheckResult) -> list[Fault]:
+    """The lab's faults that likely explain a failed check: a cut network or a stopped DHCP
+    server the check is about (named in it, or a network its pod, NAD or machine is on), a
+    stopped machine or a NIC down or shaped on a machine it names (or its pod's node)."""
+    text = " ".join((result.subject, *result.evidence, result.cause or ""))
+    networks = {n for n in ctx.lab.networks if _names_in(text, n)}
+    machines = {m for m in (*ctx.lab.nodes, *ctx.lab.hosts) if _names_in(text, m)}
+    pod = ctx.lab.pods.get(result.subject.split(" ", 1)[0])
+    if pod is not None:
+        machines.add(pod.node)
+        for plan in (p for p in ctx.plan.pods if p.ref == pod.ref):
+            networks.update(i.lab_network for i in plan.interfaces if i.lab_network)
+    nad = ctx.plan.nad(result.subject) if "/" in result.subject else None
+    if nad is not None and nad.master:
+        networks.update(c.network for n in ctx.plan.nodes for c in n.nics if c.name == nad.master)
+    for name in list(machines):
+        machine = ctx.lab.machine(name)
+        if machine is not None and result.subject == name:
+            networks.update(c.network for c in machine.nics)
+    found = []
+    for fault in ctx.lab.faults:
+        if fault.network is not None:
+            if fault.network in networks:
+                found.append(fault)
+        elif fault.machine in machines:
+            found.append(fault)
+    return found
+
+
+def explain(ctx: Context, result: CheckResult) -> CheckResult:
+    """A failed check whose likely cause is a fault of the lab says so first: ``vlan50 is
+    cut (fault 1)``, then what the check itself read."""
+    if result.status != "fail" or not ctx.lab.faults:
+        return result
+    behind = faults_behind(ctx, result)
+    if not behind:
+        return result
+    said = "; ".join(f.cause() for f in behind)
+    cause = f"{said}; what the check read: {result.cause}" if result.cause else said
+    return dataclasses.replace(result, cause=cause)
