@@ -1,17 +1,18 @@
 """Checks of trunk NICs (``vlans:``): each tagged VLAN is a network of the lab, the
 sub-interfaces have names the kernel takes and that no other interface of the machine has,
 a VLAN is carried once per NIC (tagged, or untagged as the NIC's ``network``), sub-interface
-addresses lie in their VLAN's subnet, and a NIC is on some network at all."""
+addresses lie in their VLAN's subnet, and a NIC is on some network at all; and NADs whose
+master is a trunk that carries no untagged network."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from multihome.check.context import Context
-from multihome.check.findings import Finding
+from multihome.check.findings import Finding, nodes_phrase
 from multihome.check.names import ifname_problem
 from multihome.check.registry import check
-from multihome.spec import NIC
+from multihome.spec import NIC, Node
 
 
 def _machines(ctx: Context) -> Iterator[tuple[str, int, str, list[NIC]]]:
@@ -103,3 +104,31 @@ def trunk_nics(ctx: Context) -> Iterator[Finding]:
                         f"{vlan_net.subnet} of VLAN {sub.id} (network {vlan_net.name})",
                         f"give it an address in {vlan_net.subnet}",
                     )
+
+
+def _tagged_only(node: Node, ifname: str) -> NIC | None:
+    """The node's trunk NIC ``ifname`` when it carries tagged VLANs only (no network:)."""
+    return next((n for n in node.nics if n.name == ifname and n.network is None and n.vlans), None)
+
+
+@check
+def nads_on_tagged_only_trunks(ctx: Context) -> Iterator[Finding]:
+    for nad in ctx.nads.values():
+        if nad.conf is None or nad.master is None or nad.main_type == "vlan":
+            continue  # the vlan plugin tags its frames itself
+        found = [
+            (n.name, t) for n in ctx.nodes_running(nad.key) if (t := _tagged_only(n, nad.master))
+        ]
+        if not found:
+            continue
+        subs = found[0][1].vlans
+        said = ", ".join(f"{v.name} (VLAN {v.id})" for v in subs)
+        yield ctx.warning(
+            "nad-master-trunk-tagged",
+            nad.locate_config(),
+            f"NAD {nad.key}: master {nad.master} on {nodes_phrase([n for n, _ in found])} is a "
+            f"trunk carrying tagged VLANs only ({said}): the {nad.main_type} interfaces' "
+            "frames leave it untagged, on no VLAN, and reach nothing",
+            f"set master to the sub-interface of the VLAN it is meant for (e.g. "
+            f"{subs[0].name}), or give {nad.master} the network it carries untagged (network:)",
+        )

@@ -54,6 +54,13 @@ CASES = [
         "VLAN 70 twice: as vlan70 and untagged (network vlan70)",
     ),
     (
+        "nad-master-trunk-tagged",
+        LAB.replace("          network: vlan70\n", "").replace(
+            '"master": "vlan60"', '"master": "ens224"'
+        ),
+        "master ens224 on nodes tk-wrk-1, tk-wrk-2 is a trunk carrying tagged VLANs only",
+    ),
+    (
         "trunk-vlan-address",
         edit(WEB60, WEB60.replace("172.16.60.31", "172.16.61.31")),
         "outside 172.16.60.0/24 of VLAN 60",
@@ -87,6 +94,7 @@ def test_a_trunk_with_tagged_vlans_only_is_a_master_that_exists() -> None:
     found = _found(text)
     assert "nad-master-missing" not in found
     assert "nic-network-missing" not in found
+    assert list(found) == ["nad-master-trunk-tagged"], found  # present, but on no VLAN
 
 
 def test_node_ip_on_a_sub_interface() -> None:
