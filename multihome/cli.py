@@ -404,7 +404,7 @@ def _print_nodes(status: dict[str, Any], wide: bool) -> None:
                 n["kernel"],
                 n["container_runtime"],
             ]
-            row += [_trunks_of(n["nics"], note)] if note else []
+            row += [_trunks_of(n.get("nics", []), note)] if note else []
         rows.append(row)
     _table(header, rows)
 
@@ -497,7 +497,7 @@ def get(
         note = _trunk_note(status)
         tagged: dict[str, int] = {}
         for node in status["nodes"]:
-            for nic in node["nics"]:
+            for nic in node.get("nics", []):
                 if nic.get("parent"):
                     tagged[nic["network"]] = tagged.get(nic["network"], 0) + 1
         _table(
