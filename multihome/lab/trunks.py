@@ -9,7 +9,8 @@ Two ways, chosen by what the kernel can make (:func:`mode`, the preflight's prob
   and has an access port per VLAN (``mt<vid>``) wired to that VLAN's segment bridge
   (``mu<vid>``), so tagged frames really cross the wire and land on the same segment as
   every access port of that VLAN. In the node, ``ens224.50`` is a real vlan device on
-  ``ens224``. Not proven on this project's CI kernel, which has neither feature.
+  ``ens224``. This project's CI kernel has neither feature; the path was run in a Debian
+  6.1 VM (the trunk lab up, leases and verify over the tagged trunk).
 - ``emulated`` (elsewhere): each sub-interface is its own veth on its VLAN's segment,
   named as in the design; a NIC with tagged VLANs only is a veth plugged into nothing (a
   trunk port that drops untagged frames). Traffic of ``ens224.50`` lands on VLAN 50's
