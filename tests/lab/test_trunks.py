@@ -132,3 +132,11 @@ def test_real_trunk_carries_tags_to_the_vlan_segment(make_sandbox: MakeSandbox) 
     assert kinds["ens224.50"] == "vlan" and kinds["vlan60"] == "vlan"
     assert out["w1_w2"] is True and out["w1_host"] is True
     assert out["w1_vlan60"] is False
+
+
+def test_long_sub_interface_names_get_their_own_switch_ports() -> None:
+    from multihome.lab.names import switch_port
+
+    assert switch_port("n", 1, "ens224.50") == "n1-ens224.50"  # fits: as before
+    ports = {switch_port("n", 1, f"enp0s31f6.{vid}") for vid in (100, 101, 1000)}
+    assert len(ports) == 3 and all(len(p) <= 15 for p in ports)
