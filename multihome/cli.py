@@ -376,11 +376,34 @@ def _version_unset() -> str:
     return f"v{schema_version(None).version}"
 
 
+def _trunk_note(status: dict[str, Any]) -> str | None:
+    """How the lab builds its trunk NICs (``802.1q``, ``emulated: no 802.1q``); None: none."""
+    trunks = status.get("trunks") or {}
+    if not trunks.get("mode"):
+        return None
+    why = trunks.get("why")
+    return f"{trunks['mode']}: {why}" if why else str(trunks["mode"])
+
+
+def _trunks_of(nics: list[dict[str, Any]], note: str) -> str:
+    """``ens224[ens224.50=50,ens224.60=60] (emulated: no 802.1q)``; ``-`` without trunks."""
+    by_parent: dict[str, list[str]] = {}
+    for nic in nics:
+        if nic.get("parent"):
+            by_parent.setdefault(nic["parent"], []).append(f"{nic['name']}={nic['vlan']}")
+    if not by_parent:
+        return "-"
+    said = " ".join(f"{p}[{','.join(subs)}]" for p, subs in by_parent.items())
+    return f"{said} ({note})"
+
+
 def _print_nodes(status: dict[str, Any], wide: bool) -> None:
     ready = "Ready" if status.get("running", True) else "NotReady"
     header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    note = _trunk_note(status)
     if wide:
         header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+        header += ["TRUNKS"] if note else []
     rows = []
     for n in status["nodes"]:
         version = n["version"] or _version_unset()
@@ -393,6 +416,7 @@ def _print_nodes(status: dict[str, Any], wide: bool) -> None:
                 n["kernel"],
                 n["container_runtime"],
             ]
+            row += [_trunks_of(n.get("nics", []), note)] if note else []
         rows.append(row)
     _table(header, rows)
 
@@ -497,8 +521,15 @@ def _get_table(kind: Kind, status: dict[str, Any], wide: bool) -> None:
     elif kind is Kind.pools:
         _print_pools(status["pools"], wide)
     elif kind is Kind.networks:
+        note = _trunk_note(status)
+        tagged: dict[str, int] = {}
+        for node in status["nodes"]:
+            for nic in node.get("nics", []):
+                if nic.get("parent"):
+                    tagged[nic["network"]] = tagged.get(nic["network"], 0) + 1
         _table(
-            ["NAME", "VLAN", "SUBNET", "BRIDGE", "DHCP", "ATTACHMENTS"],
+            ["NAME", "VLAN", "SUBNET", "BRIDGE", "DHCP", "ATTACHMENTS"]
+            + (["TAGGED"] if note else []),
             [
                 [
                     n["name"],
@@ -508,6 +539,11 @@ def _get_table(kind: Kind, status: dict[str, Any], wide: bool) -> None:
                     n["dhcp"]["range"] if n["dhcp"] else "-",
                     ",".join(n["attachments"]) if wide else str(len(n["attachments"])),
                 ]
+                + (
+                    [f"{tagged[n['name']]} ({note})" if n["name"] in tagged else "-"]
+                    if note
+                    else []
+                )
                 for n in status["networks"]
             ],
         )

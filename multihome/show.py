@@ -10,7 +10,7 @@ from rich.text import Text
 from multihome.check.context import Context
 from multihome.check.pods import ifnames
 from multihome.plan.scheduling import node_taints
-from multihome.spec import LabFile
+from multihome.spec import NIC, LabFile
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
@@ -59,9 +59,7 @@ def design_tables(lab_file: LabFile) -> list[Table]:
 
     nodes = _table(f"{title}: nodes", ("NAME", "ROLE", "NODE-IP", "NICS", "TAINTS"))
     for node in spec.nodes:
-        nics = ", ".join(
-            f"{n.name}={n.network}" + (f"({n.address})" if n.address else "") for n in node.nics
-        )
+        nics = ", ".join(_nic_text(n, with_address=False) for n in node.nics)
         taints = ", ".join(f"{t.key}={t.value}:{t.effect}" for t in node_taints(node, spec.cluster))
         _add(nodes, node.name, node.role, str(node.effective_node_ip or "-"), nics, taints or "-")
     tables = [networks, nodes]
@@ -69,7 +67,7 @@ def design_tables(lab_file: LabFile) -> list[Table]:
     if spec.hosts:
         hosts = _table(f"{title}: hosts", ("NAME", "NICS", "SERVES"))
         for host in spec.hosts:
-            nics = ", ".join(f"{n.name}={n.network}({n.address or '-'})" for n in host.nics)
+            nics = ", ".join(_nic_text(n, with_address=True) for n in host.nics)
             serves = [f"http:{host.serve.http}"] if host.serve.http else []
             serves += [f"tcp:{p}" for p in host.serve.tcp] + [f"udp:{p}" for p in host.serve.udp]
             _add(hosts, host.name, nics, ", ".join(serves) or "-")
@@ -98,3 +96,19 @@ def design_tables(lab_file: LabFile) -> list[Table]:
             )
         tables.append(pods)
     return tables
+
+
+def _nic_text(nic: NIC, *, with_address: bool) -> str:
+    """``ens192=vlan40(172.16.40.47)``; a trunk adds its tagged VLANs:
+    ``ens224=vlan70 [ens224.50: VLAN 50, vlan60: VLAN 60(172.16.60.11)]``."""
+
+    def part(name: str, on: str, address: object) -> str:
+        if address is None:
+            return f"{name}{on}({'-'})" if with_address else f"{name}{on}"
+        return f"{name}{on}({address})"
+
+    text = part(nic.name, f"={nic.network}" if nic.network else "", nic.address)
+    if nic.vlans:
+        subs = ", ".join(part(v.name, f": VLAN {v.id}", v.address) for v in nic.vlans)
+        text += f" [{subs}]"
+    return text

@@ -13,6 +13,7 @@ from multihome.check import (  # noqa: F401
     plugins,
     pods,
     storage,
+    trunks,
     whereabouts,
 )
 from multihome.check.findings import Finding, Kind, Severity

@@ -115,7 +115,7 @@ def nics(ctx: Context) -> Iterator[Finding]:
                     "give each NIC of a machine its own name",
                 )
             seen.add(nic.name)
-            if nic.network not in ctx.networks:
+            if nic.network is not None and nic.network not in ctx.networks:
                 known = ", ".join(ctx.networks) or "none defined"
                 yield ctx.error(
                     "nic-network-unknown",
@@ -150,6 +150,9 @@ def node_ips(ctx: Context) -> Iterator[Finding]:
             )
             continue
         nic = next((n for n in node.nics if n.address == ip), None)
+        sub = next((v for n in node.nics for v in n.vlans if v.address == ip), None)
+        if nic is None and sub is not None:  # on a tagged VLAN: the sub-interface's network
+            nic = NIC(name=sub.name, network=ctx.vlan_network(sub.id), address=sub.address)
         if nic is None:
             yield ctx.error(
                 "node-ip-not-on-nic",
@@ -324,7 +327,12 @@ def _unused(ctx: Context) -> dict[str, int]:
     used: dict[str, int] = defaultdict(int)
     for _, _, _, machine_nics in _machines(ctx):
         for nic in machine_nics:
-            used[nic.network] += 1
+            if nic.network is not None:
+                used[nic.network] += 1
+            for sub in nic.vlans:  # a trunk's tagged VLANs (check/trunks.py)
+                net = ctx.vlan_network(sub.id)
+                if net is not None:
+                    used[net] += 1
     return used
 
 

@@ -138,15 +138,27 @@ class Context:
     def node_index(self, node: Node) -> int:
         return self.spec.nodes.index(node)
 
+    def vlan_network(self, vid: int) -> str | None:
+        """The network that is VLAN ``vid`` (the first, as the plan takes it)."""
+        return next((n.name for n in self.spec.networks if n.vlan == vid), None)
+
     def nic_network(self, node: Node, ifname: str) -> str | None:
-        """The network a node's interface is on: a NIC of that name, or a bridge a NIC is in."""
+        """The network a node's interface is on: a NIC of that name (its untagged network),
+        an 802.1q sub-interface (its VLAN's network), or a bridge either is in."""
         for nic in node.nics:
             if nic.name == ifname or (nic.bridge is not None and nic.bridge == ifname):
                 return nic.network
+            for sub in nic.vlans:
+                if ifname in (sub.name, sub.bridge):
+                    return self.vlan_network(sub.id)
         return None
 
     def has_interface(self, node: Node, ifname: str) -> bool:
-        return any(nic.name == ifname or nic.bridge == ifname for nic in node.nics)
+        """A NIC (a trunk with tagged VLANs only too), a sub-interface or a bridge of them."""
+        return any(
+            ifname in (nic.name, nic.bridge) or any(ifname in (v.name, v.bridge) for v in nic.vlans)
+            for nic in node.nics
+        )
 
     @cached_property
     def management_network(self) -> str | None:

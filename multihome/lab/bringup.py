@@ -166,6 +166,7 @@ def _reconcile(
         built = {
             "pods": [by_ref[p.ref] for p in realize.placed_pods(plan) if p.ref in by_ref],
             "pending": [p.ref for p in plan.pods if p.node is None],
+            "trunks": before.get("trunks"),
         }
         status = _status(plan, sb, built, time.monotonic() - started)
         status["created"] = before["created"]
@@ -254,6 +255,8 @@ def _status(
                         "name": c.name,
                         "network": c.network,
                         "address": str(c.address) if c.address else None,
+                        "parent": c.parent,
+                        "vlan": c.vlan,
                     }
                     for c in n.nics
                 ],
@@ -301,6 +304,7 @@ def _status(
         ],
         "pods": built["pods"],
         "pending": built["pending"],
+        "trunks": built.get("trunks"),
     }
 
 

@@ -88,5 +88,7 @@ def fit(name: str, limit: int = MAX_NAME) -> str:
 
 def switch_port(kind: str, index: int, nic: str) -> str:
     """The segment's end of a machine's NIC (in the sandbox, a port of the network's
-    bridge): ``n<index>-<nic>`` for node ``index``, ``h...`` for a host, cut to 15."""
-    return f"{kind}{index}-{nic}"[:15]
+    bridge): ``n<index>-<nic>`` for node ``index``, ``h...`` for a host; a longer one cut
+    to 15 with a hash of the whole, so ``enp0s31f6.100`` and ``enp0s31f6.101`` (two VLANs of
+    one trunk) get two ports."""
+    return fit(f"{kind}{index}-{nic}", 15)

@@ -253,12 +253,18 @@ class NetNS:
         links = self._call("list links", self._ipr.get_links)
         return sorted(str(link.get_attr("IFLA_IFNAME")) for link in links)
 
-    def add_bridge(self, name: str, *, mtu: int | None = None, up: bool = True) -> int:
+    def add_bridge(
+        self, name: str, *, mtu: int | None = None, up: bool = True, vlan_aware: bool = False
+    ) -> int:
         """A Linux bridge (one emulated VLAN segment). An explicit ``mtu`` is kept by the
-        kernel whatever ports join later."""
+        kernel whatever ports join later. ``vlan_aware``: it filters VLANs, and its ports
+        carry no VLAN until ``bridge_vlan`` gives them one (default pvid 0, not 1)."""
         check_ifname(name)
         self._forget(name)
-        self._call(f"add bridge {name}", self._ipr.link, "add", ifname=name, kind="bridge")
+        spec: dict[str, Any] = {"ifname": name, "kind": "bridge"}
+        if vlan_aware:
+            spec.update(br_vlan_filtering=1, br_vlan_default_pvid=0)
+        self._call(f"add bridge {name}", self._ipr.link, "add", **spec)
         idx = self.index(name)
         changes: dict[str, Any] = {}
         if mtu is not None:
@@ -319,6 +325,35 @@ class NetNS:
         self._forget(name)
         self._call(f"add macvlan {name} on {master}", self._ipr.link, "add", **spec)
         return self.index(name)
+
+    def add_vlan(self, name: str, parent: str, vid: int, *, mtu: int | None = None) -> int:
+        """An 802.1q sub-interface of ``parent`` (``ip link add link ens224 name ens224.50
+        type vlan id 50``)."""
+        check_ifname(name)
+        if not 1 <= vid <= 4094:
+            raise ValueError(f"VLAN id {vid} is not between 1 and 4094")
+        spec: dict[str, Any] = {
+            "ifname": name,
+            "kind": "vlan",
+            "link": self.index(parent),
+            "vlan_id": vid,
+        }
+        if mtu is not None:
+            spec["mtu"] = mtu
+        self._forget(name)
+        self._call(f"add vlan {name} (id {vid} on {parent})", self._ipr.link, "add", **spec)
+        return self.index(name)
+
+    def bridge_vlan(self, port: str, vid: int, *, untagged: bool = False) -> None:
+        """Let a port of a VLAN-aware bridge carry VLAN ``vid`` (``bridge vlan add dev PORT vid
+        VID``): tagged, or ``untagged`` (``pvid untagged``: its untagged frames are that VLAN's)."""
+        info: dict[str, Any] = {"vid": vid}
+        if untagged:
+            info["pvid"] = True
+        self._call(
+            f"bridge vlan add vid {vid} dev {port}",
+            self._ipr.vlan_filter, "add", index=self.index(port), vlan_info=info,
+        )  # fmt: skip
 
     def set_link(
         self,

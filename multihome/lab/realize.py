@@ -17,7 +17,7 @@ from typing import Any
 
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
-from . import canal, daemons, forkpool, ipam, netlink, nodes, ns, pods, safefs, sandbox
+from . import canal, daemons, forkpool, ipam, netlink, nodes, ns, pods, safefs, sandbox, trunks
 from .names import dhcp_netns, fit, host_netns, switch_port
 from .state import LabState
 from .steps import Progress, Step
@@ -46,6 +46,43 @@ def _wire(
     target.set_link(ifname, up=True)
     if address:
         target.add_address(ifname, address)
+
+
+def _wire_machine(
+    nl: netlink.Netlink,
+    plan: Plan,
+    state: LabState,
+    netns: str,
+    kind: str,
+    index: int,
+    nics: tuple[NICPlan, ...],
+    trunking: trunks.Trunking,
+    *,
+    bridged_address: bool,
+) -> None:
+    """A machine's NICs: access ports on their network's segment; trunk NICs as 802.1q
+    trunks or emulated (see ``trunks``). ``bridged_address``: a bridged NIC gets its
+    address too (hosts have no node bridges)."""
+    made: set[str] = set()
+    if trunking.mode == trunks.REAL:
+        made = trunks.wire_real(
+            nl, plan, state.record, netns, lambda n: switch_port(kind, index, n), nics
+        )
+    else:
+        for name, mtu in trunks.bare_parents(nics):  # plugged into nothing
+            port = switch_port(kind, index, name)
+            state.record("link", port, peer=name, netns=netns)
+            nl.here().add_veth(port, name, peer_ns=nl.ns(netns), mtu=mtu)
+            nl.ns(netns).set_link(name, up=True)
+    for nic in nics:
+        if nic.name in made:
+            continue
+        keep = bridged_address or not nic.bridge
+        _wire(
+            nl, plan, state, netns, switch_port(kind, index, nic.name), nic,
+            ifname=nic.name, network=nic.network,
+            address=str(nic.address) if nic.address and keep else None,
+        )  # fmt: skip
 
 
 def _node_bridges(inside: netlink.NetNS, node: NodePlan) -> None:
@@ -112,6 +149,9 @@ def _realize(
         for net in plan.networks:
             state.record("link", net.bridge, network=net.name)
             switch.add_bridge(net.bridge, mtu=net.mtu)
+        trunking = trunks.mode(plan)
+        if trunking.mode == trunks.REAL:
+            trunks.build_switch(nl, plan, record)
 
         progress(Step("nodes"))
         made: dict[str, nodes.Node] = {}
@@ -131,12 +171,10 @@ def _realize(
             made[node.name] = where
             inside = nl.ns(where.netns)
             inside.set_link("lo", up=True)
-            for nic in node.nics:
-                _wire(
-                    nl, plan, state, where.netns, switch_port("n", node.index, nic.name), nic,
-                    ifname=nic.name, network=nic.network,
-                    address=str(nic.address) if nic.address and not nic.bridge else None,
-                )  # fmt: skip
+            _wire_machine(
+                nl, plan, state, where.netns, "n", node.index, node.nics, trunking,
+                bridged_address=False,
+            )  # fmt: skip
             _node_bridges(inside, node)
             inside.set_sysctl("net.ipv4.ip_forward", 1)
             if node.default_gateway is not None:
@@ -157,12 +195,9 @@ def _realize(
             record("netns", name, path=netlink.netns_path(name), host=host.name)
             path = netlink.create_netns(name)
             nl.ns(path).set_link("lo", up=True)
-            for nic in host.nics:
-                _wire(
-                    nl, plan, state, path, switch_port("h", index, nic.name), nic,
-                    ifname=nic.name, network=nic.network,
-                    address=str(nic.address) if nic.address else None,
-                )  # fmt: skip
+            _wire_machine(
+                nl, plan, state, path, "h", index, host.nics, trunking, bridged_address=True
+            )
             gateway = (
                 next((n.gateway for n in plan.networks if n.name == host.nics[0].network), None)
                 if host.nics
@@ -197,7 +232,11 @@ def _realize(
             daemons.start_dhcp_daemon(made[node_name], lab_dir, record)
 
         statuses = attach_pods(plan, placed, made, lab_dir, record, progress, keep_going)
-    return {"pods": statuses, "pending": [p.ref for p in plan.pods if p.node is None]}
+    return {
+        "pods": statuses,
+        "pending": [p.ref for p in plan.pods if p.node is None],
+        "trunks": trunking.to_dict(),
+    }
 
 
 def placed_pods(plan: Plan) -> list[PodPlan]:

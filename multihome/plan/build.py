@@ -9,7 +9,7 @@ from multihome.plan.longhorn import longhorn_plan
 from multihome.plan.manifests import manifest_plans
 from multihome.plan.model import ClusterPlan, HostPlan, Plan
 from multihome.plan.nads import nad_plans
-from multihome.plan.networks import network_index, network_plans, nic_plan
+from multihome.plan.networks import network_index, network_plans, nic_plans
 from multihome.plan.nodes import bootstrap_server, join_address, node_plans
 from multihome.plan.pods import pod_plans
 from multihome.spec import LabFile, LabSpec
@@ -20,7 +20,7 @@ def _hosts(spec: LabSpec) -> tuple[HostPlan, ...]:
     return tuple(
         HostPlan(
             name=host.name,
-            nics=tuple(nic_plan(host.name, n, nets, management=False) for n in host.nics),
+            nics=nic_plans(host.name, host.nics, nets),
             http=host.serve.http,
             tcp=tuple(host.serve.tcp),
             udp=tuple(host.serve.udp),

@@ -85,6 +85,10 @@ class NICPlan(PlanModel):
     """The node-local Linux bridge the NIC is enslaved to (its address then moves there)."""
     management: bool
     """Whether this NIC carries the node-ip (the node <-> node network)."""
+    parent: str | None = None
+    """For an 802.1q sub-interface (``ens224.50``): the trunk NIC it is on; None: a NIC."""
+    vlan: int | None = None
+    """For an 802.1q sub-interface: its VLAN id (its frames leave ``parent`` tagged)."""
 
 
 class NodePlan(PlanModel):

@@ -23,14 +23,22 @@ def network_index(spec: LabSpec) -> dict[str, Network]:
 
 
 def _network_of(nets: dict[str, Network], machine: str, nic: NIC) -> Network:
-    net = nets.get(nic.network)
+    net = nets.get(nic.network or "")
     if net is None:
         raise PlanError(f"{machine}: NIC {nic.name} is on network {nic.network!r}, not defined")
     return net
 
 
+def vlan_network(nets: dict[str, Network], vid: int) -> Network | None:
+    """The network that is VLAN ``vid`` (the first, as the checks do)."""
+    return next((n for n in nets.values() if n.vlan == vid), None)
+
+
 def nic_plan(machine: str, nic: NIC, nets: dict[str, Network], management: bool) -> NICPlan:
-    """One NIC: its address with the network's prefix, the network's MTU."""
+    """One NIC on its (untagged) network: its address with the network's prefix, the
+    network's MTU."""
+    if nic.network is None:
+        raise PlanError(f"{machine}: NIC {nic.name} has no network (untagged) of its own")
     net = _network_of(nets, machine, nic)
     address = None
     if nic.address is not None:
@@ -43,6 +51,52 @@ def nic_plan(machine: str, nic: NIC, nets: dict[str, Network], management: bool)
         bridge=nic.bridge,
         management=management,
     )
+
+
+def nic_plans(
+    machine: str, nics: list[NIC], nets: dict[str, Network], management: str | None = None
+) -> tuple[NICPlan, ...]:
+    """A machine's interfaces on networks, in lab order: each NIC that has an untagged
+    network, then its 802.1q sub-interfaces (``parent`` the NIC, on their VLAN's network).
+    A trunk NIC with tagged VLANs only is no NICPlan of its own (see :func:`trunks`)."""
+    found = []
+    for nic in nics:
+        if nic.network is not None:
+            found.append(nic_plan(machine, nic, nets, nic.name == management))
+        for sub in nic.vlans:
+            net = vlan_network(nets, sub.id)
+            if net is None:
+                raise PlanError(
+                    f"{machine}: {sub.name} (VLAN {sub.id} on {nic.name}): no network has "
+                    f"vlan: {sub.id}"
+                )
+            address = None
+            if sub.address is not None:
+                address = ip_interface(f"{sub.address}/{net.subnet.prefixlen}")
+            found.append(
+                NICPlan(
+                    name=sub.name,
+                    network=net.name,
+                    address=address,
+                    mtu=net.mtu,
+                    bridge=sub.bridge,
+                    management=sub.name == management,
+                    parent=nic.name,
+                    vlan=sub.id,
+                )
+            )
+    return tuple(found)
+
+
+def trunks(nics: tuple[NICPlan, ...]) -> dict[str, tuple[NICPlan | None, list[NICPlan]]]:
+    """Trunk NIC name -> (its NICPlan on its untagged network, None when it carries tagged
+    VLANs only; its sub-interfaces), in lab order."""
+    by_name = {n.name: n for n in nics if n.parent is None}
+    found: dict[str, tuple[NICPlan | None, list[NICPlan]]] = {}
+    for nic in nics:
+        if nic.parent is not None:
+            found.setdefault(nic.parent, (by_name.get(nic.parent), []))[1].append(nic)
+    return found
 
 
 def _bridge_names(spec: LabSpec) -> list[str]:
@@ -68,6 +122,8 @@ def _used_addresses(spec: LabSpec, net: Network) -> set[IPAddr]:
     used: set[IPAddr] = {net.gateway} if net.gateway is not None else set()
     for _, nics in _machines(spec):
         used.update(n.address for n in nics if n.network == net.name and n.address)
+        subs = (v for n in nics for v in n.vlans)
+        used.update(v.address for v in subs if v.id == net.vlan and v.address)
     return used
 
 
@@ -95,16 +151,15 @@ def _dhcp_server(spec: LabSpec, net: Network) -> IPAddr:
 def network_plans(spec: LabSpec) -> tuple[NetworkPlan, ...]:
     """Every network as a segment, in lab order."""
     nets = network_index(spec)
+    planned = [(machine, nic_plans(machine, nics, nets)) for machine, nics in _machines(spec)]
     plans = []
     for net, bridge in zip(spec.networks, _bridge_names(spec), strict=True):
-        attachments = []
-        for machine, nics in _machines(spec):
-            for nic in nics:
-                if nic.network == net.name:
-                    plan = nic_plan(machine, nic, nets, management=False)
-                    attachments.append(
-                        Attachment(machine=machine, nic=nic.name, address=plan.address)
-                    )
+        attachments = [
+            Attachment(machine=machine, nic=nic.name, address=nic.address)
+            for machine, nics in planned
+            for nic in nics
+            if nic.network == net.name
+        ]
         dhcp = None
         if net.dhcp is not None:
             dhcp = DHCPPlan(

@@ -9,9 +9,9 @@ from itertools import islice
 
 from multihome.plan.errors import PlanError
 from multihome.plan.model import SUPERVISOR_PORT, IPAddr, IPNet, NodePlan
-from multihome.plan.networks import network_index, nic_plan
+from multihome.plan.networks import network_index, nic_plans, vlan_network
 from multihome.plan.scheduling import node_labels, node_taints, untolerated
-from multihome.spec import Cluster, LabSpec, Node, Taint
+from multihome.spec import Cluster, LabSpec, Network, Node, Taint
 
 
 def taint_text(taint: Taint) -> str:
@@ -44,15 +44,20 @@ def pod_cidrs(cluster: Cluster, count: int) -> list[IPNet]:
     return found
 
 
-def _node_ip(node: Node) -> tuple[IPAddr, str, str]:
+def _node_ip(node: Node, nets: dict[str, Network]) -> tuple[IPAddr, str, str]:
     """The node-ip, the NIC that has it and that NIC's network."""
     ip = node.effective_node_ip
     if ip is None:
         raise PlanError(f"node {node.name} has no node-ip: none of its NICs has an address")
-    nic = next((n for n in node.nics if n.address == ip), None)
-    if nic is None:
-        raise PlanError(f"node {node.name}: node-ip {ip} is not the address of any of its NICs")
-    return ip, nic.name, nic.network
+    nic = next((n for n in node.nics if n.address == ip and n.network is not None), None)
+    if nic is not None and nic.network is not None:
+        return ip, nic.name, nic.network
+    for trunk in node.nics:  # node-ip on a tagged VLAN (a sub-interface)
+        sub = next((v for v in trunk.vlans if v.address == ip), None)
+        net = vlan_network(nets, sub.id) if sub else None
+        if sub is not None and net is not None:
+            return ip, sub.name, net.name
+    raise PlanError(f"node {node.name}: node-ip {ip} is not the address of any of its NICs")
 
 
 def bootstrap_server(spec: LabSpec) -> Node:
@@ -67,12 +72,12 @@ def node_plans(spec: LabSpec) -> tuple[NodePlan, ...]:
     """Every node, in lab order."""
     nets = network_index(spec)
     first = bootstrap_server(spec)
-    join = join_address(_node_ip(first)[0])
+    join = join_address(_node_ip(first, nets)[0])
     cidrs = pod_cidrs(spec.cluster, len(spec.nodes))
     plans = []
     for index, node in enumerate(spec.nodes):
-        ip, mgmt_nic, mgmt_net = _node_ip(node)
-        nics = tuple(nic_plan(node.name, n, nets, n.name == mgmt_nic) for n in node.nics)
+        ip, mgmt_nic, mgmt_net = _node_ip(node, nets)
+        nics = nic_plans(node.name, node.nics, nets, mgmt_nic)
         taints = node_taints(node, spec.cluster)
         gateway = nets[mgmt_net].gateway
         plans.append(
@@ -85,7 +90,7 @@ def node_plans(spec: LabSpec) -> tuple[NodePlan, ...]:
                 management_network=mgmt_net,
                 default_gateway=gateway,
                 nics=nics,
-                bridges=tuple(sorted({n.bridge for n in node.nics if n.bridge})),
+                bridges=tuple(sorted({n.bridge for n in nics if n.bridge})),
                 labels=tuple(sorted(node_labels(node).items())),
                 lab_labels=tuple(sorted(node.labels.items())),
                 taints=tuple(taint_text(t) for t in taints),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from multihome.plan import NetworkPlan, NICPlan, NodePlan, Plan
+from multihome.plan.networks import trunks
 from multihome.render.rke2 import node_dir
 from multihome.render.tree import RenderedFile
 from multihome.render.yamltext import comment, dump, wrap
@@ -51,23 +52,38 @@ def _addressing(node: NodePlan, nic: NICPlan, dns: list[str]) -> dict[str, Any]:
     return device
 
 
+def _unaddressed(mtu: int) -> dict[str, Any]:
+    return {"dhcp4": False, "link-local": [], "optional": True, "mtu": mtu}
+
+
 def netplan_values(node: NodePlan, dns: list[str] | None = None) -> dict[str, Any]:
-    """The netplan document of a node; ``dns``: the management NIC's nameservers."""
+    """The netplan document of a node; ``dns``: the management NIC's nameservers. A trunk
+    NIC's sub-interfaces go in ``vlans:`` (``id``, ``link``); the trunk NIC itself in
+    ``ethernets:`` (without an address when it carries tagged VLANs only), with an MTU that
+    holds its largest VLAN's."""
     dns = dns or []
     ethernets: dict[str, Any] = {}
+    vlans: dict[str, Any] = {}
     members: dict[str, list[NICPlan]] = {}
+    carried = trunks(node.nics)
     for nic in node.nics:
+        if nic.parent is not None and nic.parent not in ethernets:
+            # a trunk with tagged VLANs only: up, no address, as big as its VLANs
+            ethernets[nic.parent] = _unaddressed(max(s.mtu for s in carried[nic.parent][1]))
         if nic.bridge is None:
-            ethernets[nic.name] = _addressing(node, nic, dns)
+            device = _addressing(node, nic, dns)
         else:
-            ethernets[nic.name] = {
-                "dhcp4": False,
-                "link-local": [],
-                "optional": True,
-                "mtu": nic.mtu,
-            }
+            device = _unaddressed(nic.mtu)
             members.setdefault(nic.bridge, []).append(nic)
+        if nic.parent is None:
+            if nic.name in carried:
+                device["mtu"] = max([nic.mtu] + [s.mtu for s in carried[nic.name][1]])
+            ethernets[nic.name] = device
+        else:
+            vlans[nic.name] = {"id": nic.vlan, "link": nic.parent, **device}
     network: dict[str, Any] = {"version": 2, "renderer": "networkd", "ethernets": ethernets}
+    if vlans:
+        network["vlans"] = vlans
     if members:
         bridges = {}
         for name in sorted(members):
@@ -84,7 +100,10 @@ def netplan_values(node: NodePlan, dns: list[str] | None = None) -> dict[str, An
 
 def netplan_file(plan: Plan, node: NodePlan) -> RenderedFile:
     """``nodes/<name>/etc/netplan/60-multihome.yaml``."""
-    nics = ", ".join(f"{n.name} on {n.network}" for n in node.nics)
+    nics = ", ".join(
+        f"{n.name} on {n.network}" + (f" (VLAN {n.vlan} tagged on {n.parent})" if n.parent else "")
+        for n in node.nics
+    )
     dns, source = nameservers(plan, node)
     if dns:
         dns_line = f"Nameservers {', '.join(dns)}: {source}"

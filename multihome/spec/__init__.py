@@ -51,6 +51,7 @@ from .models import (
     Node,
     Serve,
     Taint,
+    VLANInterface,
 )
 from .types import IPAddr, IPNet
 from .yamlpos import PathItem
@@ -97,6 +98,7 @@ __all__ = [
     "Taint",
     "TemplateMeta",
     "Toleration",
+    "VLANInterface",
     "WorkloadView",
     "load_lab",
     "load_lab_text",

@@ -32,6 +32,7 @@ KIND = "Lab"
 StrictInt = Annotated[int, Strict()]
 StrictBool = Annotated[bool, Strict()]
 Seconds = Annotated[float, Strict(), Field(gt=0)]
+VLANId = Annotated[int, Strict(), Field(ge=1, le=4094)]
 CNIName = Literal["multus", "canal", "calico", "cilium", "flannel", "none"]
 DEFAULT_CNI: tuple[CNIName, ...] = ("multus", "canal")
 
@@ -76,7 +77,7 @@ class Network(SpecModel):
     """One L2 segment (a VLAN on the real network)."""
 
     name: str
-    vlan: Annotated[int, Strict(), Field(ge=1, le=4094)] | None = None
+    vlan: VLANId | None = None
     subnet: IPNetwork
     gateway: IPAddress | None = None
     mtu: Annotated[int, Strict(), Field(ge=68, le=65535)] = 1500
@@ -86,15 +87,32 @@ class Network(SpecModel):
     empty: the gateway, as most routers answer DNS."""
 
 
-class NIC(SpecModel):
-    """A NIC of a node or host, plugged into one network."""
+class VLANInterface(SpecModel):
+    """An 802.1q sub-interface of a trunk NIC, as netplan's ``vlans:`` names one (``name``,
+    ``id``; its ``link`` is the NIC it is written under): ``ens224.50``, ``vlan50``. It is on
+    the network whose ``vlan`` is ``id``."""
 
     name: str
-    network: str
+    id: VLANId
+    address: IPAddress | None = None
+    """Its address, without prefix (the prefix is the VLAN's network's); None: no address."""
+    bridge: str | None = None
+    """The node-local Linux bridge it is enslaved to (for bridge-CNI NADs)."""
+
+
+class NIC(SpecModel):
+    """A NIC of a node or host: on one network (an access port), or a trunk carrying
+    tagged VLANs (``vlans``) and, if ``network`` is set, that network untagged."""
+
+    name: str
+    network: str | None = None
+    """The network its untagged frames are on; None: only tagged VLANs (``vlans``)."""
     address: IPAddress | None = None
     """The NIC's address, without prefix (the prefix is the network's); None: no address."""
     bridge: str | None = None
     """The node-local Linux bridge this NIC is enslaved to (for bridge-CNI NADs)."""
+    vlans: list[VLANInterface] = Field(default_factory=list)
+    """The tagged VLANs it carries, each as a sub-interface (a trunk port on the switch)."""
 
 
 class Taint(SpecModel):
@@ -118,7 +136,11 @@ class Node(SpecModel):
         """``nodeIP``, or else the address of the first NIC that has one."""
         if self.node_ip is not None:
             return self.node_ip
-        return next((nic.address for nic in self.nics if nic.address is not None), None)
+        found = next((nic.address for nic in self.nics if nic.address is not None), None)
+        if found is None:  # else a sub-interface's (node-ip on a tagged VLAN)
+            subs = (v for nic in self.nics for v in nic.vlans)
+            found = next((v.address for v in subs if v.address is not None), None)
+        return found
 
 
 class Canal(SpecModel):

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_trunk_checks import CASES as TRUNK_CASES
 from test_whereabouts_checks import CASES as WHEREABOUTS_CASES
 
 from multihome.check import CHECKS, Severity, run_checks
@@ -534,6 +535,7 @@ def _ids(text: str) -> dict[str, list[str]]:
 
 
 CASES += WHEREABOUTS_CASES  # on its own lab (tests/check/test_whereabouts_checks.py)
+CASES += TRUNK_CASES  # on the trunk lab (tests/check/test_trunk_checks.py)
 
 
 @pytest.mark.parametrize(("check_id", "text", "fragment"), CASES, ids=[c[0] for c in CASES])

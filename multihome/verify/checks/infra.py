@@ -5,10 +5,12 @@ what stands on it say so too; these name the cause."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from multihome.lab.daemons import DHCP_SOCKET
 from multihome.lab.names import switch_port
+from multihome.lab.trunks import TRUNK_BRIDGE
 from multihome.plan import NetworkPlan, NodePlan
 
 from ..collect import SWITCH, Evidence, NetnsFacts, Work
@@ -68,6 +70,11 @@ def _nics(ctx: Context, node: NodePlan, ev: Evidence) -> CheckResult:
             shown.append(f"{nic.name} missing")
             continue
         port = switch.ifaces.get(switch_port("n", node.index, nic.name))
+        trunk = switch.ifaces.get(switch_port("n", node.index, nic.parent or nic.name))
+        if trunk is not None and trunk.master == TRUNK_BRIDGE:
+            # real 802.1q (lab/trunks.py): the trunk NIC's port carries the VLAN to its
+            # segment through the VLAN-aware bridge's access port for it
+            port = dataclasses.replace(trunk, master=bridge)
         on = port.master if port is not None else None
         state = "up" if iface.up else "DOWN"
         shown.append(f"{nic.name} {state} on {ctx.lab.bridges.get(on or '', on or 'no segment')}")
