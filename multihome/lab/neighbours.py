@@ -38,6 +38,9 @@ from .pods import netns_name
 PER_ATTACH = 4
 """Dynamic entries one pod's attachment makes while it runs (DHCP: the server's entry for
 the lease and the pod's for the server, per attachment), before they turn permanent."""
+PROBES_AT_ONCE = 64
+"""How many probes verify runs at once (``verify.probes.MAX_PROBES_AT_ONCE``): 64 x
+``PER_PROBE`` stays under half of the default gc_thresh2."""
 PER_PROBE = 4
 """Dynamic entries one of verify's probes makes at most: each end's entry for the other,
 and for a routed probe the same again on the next hop (a pod's eth0 gateway, the node's
