@@ -206,13 +206,15 @@ def generate(agents: int, per_agent: int, dhcp: bool = False) -> str:
 def _dhcp(vlan: int, on: bool) -> dict[str, Any]:
     if not on:
         return {}
-    return {"dhcp": {"range": f"10.{vlan}.1.1-10.{vlan}.200.254", "leaseTime": "12h", "router": False}}
+    dhcp = {"range": f"10.{vlan}.1.1-10.{vlan}.200.254", "leaseTime": "12h", "router": False}
+    return {"dhcp": dhcp}
 
 
 def _dhcp_pods(agents: int, per_agent: int) -> list[dict[str, Any]]:
     """The seed's style: two macvlan NADs with DHCP IPAM, every pod on both."""
+    ipam = {"type": "dhcp"}
     docs = [
-        _nad(name, {"type": "macvlan", "master": master, "mode": "bridge", "ipam": {"type": "dhcp"}})
+        _nad(name, {"type": "macvlan", "master": master, "mode": "bridge", "ipam": ipam})
         for name, master in (("storage-dhcp", "ens224"), ("data-dhcp", "ens256"))
     ]
     for i in range(1, agents + 1):

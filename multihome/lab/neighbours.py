@@ -224,3 +224,29 @@ def estimate(plan: Plan, attach_workers: int, probes_at_once: int) -> Estimate:
             f"{len(plan.nodes)} nodes"
         ),
     )
+
+
+def census(run_dir: str = netlink.NETNS_DIR) -> dict[str, list[netlink.Neighbour]]:
+    """Every neighbour entry of every namespace of the lab (call inside its sandbox): name
+    -> entries. For tests and benchmarks: what the lab holds of the host's tables."""
+    found: dict[str, list[netlink.Neighbour]] = {}
+    for name in netlink.list_netns(run_dir):
+        try:
+            with netlink.NetNS(netlink.netns_path(name, run_dir)) as inside:
+                found[name] = inside.neighbours()
+        except (netlink.NetlinkError, OSError):
+            continue
+    return found
+
+
+def forget_learnt(run_dir: str = netlink.NETNS_DIR) -> int:
+    """Flush what the kernel learnt in every namespace of the lab (call inside its sandbox,
+    e.g. when verify is done): the lab's permanent entries stay; how many went."""
+    gone = 0
+    for name in netlink.list_netns(run_dir):
+        try:
+            with netlink.NetNS(netlink.netns_path(name, run_dir)) as inside:
+                gone += inside.flush_neighbours()
+        except (netlink.NetlinkError, OSError):
+            continue
+    return gone

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from multihome.lab import forkpool, netlink
+from multihome.lab import forkpool, neighbours, netlink
 from multihome.lab.daemons import socket_answers
 
 from .counters import Stream, StreamResult, measure
@@ -167,6 +167,7 @@ def collect(work: Work) -> Evidence:
     kernel.probes = probed.probes
     for key, stream in work.streams.items():
         kernel.streams[key] = measure(stream, work.bridges)
+    neighbours.forget_learnt()
     return kernel
 
 

@@ -355,11 +355,21 @@ may make a few neighbour entries, which count toward the host's one table for ev
 namespace (multihome.lab.neighbours; up's preflight counts them)."""
 
 
-def _flush_neighbours(netns: str) -> None:
-    """Remove the neighbour entries the kernel learnt in ``netns`` (the lab's permanent
-    ones stay): what a namespace's probes left behind, once the last of them is done."""
-    with contextlib.suppress(OSError, ValueError), netlink.NetNS(netns) as inside:
-        inside.flush_neighbours()
+async def _flush_neighbours(netns: str) -> None:
+    """Remove the neighbour entries the kernel learnt in ``netns`` (``ip neigh flush all``:
+    the lab's permanent ones stay): what a namespace's probes left behind, once the last of
+    them is done. A process of its own: pyroute2's calls would run an event loop inside
+    this one."""
+    name = os.path.basename(netns)
+    if netns == netlink.netns_path(name):
+        argv = ["ip", "-n", name, "neigh", "flush", "all"]
+    else:
+        argv = ["nsenter", f"--net={netns}", "ip", "neigh", "flush", "all"]
+    with contextlib.suppress(OSError):
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        await proc.wait()
 
 
 def run_probes(probes: Sequence[Probe]) -> list[ProbeResult]:
@@ -380,7 +390,7 @@ def run_probes(probes: Sequence[Probe]) -> list[ProbeResult]:
                 result = await run_one(nss, probe)
                 left[probe.netns] -= 1
                 if not left[probe.netns]:
-                    _flush_neighbours(probe.netns)
+                    await _flush_neighbours(probe.netns)
                 return result
 
         with namespaces() as nss:
