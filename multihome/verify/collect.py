@@ -151,7 +151,9 @@ def _kernel(work: Work) -> Evidence:
 
 def _probes(work: Work) -> Evidence:
     keys = list(work.probes)
-    results = run_probes([work.probes[k] for k in keys])
+    ends = {s.netns for s in work.streams.values()}
+    ends |= {s.sink_netns for s in work.streams.values() if s.sink_netns}
+    results = run_probes([work.probes[k] for k in keys], keep=ends)
     return Evidence(probes=dict(zip(keys, results, strict=True)))
 
 
