@@ -8,7 +8,8 @@ toward ``tbl->gc_entries``: past gc_thresh2 a new one forces a collection that e
 other namespaces' entries (the host's too); at gc_thresh3 with nothing to evict the kernel
 refuses it (``neighbor table overflow!``, ``table_fulls``) and the packet is dropped.
 Permanent entries (and externally learned ones) are kept out of that count
-(``exempt_from_gc`` in ``neigh_alloc``/``neigh_update_gc_list``, since Linux 4.19).
+(``exempt_from_gc`` in ``neigh_alloc``/``neigh_update_gc_list``, since late 2018; see
+bench/results/neighbours_kernel.txt).
 
 So the lab makes the entries it can foresee permanent, in the namespaces that need them:
 
