@@ -141,16 +141,42 @@ def _same_family(a: str, b: str) -> bool:
     return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
 
 
+def _cluster_entry(
+    nl: netlink.Netlink, pod: PodPlan, status: Mapping[str, Any], node: str
+) -> tuple[str, str, str] | None:
+    """The node's entry for the pod's eth0 IPv4 address on its cali veth, as Calico's Felix
+    makes it (routetable.go: ``addStaticARPEntry`` for each workload route with a MAC, IPv4
+    only); None when the pod has none."""
+    cluster = {i.name for i in pod.interfaces if i.cluster}
+    for entry in status.get("network_status") or ():
+        if entry.get("interface") not in cluster or not entry.get("mac"):
+            continue
+        for ip in entry.get("ips") or ():
+            address = str(ip).split("/")[0]
+            if ipaddress.ip_address(address).version != 4:
+                continue
+            route = nl.ns(node).route_to(address)
+            if route and route.get("dev") and not route.get("via"):
+                return address, str(entry["mac"]), str(route["dev"])
+    return None
+
+
 def after_attach(
     nl: netlink.Netlink,
     pod: PodPlan,
     status: Mapping[str, Any],
     known: Mapping[str, list[Peer]],
+    node: str | None = None,
 ) -> int:
     """The pod's attachments and the servers and hosts on their networks made permanent
-    neighbours of each other (``status``: what ``pods.attach`` returned); how many."""
+    neighbours of each other (``status``: what ``pods.attach`` returned), and the node's
+    (``node``: its namespace) entry for the pod's eth0 as Calico makes it; how many."""
     mine: list[tuple[str, str, str]] = []
     theirs: dict[str, list[tuple[str, str, str]]] = {}
+    if node is not None:
+        cluster = _cluster_entry(nl, pod, status, node)
+        if cluster is not None:
+            theirs[node] = [cluster]
     for network, ifname, ip, mac in _attachments(pod, status):
         for peer in known.get(network, ()):
             if not _same_family(ip, peer.address):

@@ -242,7 +242,7 @@ def attach_pods(
         try:
             with netlink.Netlink() as own:  # a worker's own sockets
                 status = pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
-                neighbours.after_attach(own, pod, status, known)
+                neighbours.after_attach(own, pod, status, known, made[pod.node].netns)
                 return status
         except Exception as exc:
             cause = pods.likely_cause(plan, pod, made[pod.node])

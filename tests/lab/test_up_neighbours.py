@@ -115,6 +115,20 @@ def test_nodes_know_each_others_node_ip(lab: dict[str, Any]) -> None:
         assert others <= held, name
 
 
+def test_nodes_hold_their_pods_eth0_as_calicos_felix_does(lab: dict[str, Any]) -> None:
+    """Felix adds a static ARP entry on the cali veth for each workload (IPv4)."""
+    found = lab["census"]
+    checked = 0
+    for pod in lab["status"]["pods"]:
+        eth0 = next(e for e in pod["network_status"] if e.get("default"))
+        held = _permanent(found, pod["node"])
+        (dev,) = [d for (dst, d) in held if dst == eth0["ips"][0]]
+        assert dev is not None and dev.startswith("cali"), dev
+        assert held[(eth0["ips"][0], dev)] == eth0["mac"]
+        checked += 1
+    assert checked == len(lab["status"]["pods"]) > 0
+
+
 def test_verify_passes_and_leaves_nothing_learnt(lab: dict[str, Any]) -> None:
     """Each namespace's probes flush what they learnt when its last one is done, and verify
     ends by flushing what the streams and the probes' targets learnt."""
