@@ -98,8 +98,10 @@ def node_ip(index: int) -> str:
     return f"172.16.40.{10 + index}"
 
 
-def generate(agents: int, per_agent: int) -> str:
-    """The lab file (Lab, Namespace, NADs, Pods) as multi-document YAML."""
+def generate(agents: int, per_agent: int, dhcp: bool = False) -> str:
+    """The lab file (Lab, Namespace, NADs, Pods) as multi-document YAML. ``dhcp``: the
+    seed's style instead, both extra networks macvlan with DHCP IPAM (dnsmasq on VLAN50
+    and VLAN60, the CNI dhcp daemon on every agent)."""
     if not 1 <= agents <= 200 or not 1 <= per_agent <= 200:
         raise ValueError("1..200 agents with 1..200 pods each")
     nodes: list[dict[str, Any]] = [
@@ -135,13 +137,13 @@ def generate(agents: int, per_agent: int) -> str:
                         "subnet": "172.16.40.0/24",
                         "gateway": "172.16.40.1",
                     },
-                    {"name": "vlan50", "vlan": 50, "subnet": "10.50.0.0/16"},
-                    {"name": "vlan60", "vlan": 60, "subnet": "10.60.0.0/16"},
+                    {"name": "vlan50", "vlan": 50, "subnet": "10.50.0.0/16", **_dhcp(50, dhcp)},
+                    {"name": "vlan60", "vlan": 60, "subnet": "10.60.0.0/16", **_dhcp(60, dhcp)},
                 ],
                 "nodes": nodes,
                 "cluster": {
                     "distribution": "rke2",
-                    "version": "v1.25.9+rke2r1",
+                    "version": "v1.30.0+rke2r1" if dhcp else "v1.25.9+rke2r1",
                     "cni": ["multus", "canal"],
                     "canal": {"iface": "ens192", "backend": "host-gw"},
                 },
@@ -159,6 +161,9 @@ def generate(agents: int, per_agent: int) -> str:
             },
         ),
     ]
+    if dhcp:
+        docs.extend(_dhcp_pods(agents, per_agent))
+        return yaml.safe_dump_all(docs, sort_keys=False, width=200)
     for i in range(1, agents + 1):
         ipam = {
             "type": "host-local",
@@ -196,6 +201,42 @@ def generate(agents: int, per_agent: int) -> str:
                 }
             )
     return yaml.safe_dump_all(docs, sort_keys=False, width=200)
+
+
+def _dhcp(vlan: int, on: bool) -> dict[str, Any]:
+    if not on:
+        return {}
+    dhcp = {"range": f"10.{vlan}.1.1-10.{vlan}.200.254", "leaseTime": "12h", "router": False}
+    return {"dhcp": dhcp}
+
+
+def _dhcp_pods(agents: int, per_agent: int) -> list[dict[str, Any]]:
+    """The seed's style: two macvlan NADs with DHCP IPAM, every pod on both."""
+    ipam = {"type": "dhcp"}
+    docs = [
+        _nad(name, {"type": "macvlan", "master": master, "mode": "bridge", "ipam": ipam})
+        for name, master in (("storage-dhcp", "ens224"), ("data-dhcp", "ens256"))
+    ]
+    for i in range(1, agents + 1):
+        for k in range(per_agent):
+            docs.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"app-{i}-{k}",
+                        "namespace": NAMESPACE,
+                        "annotations": {"k8s.v1.cni.cncf.io/networks": "storage-dhcp,data-dhcp"},
+                    },
+                    "spec": {
+                        "nodeName": f"scale-wrk-{i}",
+                        "containers": [
+                            {"name": "app", "image": "busybox", "command": ["sleep", "infinity"]}
+                        ],
+                    },
+                }
+            )
+    return docs
 
 
 def _nad(name: str, config: dict[str, Any]) -> dict[str, Any]:

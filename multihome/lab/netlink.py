@@ -20,6 +20,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from . import ns
 from .names import check_ifname, check_name, check_sysctl
 
 NETNS_DIR = "/run/netns"
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 
 
 class NetlinkError(RuntimeError):
@@ -79,6 +81,15 @@ class LinkInfo:
 
 
 # -- named namespaces -----------------------------------------------------------------------
+def _mac(mac: str) -> str:
+    parts = mac.lower().split(":")
+    if len(parts) != 6 or not all(
+        len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts
+    ):
+        raise ValueError(f"{mac!r} is not a MAC address")
+    return ":".join(parts)
+
+
 def netns_path(name: str, run_dir: str = NETNS_DIR) -> str:
     return os.path.join(run_dir, check_name(name, "namespace name"))
 
@@ -129,6 +140,30 @@ _RTNH_F_ONLINK = 4
 RTPROT_BOOT = 3
 RTPROT_STATIC = 4
 _BATCH_FROM = 8  # routes; below this, one netlink call each is cheaper than starting ip
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+_NUD_NAMES = {0x01: "incomplete", 0x02: "reachable", 0x04: "stale", 0x08: "delay",
+              0x10: "probe", 0x20: "failed", NUD_NOARP: "noarp",
+              NUD_PERMANENT: "permanent"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A neighbour (ARP or NDP) entry: ``state`` is the kernel's NUD_* bits."""
+
+    dst: str
+    dev: str | None
+    mac: str | None
+    state: int
+
+    @property
+    def permanent(self) -> bool:
+        return bool(self.state & NUD_PERMANENT)
+
+    @property
+    def state_name(self) -> str:
+        return _NUD_NAMES.get(self.state, hex(self.state))
+
 
 # Link kinds a lab may need, with what creating one needs besides its name.
 _PROBES: dict[str, dict[str, Any]] = {
@@ -509,6 +544,82 @@ class NetNS:
         if done.returncode != 0:
             said = done.stderr.strip().replace("\n", "; ")
             raise NetlinkError(f"{self.path}: add {len(lines)} routes: {said}")
+
+    # -- neighbours (lab.neighbours says why) ------------------------------------------------
+    def set_neighbours(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        """Make each ``(address, mac, dev)`` a permanent neighbour entry, replacing one the
+        kernel learnt; many at once go in one ``ip -batch``, as ``add_routes``."""
+        if len(entries) < _BATCH_FROM:
+            for address, mac, dev in entries:
+                ip = ipaddress.ip_address(address)
+                self._call(
+                    f"set neighbour {ip} on {dev}", self._ipr.neigh, "replace",
+                    dst=str(ip), lladdr=_mac(mac), ifindex=self.index(dev),
+                    family=2 if ip.version == 4 else 10, state=NUD_PERMANENT,
+                )  # fmt: skip
+            return
+        lines = [
+            f"neigh replace {ipaddress.ip_address(a)} lladdr {_mac(m)} dev {check_ifname(d)} "
+            "nud permanent"
+            for a, m, d in entries
+        ]
+        self._batch(lines, f"set {len(lines)} neighbours")
+
+    def delete_neighbours(self, entries: Sequence[tuple[str, str]]) -> None:
+        """Remove the ``(address, dev)`` entries; one that is gone already is no error."""
+        for address, dev in entries:
+            ip = ipaddress.ip_address(address)
+            try:
+                ifindex = self.index(dev)
+                self._ipr.neigh(
+                    "del", dst=str(ip), ifindex=ifindex, family=2 if ip.version == 4 else 10
+                )
+            except NetlinkError as exc:
+                if exc.errno != errno.ENODEV:
+                    raise
+            except _PyrNetlinkError as exc:
+                if exc.code not in (errno.ENOENT, errno.ESRCH):
+                    raise NetlinkError(f"{self.path}: delete neighbour {ip}: {exc}") from exc
+
+    def neighbours(self) -> list[Neighbour]:
+        """Every ARP and NDP entry of this namespace (``ip neigh show nud all``)."""
+        names = {
+            int(link["index"]): str(link.get_attr("IFLA_IFNAME"))
+            for link in self._call("list links", self._ipr.get_links)
+        }
+        return [
+            Neighbour(
+                dst=str(n.get_attr("NDA_DST")),
+                dev=names.get(int(n["ifindex"])),
+                mac=n.get_attr("NDA_LLADDR"),
+                state=int(n["state"]),
+            )
+            for n in self._call("list neighbours", self._ipr.get_neighbours)
+            if n.get_attr("NDA_DST") is not None
+        ]
+
+    def flush_neighbours(self) -> int:
+        """Remove the entries the kernel learnt (as ``ip neigh flush all``: permanent and
+        noarp ones stay); how many went."""
+        gone = 0
+        for n in self.neighbours():
+            if n.state & (NUD_PERMANENT | NUD_NOARP) or n.dev is None:
+                continue
+            self.delete_neighbours([(n.dst, n.dev)])
+            gone += 1
+        return gone
+
+    def _batch(self, lines: list[str], what: str) -> None:
+        done = subprocess.run(
+            ["nsenter", f"--net={self.path}", "ip", "-batch", "-"],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            said = done.stderr.strip().replace("\n", "; ")
+            raise NetlinkError(f"{self.path}: {what}: {said}")
 
     def routes(self, family: int = 4) -> list[dict[str, Any]]:
         """The main table's routes: ``{"dst": "default"|CIDR, "via": ip|None, "dev": name}``."""

@@ -24,9 +24,10 @@ from multihome.multus.gojson import fold
 from multihome.plan import Plan
 from multihome.spec import ConfigJSONError, parse_cni_json
 
-from . import netlink, ns
+from . import neighbours, netlink, ns
 from .daemons import DNSMASQ
 from .nodes import CNI_BIN_DIR
+from .realize import attach_workers
 
 # CNI plugin type -> the kernel link kind it makes.
 LINK_KIND = {
@@ -221,6 +222,54 @@ def bridge_vlans(config: str) -> str | None:
     return ", ".join(said) or None
 
 
+NEIGH_SYSCTL = "/proc/sys/net/{family}/neigh/default/gc_thresh{n}"
+
+
+def gc_thresholds(family: str = "ipv4") -> tuple[int, int, int] | None:
+    """The host's neighbour-table GC thresholds (gc_thresh1/2/3) for ``family`` (``ipv4``:
+    ARP, ``ipv6``: NDP), read only; None when they can't be read."""
+    try:
+        values = []
+        for n in (1, 2, 3):
+            with open(NEIGH_SYSCTL.format(family=family, n=n)) as fh:
+                values.append(int(fh.read().strip()))
+    except (OSError, ValueError):
+        return None
+    return values[0], values[1], values[2]
+
+
+def neighbour_budget(plan: Plan, workers: int, probes_at_once: int) -> str | None:
+    """Why the host's neighbour tables can't hold what ``plan`` learns at once (None: they
+    can). The lab keeps its learnt entries to half of gc_thresh3, the rest being the
+    host's and other labs'; it never changes a sysctl itself."""
+    need = neighbours.estimate(plan, workers, probes_at_once)
+    families = ["ipv4"] + (["ipv6"] if any(n.subnet.version == 6 for n in plan.networks) else [])
+    for family in families:
+        found = gc_thresholds(family)
+        if found is None:
+            continue
+        one, two, three = found
+        share = three // 2
+        if need.dynamic <= share:
+            continue
+        table = "ARP" if family == "ipv4" else "NDP"
+        key = f"net.{family}.neigh.default"
+        bigger = max(4096, 1 << (2 * need.dynamic).bit_length())
+        return (
+            f"lab {plan.name} may need {need.dynamic} learnt {table} entries at once "
+            f"({need.why}), beyond its share of the host's neighbour table: {share}, half of "
+            f"{key}.gc_thresh3={three} (gc_thresh1={one}, gc_thresh2={two}), which every "
+            f"network namespace of this machine shares; past it the kernel refuses entries "
+            f"('neighbor table overflow!') and traffic fails, the host's own too. Its "
+            f"{need.permanent} permanent entries do not count. To build it, raise the "
+            f"thresholds on the host (as root; multihome never changes them): sysctl -w "
+            f"{key}.gc_thresh1={bigger // 4} {key}.gc_thresh2={bigger // 2} "
+            f"{key}.gc_thresh3={bigger}; or attach fewer pods at once "
+            f"(MULTIHOME_ATTACH_WORKERS={max(1, workers // 2)})"
+        )
+    return None
+
+
 def check(plan: Plan) -> None:
     """Raise PreflightError when the machine can't build ``plan``."""
     packages = missing_packages()
@@ -229,6 +278,9 @@ def check(plan: Plan) -> None:
             f"missing system packages: {', '.join(packages)} "
             f"(install them: apt-get install {' '.join(packages)})"
         )
+    short = neighbour_budget(plan, attach_workers(), neighbours.PROBES_AT_ONCE)
+    if short:
+        raise PreflightError(f"{short}.\nNothing was built.")
     needs = _needs(plan)
     lacking = link_kinds_unavailable(tuple(sorted(needs)))
     if not lacking:

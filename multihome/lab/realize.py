@@ -17,7 +17,20 @@ from typing import Any
 
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
-from . import canal, daemons, forkpool, ipam, netlink, nodes, ns, pods, safefs, sandbox, trunks
+from . import (
+    canal,
+    daemons,
+    forkpool,
+    ipam,
+    neighbours,
+    netlink,
+    nodes,
+    ns,
+    pods,
+    safefs,
+    sandbox,
+    trunks,
+)
 from .names import dhcp_netns, fit, host_netns, switch_port
 from .state import LabState
 from .steps import Progress, Step
@@ -188,6 +201,7 @@ def _realize(
             ipam.install_plugin(wb, where)
         for node in plan.nodes:
             canal.add_routes(nl, plan, node, made[node.name])
+        neighbours.between_nodes(nl, plan, {n: m.netns for n, m in made.items()})
 
         progress(Step("hosts"))
         for index, host in enumerate(plan.hosts):
@@ -265,6 +279,8 @@ def attach_pods(
     pod a ContainerCreating status."""
     progress(Step("pods", done=0, total=len(todo)))
     attached = 0
+    with netlink.Netlink() as nl:
+        known = neighbours.peers(nl, plan)
 
     def report(_: int, status: dict[str, Any]) -> None:
         nonlocal attached
@@ -277,7 +293,9 @@ def attach_pods(
         conf = canal.conflist(plan.node(pod.node))
         try:
             with netlink.Netlink() as own:  # a worker's own sockets
-                return pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
+                status = pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
+                neighbours.after_attach(own, pod, status, known, made[pod.node].netns)
+                return status
         except Exception as exc:
             cause = pods.likely_cause(plan, pod, made[pod.node])
             message = f"{exc} (likely cause: {cause})" if cause else str(exc)

@@ -17,7 +17,7 @@ from typing import Any
 
 from multihome.plan import Plan, PodPlan
 
-from . import canal, daemons, forkpool, netlink, nodes, ns, pods, realize, sandbox
+from . import canal, daemons, forkpool, neighbours, netlink, nodes, ns, pods, realize, sandbox
 from .state import LabState
 from .steps import Progress, Step
 
@@ -105,9 +105,14 @@ def apply(
         for pod in diff.removed:
             pods.stop_process(pod, journal, state.record)
 
+        with netlink.Netlink() as nl:
+            known = neighbours.peers(nl, old)
+
         def detach(pod: PodPlan) -> str:
             assert pod.node is not None
             conf = canal.conflist(old.node(pod.node))
+            with netlink.Netlink() as own:
+                neighbours.forget_pod(own, pod, known)
             pods.detach(old, pod, made[pod.node], conf, state.record)
             return pod.ref
 

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from multihome.lab import forkpool, netlink
+from multihome.lab import forkpool, neighbours, netlink
 from multihome.lab.daemons import socket_answers
 
 from .counters import Stream, StreamResult, measure
@@ -156,7 +156,9 @@ def _kernel(work: Work) -> Evidence:
 
 def _probes(work: Work) -> Evidence:
     keys = list(work.probes)
-    results = run_probes([work.probes[k] for k in keys])
+    ends = {s.netns for s in work.streams.values()}
+    ends |= {s.sink_netns for s in work.streams.values() if s.sink_netns}
+    results = run_probes([work.probes[k] for k in keys], keep=ends)
     return Evidence(probes=dict(zip(keys, results, strict=True)))
 
 
@@ -172,6 +174,7 @@ def collect(work: Work) -> Evidence:
     kernel.probes = probed.probes
     for key, stream in work.streams.items():
         kernel.streams[key] = measure(stream, work.bridges)
+    neighbours.forget_learnt()
     return kernel
 
 

@@ -26,11 +26,11 @@ import re
 import socket
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from multihome.lab import dhcpdiscover, ns
+from multihome.lab import dhcpdiscover, neighbours, netlink, ns
 
 Proto = Literal["icmp", "tcp", "udp", "http", "dhcp"]
 Outcome = Literal["answered", "refused", "unreachable", "timeout", "error"]
@@ -348,22 +348,55 @@ async def run_one(nss: Namespaces, probe: Probe) -> ProbeResult:
             await asyncio.sleep(wait)
 
 
-MAX_PROBES_AT_ONCE = 256
+MAX_PROBES_AT_ONCE = neighbours.PROBES_AT_ONCE
+"""Probes in flight at once. Bounded: a large lab has thousands of probes, each a socket;
+every raw ICMP socket of a namespace gets a copy of each ICMP packet there; and each probe
+may make a few neighbour entries, which count toward the host's one table for every
+namespace (multihome.lab.neighbours; up's preflight counts them)."""
 
 
-def run_probes(probes: Sequence[Probe]) -> list[ProbeResult]:
-    """Run every probe at once; results in the same order. Call inside the sandbox."""
+async def _flush_neighbours(netns: str) -> None:
+    """Remove the neighbour entries the kernel learnt in ``netns`` (``ip neigh flush all``:
+    the lab's permanent ones stay): what a namespace's probes left behind, once the last of
+    them is done. A process of its own: pyroute2's calls would run an event loop inside
+    this one."""
+    name = os.path.basename(netns)
+    if netns == netlink.netns_path(name):
+        argv = ["ip", "-n", name, "neigh", "flush", "all"]
+    else:
+        argv = ["nsenter", f"--net={netns}", "ip", "neigh", "flush", "all"]
+    with contextlib.suppress(OSError):
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        await proc.wait()
+
+
+def run_probes(probes: Sequence[Probe], keep: Collection[str] = ()) -> list[ProbeResult]:
+    """Run the probes, ``MAX_PROBES_AT_ONCE`` at a time; results in the same order. A
+    namespace's learnt neighbour entries are flushed when its last probe is done, so the
+    probes' entries don't pile up in the host's one table; not in ``keep``, namespaces
+    measured later (a stream's ends): which of two default routes the kernel takes depends
+    on its gateways' entries (dead gateway detection), and a stream must find them as the
+    probes left them. Call inside the sandbox."""
     if not probes:
         return []
+    left: dict[str, int] = {}
+    for probe in probes:
+        left[probe.netns] = left.get(probe.netns, 0) + 1
+    for netns in keep:
+        left[netns] = left.get(netns, 0) + 1  # never reaches 0
 
     async def main() -> list[ProbeResult]:
-        # bounded: a large lab has thousands of probes, each a socket, and every raw ICMP
-        # socket of a namespace gets a copy of each ICMP packet there
         gate = asyncio.Semaphore(MAX_PROBES_AT_ONCE)
 
         async def one(probe: Probe) -> ProbeResult:
             async with gate:
-                return await run_one(nss, probe)
+                result = await run_one(nss, probe)
+                left[probe.netns] -= 1
+                if not left[probe.netns]:
+                    await _flush_neighbours(probe.netns)
+                return result
 
         with namespaces() as nss:
             return list(await asyncio.gather(*(one(p) for p in probes)))
