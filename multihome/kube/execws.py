@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiohttp import WSMsgType, web
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 _CHUNK = 32 * 1024
+log = logging.getLogger("multihome.kube")
 
 
 def exit_status(code: int, argv: Sequence[str]) -> dict[str, Any]:
@@ -44,6 +46,7 @@ async def run(
     channels, send the exit status, close."""
     ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=4 * 1024 * 1024)
     await ws.prepare(request)
+    log.info("exec %s over %s", command, ws.ws_protocol)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
