@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,6 +55,7 @@ async def run(
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE,
+            start_new_session=True,  # nsenter forks the command: stop them as a group
         )
     except OSError as exc:
         await ws.send_bytes(bytes([ERROR]) + json.dumps(failure(str(exc))).encode())
@@ -79,9 +82,7 @@ async def run(
             elif channel == CLOSE and data[:1] == bytes([STDIN]) and proc.stdin is not None:
                 proc.stdin.close()
         # the client went away: the command goes too
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+        _kill(proc)
 
     feeder = asyncio.create_task(feed())
     try:
@@ -96,7 +97,13 @@ async def run(
         with contextlib.suppress(asyncio.CancelledError):
             await feeder
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+            _kill(proc)
             await proc.wait()
     return ws
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the command's process group (nsenter and the command it forked), if it runs."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -1,9 +1,10 @@
-"""The lab's state as Kubernetes API objects: Nodes, Namespaces, Pods and
-NetworkAttachmentDefinitions, built from the ``status.json`` and ``plan.json`` that ``up``
-wrote (read by ``state``), the way the real components fill them in: the kubelet (node
-addresses, nodeInfo, the Ready condition, pod status), Canal (the node annotations flannel and
-Calico write, the pod's ``cni.projectcalico.org`` annotations) and Multus (the pod's
-``network-status`` annotation, ``json.MarshalIndent`` as Multus writes it)."""
+"""The lab's state as Kubernetes API objects: Nodes, Namespaces, Pods,
+NetworkAttachmentDefinitions and Longhorn's Settings, built from the ``status.json`` and
+``plan.json`` that ``up`` wrote (read by ``state``), the way the real components fill them
+in: the kubelet (node addresses, nodeInfo, the Ready condition, pod status), Canal (the node
+annotations flannel and Calico write, the pod's ``cni.projectcalico.org`` annotations) and
+Multus (the pod's ``network-status`` annotation, ``json.MarshalIndent`` as Multus writes
+it)."""
 
 from __future__ import annotations
 
@@ -172,6 +173,78 @@ class LabView:
             meta = obj.setdefault("metadata", {})
             meta.update(self._meta("NetworkAttachmentDefinition", m["name"], m["namespace"]))
             meta.setdefault("generation", 1)
+            found.append(obj)
+        return found
+
+    def settings(self) -> list[dict[str, Any]]:
+        """Longhorn's Settings that the lab file has (served as longhorn.io/v1beta2)."""
+        found = []
+        for m in self._manifests("Setting"):
+            obj = copy.deepcopy(m["body"])
+            obj["apiVersion"] = "longhorn.io/v1beta2"
+            meta = obj.setdefault("metadata", {})
+            meta.update(self._meta("Setting", m["name"], m["namespace"]))
+            meta.setdefault("generation", 1)
+            found.append(obj)
+        return found
+
+    # -- workloads (the lab file's Deployments, DaemonSets, StatefulSets) ------------------
+    def deployments(self) -> list[dict[str, Any]]:
+        return self._workloads("Deployment")
+
+    def daemonsets(self) -> list[dict[str, Any]]:
+        return self._workloads("DaemonSet")
+
+    def statefulsets(self) -> list[dict[str, Any]]:
+        return self._workloads("StatefulSet")
+
+    def _workloads(self, kind: str) -> list[dict[str, Any]]:
+        built = {f"{p['namespace']}/{p['name']}": p for p in self.status["pods"]}
+        found = []
+        for m in self._manifests(kind):
+            obj = copy.deepcopy(m["body"])
+            meta = obj.setdefault("metadata", {})
+            meta.update(self._meta(kind, m["name"], m["namespace"]))
+            meta.setdefault("generation", 1)
+            owned = [
+                p
+                for p in self.plan["pods"]
+                if p["namespace"] == m["namespace"]
+                and (p.get("owner") or {}).get("kind") == kind
+                and p["owner"]["name"] == m["name"]
+            ]
+            placed = [built[f"{p['namespace']}/{p['name']}"] for p in owned
+                      if f"{p['namespace']}/{p['name']}" in built]  # fmt: skip
+            ready = sum(1 for p in placed if p.get("phase", "Running") == "Running")
+            spec = obj.setdefault("spec", {})
+            if kind == "DaemonSet":
+                status = {
+                    "currentNumberScheduled": len(placed),
+                    "desiredNumberScheduled": len(owned),
+                    "numberAvailable": ready,
+                    "numberMisscheduled": 0,
+                    "numberReady": ready,
+                    "numberUnavailable": len(owned) - ready,
+                    "observedGeneration": 1,
+                    "updatedNumberScheduled": len(placed),
+                }
+            else:
+                spec.setdefault("replicas", 1)
+                status = {
+                    "availableReplicas": ready,
+                    "observedGeneration": 1,
+                    "readyReplicas": ready,
+                    "replicas": len(placed),
+                    "updatedReplicas": len(placed),
+                }
+                if kind == "StatefulSet":
+                    status["currentReplicas"] = len(placed)
+                elif spec["replicas"] > ready:
+                    status["unavailableReplicas"] = spec["replicas"] - ready
+            # the API server omits zero counts (omitempty), except a DaemonSet's four
+            keep = {"currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled",
+                    "numberReady", "replicas"}  # fmt: skip
+            obj["status"] = {k: v for k, v in status.items() if v or k in keep}
             found.append(obj)
         return found
 

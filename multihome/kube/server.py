@@ -65,6 +65,15 @@ RESOURCES = [
     Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions",
              "network-attachment-definition", "NetworkAttachmentDefinition", True,
              LabView.nads, tables.CRD_COLUMNS, tables.crd_row, ("net-attach-def",)),
+    Resource("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, LabView.daemonsets,
+             tables.DAEMONSET_COLUMNS, tables.daemonset_row, ("ds",), ("all",)),
+    Resource("apps", "v1", "deployments", "deployment", "Deployment", True, LabView.deployments,
+             tables.DEPLOYMENT_COLUMNS, tables.deployment_row, ("deploy",), ("all",)),
+    Resource("apps", "v1", "statefulsets", "statefulset", "StatefulSet", True,
+             LabView.statefulsets, tables.STATEFULSET_COLUMNS, tables.statefulset_row, ("sts",),
+             ("all",)),
+    Resource("longhorn.io", "v1beta2", "settings", "setting", "Setting", True,
+             LabView.settings, tables.SETTING_COLUMNS, tables.setting_row, ("lhs",)),
 ]  # fmt: skip
 GROUPS = {"k8s.cni.cncf.io": ("v1",), "apps": ("v1",), "longhorn.io": ("v1beta2",)}
 
@@ -329,7 +338,7 @@ class Api:
             if p["metadata"]["namespace"] == namespace and p["metadata"]["name"] == name
         ]
         if not pods:
-            return self._not_found(RESOURCES[2], name)
+            return self._not_found(self.by_path[("v1", "pods")], name)
         pod = pods[0]
         command = request.query.getall("command", [])
         if not command:

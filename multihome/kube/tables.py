@@ -197,6 +197,132 @@ def crd_row(obj: dict[str, Any], now: float | None = None) -> Row:
     return [obj["metadata"]["name"], age(obj, now)]
 
 
+SETTING_COLUMNS = [
+    _NAME,
+    _col("Value", "The value of the setting"),
+    _col("Age", _AGE_DESC, type_="date"),
+]
+
+
+def setting_row(obj: dict[str, Any], now: float | None = None) -> Row:
+    return [obj["metadata"]["name"], str(obj.get("value", "")), age(obj, now)]
+
+
+# -- workloads -------------------------------------------------------------------------------
+_CONTAINERS = _col("Containers", "Names of each container in the template.", 1)
+_IMAGES = _col("Images", "Images referenced by each container in the template.", 1)
+_SELECTOR = _col("Selector", "Label selector for pods. Existing ReplicaSets whose pods are "
+                 "selected by this will be the ones affected by this deployment.", 1)  # fmt: skip
+DEPLOYMENT_COLUMNS = [
+    _NAME,
+    _col("Ready", "Number of the pod with ready state"),
+    _col("Up-to-date", "Total number of non-terminated pods targeted by this deployment that "
+         "have the desired template spec.", type_="integer"),
+    _col("Available", "Total number of available pods (ready for at least minReadySeconds) "
+         "targeted by this deployment.", type_="integer"),
+    _col("Age", _AGE_DESC),
+    _CONTAINERS, _IMAGES, _SELECTOR,
+]  # fmt: skip
+DAEMONSET_COLUMNS = [
+    _NAME,
+    _col("Desired", "The total number of nodes that should be running the daemon pod "
+         "(including nodes correctly running the daemon pod).", type_="integer"),
+    _col("Current", "The number of nodes that are running at least 1 daemon pod and are "
+         "supposed to run the daemon pod.", type_="integer"),
+    _col("Ready", "numberReady is the number of nodes that should be running the daemon pod "
+         "and have one or more of the daemon pod running with a Ready Condition.",
+         type_="integer"),
+    _col("Up-to-date", "The total number of nodes that are running updated daemon pod",
+         type_="integer"),
+    _col("Available", "The number of nodes that should be running the daemon pod and have "
+         "one or more of the daemon pod running and available (ready for at least "
+         "spec.minReadySeconds)", type_="integer"),
+    _col("Node Selector", "NodeSelector is a selector which must be true for the pod to fit "
+         "on a node. Selector which must match a node's labels for the pod to be scheduled "
+         "on that node."),
+    _col("Age", _AGE_DESC),
+    _CONTAINERS, _IMAGES, _SELECTOR,
+]  # fmt: skip
+STATEFULSET_COLUMNS = [
+    _NAME,
+    _col("Ready", "Number of the pod with ready state"),
+    _col("Age", _AGE_DESC),
+    _CONTAINERS,
+    _IMAGES,
+]
+
+
+def _template_containers(obj: dict[str, Any]) -> tuple[str, str]:
+    containers = obj["spec"].get("template", {}).get("spec", {}).get("containers", [])
+    return (
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+    )
+
+
+def format_selector(selector: dict[str, Any] | None) -> str:
+    """metav1.FormatLabelSelector: ``k=v,k2 in (a,b)``; ``<none>`` for none."""
+    if not selector:
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        op = {"In": "in", "NotIn": "notin"}.get(expr.get("operator", ""))
+        key = expr.get("key", "")
+        if op:
+            parts.append(f"{key} {op} ({','.join(expr.get('values') or [])})")
+        elif expr.get("operator") == "Exists":
+            parts.append(key)
+        else:
+            parts.append(f"!{key}")
+    return ",".join(parts) or "<none>"
+
+
+def deployment_row(obj: dict[str, Any], now: float | None = None) -> Row:
+    st = obj.get("status", {})
+    names, images = _template_containers(obj)
+    return [
+        obj["metadata"]["name"],
+        f"{st.get('readyReplicas', 0)}/{obj['spec'].get('replicas', 1)}",
+        st.get("updatedReplicas", 0),
+        st.get("availableReplicas", 0),
+        age(obj, now),
+        names,
+        images,
+        format_selector(obj["spec"].get("selector")),
+    ]
+
+
+def daemonset_row(obj: dict[str, Any], now: float | None = None) -> Row:
+    st = obj.get("status", {})
+    names, images = _template_containers(obj)
+    node_selector = obj["spec"].get("template", {}).get("spec", {}).get("nodeSelector") or {}
+    return [
+        obj["metadata"]["name"],
+        st.get("desiredNumberScheduled", 0),
+        st.get("currentNumberScheduled", 0),
+        st.get("numberReady", 0),
+        st.get("updatedNumberScheduled", 0),
+        st.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>",
+        age(obj, now),
+        names,
+        images,
+        format_selector(obj["spec"].get("selector")),
+    ]
+
+
+def statefulset_row(obj: dict[str, Any], now: float | None = None) -> Row:
+    st = obj.get("status", {})
+    names, images = _template_containers(obj)
+    return [
+        obj["metadata"]["name"],
+        f"{st.get('readyReplicas', 0)}/{obj['spec'].get('replicas', 1)}",
+        age(obj, now),
+        names,
+        images,
+    ]
+
+
 def table(
     columns: list[dict[str, Any]],
     row: Callable[[dict[str, Any], float | None], Row],

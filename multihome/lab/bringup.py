@@ -71,6 +71,7 @@ def up(
         state.prepare()
         _write_plan(state, plan)
         token = state.token
+        api_server = _start_api(state)  # it starts (imports, certificates) while we build
         state.record("sandbox", plan.name, token=token)
         progress(Step("sandbox"))
         sb = sandbox.create(
@@ -80,7 +81,7 @@ def up(
         with _relay(progress) as emit:
             built = sb.call(_in_lab, token, realize.realize, plan, state, sb, emit, keep_going)
         progress(Step("api server"))
-        _start_api(state)
+        _wait_api(state, api_server)
         status = _status(plan, sb, built, time.monotonic() - started)
         _write_status(state, status)
         return status
@@ -183,14 +184,18 @@ def _reconcile(
 KUBE_API = "kube-apiserver"
 
 
-def _start_api(state: LabState, timeout: float = 20.0) -> None:
+def _start_api(state: LabState) -> processes.Daemon:
     """The lab's Kubernetes API (``multihome.kube``, named by module so that lab/ does not
     import it): a process on the host's loopback, recorded and stopped by ``down`` like the
-    lab's daemons; it reads status.json and plan.json, and is ready once it wrote the lab's
-    kubeconfig."""
-    log = str(state.dir / f"{KUBE_API}.log")
+    lab's daemons; it reads plan.json at start and status.json on each request."""
     argv = [sys.executable, "-m", "multihome.kube", "serve", str(state.dir)]
-    server = processes.start(KUBE_API, argv, log=log, record=state.record, lab_token=state.token)
+    log = str(state.dir / f"{KUBE_API}.log")
+    return processes.start(KUBE_API, argv, log=log, record=state.record, lab_token=state.token)
+
+
+def _wait_api(state: LabState, server: processes.Daemon, timeout: float = 20.0) -> None:
+    """Until the API server is ready: it wrote the lab's kubeconfig."""
+    log = str(state.dir / f"{KUBE_API}.log")
     kubeconfig = state.dir / "kubeconfig"
     try:
         daemons.wait_for(

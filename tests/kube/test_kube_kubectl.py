@@ -162,6 +162,26 @@ def test_get_net_attach_defs(lab: dict[str, Any]) -> None:
     assert "ens256" in yaml.safe_load(done.stdout)["spec"]["config"]
 
 
+def test_discovery_and_longhorn_settings(lab: dict[str, Any]) -> None:
+    done = kubectl(lab, "api-resources")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
+    assert rows["network-attachment-definitions"] == [
+        "net-attach-def",
+        "k8s.cni.cncf.io/v1",
+        "true",
+        "NetworkAttachmentDefinition",
+    ]
+    assert rows["settings"] == ["lhs", "longhorn.io/v1beta2", "true", "Setting"]
+    assert rows["daemonsets"][:2] == ["ds", "apps/v1"]
+    done = kubectl(lab, "get", "lhs", "-n", "longhorn-system")
+    names, rows_ = table(done.stdout)
+    assert names == ["NAME", "VALUE", "AGE"]
+    assert rows_[0]["VALUE"] == f"{NS}/macvlan-longhorn-dhcp"
+    done = kubectl(lab, "get", "deploy,ds,sts", "-A")
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (0, "", "No resources found")
+
+
 def test_selectors_through_kubectl(lab: dict[str, Any]) -> None:
     done = kubectl(
         lab,

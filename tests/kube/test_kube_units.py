@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,3 +230,37 @@ def test_namespaces_include_the_systems_and_the_labs(view: LabView) -> None:
     for name in ("default", "kube-system", "longhorn-system", "multus-network-attachments"):
         assert name in names
     assert time.time() > CREATED
+
+
+WORKLOADS = Path(__file__).parent.parent / "lab" / "labs" / "workloads.yaml"
+
+
+def test_workloads_count_their_pods() -> None:
+    plan = build_plan(load_lab(WORKLOADS))
+    status = _status(plan)
+    # one replica of the Deployment left ContainerCreating
+    stuck = next(p for p in status["pods"] if p["name"] == "web-1")
+    stuck.update(phase="ContainerCreating", network_status=[])
+    view = LabView(status, json.loads(plan.to_json()), "1")
+    (deploy,) = view.deployments()
+    assert deploy["status"] == {
+        "availableReplicas": 1, "observedGeneration": 1, "readyReplicas": 1, "replicas": 2,
+        "updatedReplicas": 2, "unavailableReplicas": 1,
+    }  # fmt: skip
+    assert tables.deployment_row(deploy, CREATED)[:5] == ["web", "1/2", 2, 1, "0s"]
+    assert tables.deployment_row(deploy, CREATED)[7] == "app=web"
+    (ds,) = view.daemonsets()
+    assert tables.daemonset_row(ds, CREATED)[:7] == ["probe", 2, 2, 2, 2, 2, "<none>"]
+    (sts,) = view.statefulsets()
+    assert tables.statefulset_row(sts, CREATED)[:2] == ["echo", "2/2"]
+    assert [c["name"] for c in tables.DAEMONSET_COLUMNS][:8] == [
+        "Name", "Desired", "Current", "Ready", "Up-to-date", "Available", "Node Selector", "Age"
+    ]  # fmt: skip
+
+
+def test_format_selector() -> None:
+    sel = {"matchLabels": {"b": "2", "a": "1"},
+           "matchExpressions": [{"key": "c", "operator": "In", "values": ["x", "y"]},
+                                {"key": "d", "operator": "DoesNotExist"}]}  # fmt: skip
+    assert tables.format_selector(sel) == "a=1,b=2,c in (x,y),!d"
+    assert tables.format_selector(None) == "<none>"
