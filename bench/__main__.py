@@ -29,6 +29,7 @@ BENCHMARKS = [
     "up_down",
     "scale",
     "verify",
+    "kube_get",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire

@@ -8,11 +8,10 @@ it)."""
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from multihome.multus import NETWORK_STATUS_ANNOTATION, format_network_status
@@ -44,6 +43,16 @@ class LabView:
         self.lab = str(status["name"])
         self.created = timestamp(float(status["created"]))
         self._nodes_plan = {n["name"]: n for n in plan["nodes"]}
+        self._by_key = {(m["kind"], m["namespace"], m["name"]): m for m in plan["manifests"]}
+        self._memo: dict[str, list[dict[str, Any]]] = {}
+
+    def objects(
+        self, key: str, build: Callable[[LabView], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """``build(self)``, made once per reading of the lab (callers must not change it)."""
+        if key not in self._memo:
+            self._memo[key] = build(self)
+        return self._memo[key]
 
     def _meta(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": name}
@@ -169,7 +178,7 @@ class LabView:
     def nads(self) -> list[dict[str, Any]]:
         found = []
         for m in self._manifests("NetworkAttachmentDefinition"):
-            obj = copy.deepcopy(m["body"])
+            obj = _copy(m["body"])
             meta = obj.setdefault("metadata", {})
             meta.update(self._meta("NetworkAttachmentDefinition", m["name"], m["namespace"]))
             meta.setdefault("generation", 1)
@@ -180,7 +189,7 @@ class LabView:
         """Longhorn's Settings that the lab file has (served as longhorn.io/v1beta2)."""
         found = []
         for m in self._manifests("Setting"):
-            obj = copy.deepcopy(m["body"])
+            obj = _copy(m["body"])
             obj["apiVersion"] = "longhorn.io/v1beta2"
             meta = obj.setdefault("metadata", {})
             meta.update(self._meta("Setting", m["name"], m["namespace"]))
@@ -202,7 +211,7 @@ class LabView:
         built = {f"{p['namespace']}/{p['name']}": p for p in self.status["pods"]}
         found = []
         for m in self._manifests(kind):
-            obj = copy.deepcopy(m["body"])
+            obj = _copy(m["body"])
             meta = obj.setdefault("metadata", {})
             meta.update(self._meta(kind, m["name"], m["namespace"]))
             meta.setdefault("generation", 1)
@@ -263,13 +272,14 @@ class LabView:
     def _template(self, pod: dict[str, Any]) -> dict[str, Any]:
         """The pod's manifest (a Pod), or its workload's pod template, or Longhorn's."""
         owner = pod.get("owner")
-        for m in self.plan["manifests"]:
-            if m["namespace"] != pod.get("namespace"):
-                continue
-            if owner is None and m["kind"] == "Pod" and m["name"] == pod["name"]:
-                return copy.deepcopy(m["body"])
-            if owner and m["kind"] == owner["kind"] and m["name"] == owner["name"]:
-                return copy.deepcopy(m["body"].get("spec", {}).get("template", {}))
+        if owner is None:
+            m = self._by_key.get(("Pod", pod["namespace"], pod["name"]))
+            if m is not None:
+                return dict(_copy(m["body"]))
+        else:
+            m = self._by_key.get((owner["kind"], pod["namespace"], owner["name"]))
+            if m is not None:
+                return dict(_copy(m["body"].get("spec", {}).get("template", {})))
         labels = dict(pod.get("labels", ()))
         image = (self.plan.get("longhorn") or {}).get("instance_manager_image", "")
         im_type = labels.get("longhorn.io/instance-manager-type", "")
@@ -410,6 +420,11 @@ class LabView:
             status["podIP"] = ips[0]
             status["podIPs"] = [{"ip": ip} for ip in ips]
         return status
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    return json.loads(json.dumps(value))
 
 
 def _taint(text: str) -> dict[str, str]:

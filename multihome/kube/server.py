@@ -279,7 +279,7 @@ class Api:
         if request.query.get("watch") in ("1", "true"):
             return status(405, "MethodNotAllowed", "watch is not served by the lab's API yet")
         view = self.source.view()
-        objects = resource.objects(view)
+        objects = view.objects(resource.qualified, resource.objects)
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         if name is not None:
@@ -332,9 +332,10 @@ class Api:
     async def _exec(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
         if request.method not in ("GET", "POST"):
             return not_allowed()
+        view = self.source.view()
         pods = [
             p
-            for p in self.source.view().pods()
+            for p in view.objects("pods", LabView.pods)
             if p["metadata"]["namespace"] == namespace and p["metadata"]["name"] == name
         ]
         if not pods:

@@ -193,7 +193,7 @@ def _start_api(state: LabState) -> processes.Daemon:
     return processes.start(KUBE_API, argv, log=log, record=state.record, lab_token=state.token)
 
 
-def _wait_api(state: LabState, server: processes.Daemon, timeout: float = 20.0) -> None:
+def _wait_api(state: LabState, server: processes.Daemon, timeout: float = 60.0) -> None:
     """Until the API server is ready: it wrote the lab's kubeconfig."""
     log = str(state.dir / f"{KUBE_API}.log")
     kubeconfig = state.dir / "kubeconfig"
