@@ -1,10 +1,10 @@
-"""The lab's state as Kubernetes API objects: Nodes, Namespaces, Pods,
-NetworkAttachmentDefinitions and Longhorn's Settings, built from the ``status.json`` and
-``plan.json`` that ``up`` wrote (read by ``state``), the way the real components fill them
-in: the kubelet (node addresses, nodeInfo, the Ready condition, pod status), Canal (the node
-annotations flannel and Calico write, the pod's ``cni.projectcalico.org`` annotations) and
-Multus (the pod's ``network-status`` annotation, ``json.MarshalIndent`` as Multus writes
-it)."""
+"""The lab's state as Kubernetes API objects: Nodes, Namespaces, Pods, Events,
+NetworkAttachmentDefinitions, Longhorn's Settings and the lab file's workloads, built from
+the ``status.json`` and ``plan.json`` that ``up`` wrote (read by ``state``), the way the real
+components fill them in: the kubelet (node addresses, nodeInfo, the Ready condition, pod
+status), Canal (the node annotations flannel and Calico write, the pod's
+``cni.projectcalico.org`` annotations) and Multus (the pod's ``network-status`` annotation,
+``json.MarshalIndent`` as Multus writes it)."""
 
 from __future__ import annotations
 
@@ -196,6 +196,79 @@ class LabView:
             meta.setdefault("generation", 1)
             found.append(obj)
         return found
+
+    # -- events -------------------------------------------------------------------------------
+    def events(self) -> list[dict[str, Any]]:
+        """What the scheduler, Multus and the kubelet report of each pod: Scheduled,
+        AddedInterface per attachment, FailedCreatePodSandBox (with the plugin's words) for a
+        pod left ContainerCreating."""
+        planned = {f"{p['namespace']}/{p['name']}": p for p in self.plan["pods"]}
+        found: list[dict[str, Any]] = []
+        for pod in self.status["pods"]:
+            ns, name, node = pod["namespace"], pod["name"], pod["node"]
+            plan_pod = planned.get(f"{ns}/{name}", {})
+            subnets = {i["name"]: i.get("subnet") for i in plan_pod.get("interfaces", ())}
+            said = [("Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
+                     {"component": "default-scheduler"})]  # fmt: skip
+            for entry in pod["network_status"]:
+                iface = entry.get("interface", "")
+                prefix = "32" if entry.get("default") else str(subnets.get(iface) or "/32")
+                prefix = prefix.rpartition("/")[2]
+                ips = ",".join(f"{ip}/{prefix}" for ip in entry.get("ips", []))
+                said.append(("Normal", "AddedInterface", f"Add {iface} [{ips}] from "
+                             f"{entry['name']}", {"component": "multus"}))  # fmt: skip
+            if pod.get("phase", "Running") != "Running" and pod.get("error"):
+                said.append((
+                    "Warning",
+                    "FailedCreatePodSandBox",
+                    "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to "
+                    f'setup network for sandbox "{pod["container_id"]}": plugin type="multus" '
+                    f'name="multus-cni-network" failed (add): {pod["error"]}',
+                    {"component": "kubelet", "host": node},
+                ))  # fmt: skip
+            for kind, reason, message, source in said:
+                found.append(self._event(pod, len(found), kind, reason, message, source))
+        return found
+
+    def _event(
+        self,
+        pod: dict[str, Any],
+        index: int,
+        kind: str,
+        reason: str,
+        message: str,
+        source: dict[str, str],
+    ) -> dict[str, Any]:
+        ns, name = pod["namespace"], pod["name"]
+        stamp = int(float(self.status["created"]) * 1e9) + index
+        return {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": f"{name}.{stamp:x}",
+                "namespace": ns,
+                "uid": uid(self.lab, "Event", f"{ns}/{name}/{index}"),
+                "resourceVersion": self.resource_version,
+                "creationTimestamp": self.created,
+            },
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": ns,
+                "name": name,
+                "uid": pod["uid"],
+                "apiVersion": "v1",
+            },
+            "reason": reason,
+            "message": message,
+            "source": source,
+            "firstTimestamp": self.created,
+            "lastTimestamp": self.created,
+            "count": 1,
+            "type": kind,
+            "eventTime": None,
+            "reportingComponent": source["component"],
+            "reportingInstance": source.get("host", ""),
+        }
 
     # -- workloads (the lab file's Deployments, DaemonSets, StatefulSets) ------------------
     def deployments(self) -> list[dict[str, Any]]:

@@ -62,6 +62,8 @@ RESOURCES = [
     Resource("", "v1", "pods", "pod", "Pod", True, LabView.pods, tables.POD_COLUMNS,
              tables.pod_row, ("po",), ("all",),
              (("exec", "PodExecOptions", ("create", "get")),)),
+    Resource("", "v1", "events", "event", "Event", True, LabView.events, tables.EVENT_COLUMNS,
+             tables.event_row, ("ev",)),
     Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions",
              "network-attachment-definition", "NetworkAttachmentDefinition", True,
              LabView.nads, tables.CRD_COLUMNS, tables.crd_row, ("net-attach-def",)),

@@ -323,6 +323,47 @@ def statefulset_row(obj: dict[str, Any], now: float | None = None) -> Row:
     ]
 
 
+# -- events ----------------------------------------------------------------------------------
+EVENT_COLUMNS = [
+    _col("Last Seen", "Time when last this event was seen"),
+    _col("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
+    _col("Reason", "This should be a short, machine understandable string that gives the "
+         "reason for this event being generated."),
+    _col("Object", "The object this Event is about."),
+    _col("Subobject", "The subobject this Event is about.", 1),
+    _col("Source", "The component reporting this event. Should be a short machine "
+         "understandable string.", 1),
+    _col("Message", "A human-readable description of the status of this operation."),
+    _col("First Seen", "The time at which the event was first recorded.", 1),
+    _col("Count", "The number of times this event has occurred.", 1, type_="integer"),
+    _col("Name", "The name of the event.", 1),
+]  # fmt: skip
+
+
+def event_row(ev: dict[str, Any], now: float | None = None) -> Row:
+    """printEvent: OBJECT as kind/name in lower case, SOURCE as component, host."""
+    obj = ev["involvedObject"]
+    source = ev.get("source", {})
+    where = ", ".join(x for x in (source.get("component"), source.get("host")) if x)
+
+    def seen(key: str) -> str:
+        stamp = ev.get(key)
+        return age({"metadata": {"creationTimestamp": stamp}}, now) if stamp else "<unknown>"
+
+    return [
+        seen("lastTimestamp"),
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        f"{obj['kind'].lower()}/{obj['name']}",
+        obj.get("fieldPath", ""),
+        where,
+        ev.get("message", "").strip(),
+        seen("firstTimestamp"),
+        ev.get("count", 1),
+        ev["metadata"]["name"],
+    ]
+
+
 def table(
     columns: list[dict[str, Any]],
     row: Callable[[dict[str, Any], float | None], Row],

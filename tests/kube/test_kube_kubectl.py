@@ -319,6 +319,18 @@ def test_exec_v4_protocol(lab: dict[str, Any]) -> None:
     assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "4"}]
 
 
+def test_describe_pod_shows_its_events(lab: dict[str, Any]) -> None:
+    done = kubectl(lab, "describe", "pod", "-n", NS, "net-tools")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "Successfully assigned multus-network-attachments/net-tools to multi-homed-wrk-1"
+        in done.stdout
+    )
+    built = next(p for p in lab["status"]["pods"] if p["name"] == "net-tools")
+    net1 = next(e for e in built["network_status"] if e["interface"] == "net1")
+    assert f"Add net1 [{net1['ips'][0]}/24] from {NS}/macvlan-longhorn-dhcp" in done.stdout
+
+
 def test_exec_in_a_missing_pod_is_404(lab: dict[str, Any]) -> None:
     done = kubectl(lab, "exec", "-n", NS, "nope", "--", "true")
     assert done.returncode == 1

@@ -264,3 +264,34 @@ def test_format_selector() -> None:
                                 {"key": "d", "operator": "DoesNotExist"}]}  # fmt: skip
     assert tables.format_selector(sel) == "a=1,b=2,c in (x,y),!d"
     assert tables.format_selector(None) == "<none>"
+
+
+def test_events_of_pods(view: LabView) -> None:
+    events = view.events()
+    net_tools = [e for e in events if e["involvedObject"]["name"] == "net-tools"]
+    assert [e["reason"] for e in net_tools] == ["Scheduled", "AddedInterface", "AddedInterface"]
+    assert (
+        net_tools[0]["message"]
+        == "Successfully assigned multus-network-attachments/net-tools to multi-homed-wrk-1"
+    )
+    assert net_tools[1]["message"] == "Add eth0 [10.42.9.2/32] from k8s-pod-network"
+    assert net_tools[2]["message"] == "Add net1 [172.16.50.9/24] from x/y"
+    stuck = [e for e in events if e["reason"] == "FailedCreatePodSandBox"]
+    assert len(stuck) == 3 and all(e["type"] == "Warning" for e in stuck)
+    assert stuck[0]["message"].endswith(
+        'plugin type="multus" name="multus-cni-network" failed (add): boom'
+    )
+    row = tables.event_row(stuck[0], CREATED + 61)
+    assert row[:4] == [
+        "61s",
+        "Warning",
+        "FailedCreatePodSandBox",
+        f"pod/{stuck[0]['involvedObject']['name']}",
+    ]
+    assert row[5] == f"kubelet, {stuck[0]['source']['host']}"
+    match = field_selector(
+        "involvedObject.name=net-tools,involvedObject.namespace=multus-network-attachments",
+        "events",
+    )
+    assert sum(1 for e in events if match(e)) == 3
+    assert len({e["metadata"]["name"] for e in events}) == len(events)
