@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := containernetworking-plugins dnsmasq-base iproute2 util-linux procps curl netplan.io graphviz tcpdump chromium
+APT_PACKAGES := containernetworking-plugins dnsmasq-base iproute2 util-linux procps curl netplan.io graphviz tcpdump chromium kubectl
 STAMP := $(VENV)/.installed
 
 .PHONY: test demo deps system venv lint bench clean

@@ -30,6 +30,7 @@ BENCHMARKS = [
     "scale",
     "verify",
     "neighbours",
+    "kube_get",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire

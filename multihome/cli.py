@@ -660,6 +660,20 @@ def fault(
         out.print(f"{made.label}: {made.text()}")
 
 
+@app.command()
+def kubeconfig(name: NameArg = None) -> None:
+    """Print the path of the running lab's kubeconfig (its Kubernetes API on 127.0.0.1):
+    kubectl --kubeconfig "$(multihome kubeconfig)" get pods -A -o wide"""
+    from multihome.kube import kubeconfig_path
+    from multihome.lab import api
+
+    try:
+        path = kubeconfig_path(name)
+    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        _lab_error(exc, tried=EXIT_USAGE)
+    sys.stdout.write(f"{path}\n")
+
+
 # -- verify ---------------------------------------------------------------------------------
 
 

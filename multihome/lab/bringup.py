@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from multihome.plan import Plan, build_plan
 from multihome.spec import LabFile
 
-from . import daemons, netlink, nodes, preflight, realize, reconcile, sandbox
+from . import daemons, netlink, nodes, preflight, processes, realize, reconcile, sandbox
 from .api import (
     AGENT_ROLES,
     PLAN_FILE,
@@ -71,6 +71,7 @@ def up(
         state.prepare()
         _write_plan(state, plan)
         token = state.token
+        api_server = _start_api(state)  # it starts (imports, certificates) while we build
         state.record("sandbox", plan.name, token=token)
         progress(Step("sandbox"))
         sb = sandbox.create(
@@ -79,6 +80,8 @@ def up(
         state.record("sandbox", plan.name, phase="done", **sb.to_dict())
         with _relay(progress) as emit:
             built = sb.call(_in_lab, token, realize.realize, plan, state, sb, emit, keep_going)
+        progress(Step("api server"))
+        _wait_api(state, api_server)
         status = _status(plan, sb, built, time.monotonic() - started)
         _write_status(state, status)
         return status
@@ -177,6 +180,32 @@ def _reconcile(
         return status
     finally:
         state.release()
+
+
+KUBE_API = "kube-apiserver"
+
+
+def _start_api(state: LabState) -> processes.Daemon:
+    """The lab's Kubernetes API (``multihome.kube``, named by module so that lab/ does not
+    import it): a process on the host's loopback, recorded and stopped by ``down`` like the
+    lab's daemons; it reads plan.json at start and status.json on each request."""
+    argv = [sys.executable, "-m", "multihome.kube", "serve", str(state.dir)]
+    log = str(state.dir / f"{KUBE_API}.log")
+    return processes.start(KUBE_API, argv, log=log, record=state.record, lab_token=state.token)
+
+
+def _wait_api(state: LabState, server: processes.Daemon, timeout: float = 60.0) -> None:
+    """Until the API server is ready: it wrote the lab's kubeconfig."""
+    log = str(state.dir / f"{KUBE_API}.log")
+    kubeconfig = state.dir / "kubeconfig"
+    try:
+        daemons.wait_for(
+            lambda: state.has(kubeconfig) or not server.alive(), "the lab's API server", timeout
+        )
+    except daemons.DaemonError as exc:
+        raise LabError(f"{exc} (see {log})") from exc
+    if not server.alive():
+        raise LabError(f"the lab's API server exited: {processes.log_tail(log)}")
 
 
 def _in_lab(token: str, fn: Callable[..., T], *args: Any) -> T:

@@ -1,0 +1,51 @@
+"""Reading the running lab for the API: ``status.json`` and ``plan.json`` through the lab's
+``LabState`` (safefs), re-read when ``status.json`` changes (``up`` rewrites it atomically
+after a reconcile), and whether the lab's sandbox still runs (nodes Ready or not)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from multihome.lab import safefs
+from multihome.lab.api import PLAN_FILE, STATUS_FILE, running
+from multihome.lab.state import LabState
+
+from .objects import LabView
+
+_RUNNING_TTL = 2.0
+
+
+class LabSource:
+    """The lab at ``lab_dir`` as a :class:`LabView`, cached until its status changes."""
+
+    def __init__(self, lab_dir: Path) -> None:
+        self.state = LabState(lab_dir.name, root=lab_dir.parent)
+        self._key: tuple[int, int] | None = None
+        self._view: LabView | None = None
+        self._running = (True, 0.0)
+
+    def _is_running(self) -> bool:
+        value, when = self._running
+        if time.monotonic() - when > _RUNNING_TTL:
+            value = running(self.state)
+            self._running = (value, time.monotonic())
+        return value
+
+    def view(self) -> LabView:
+        """The current objects (``FileNotFoundError`` while the lab has no status yet)."""
+        path = self.state.dir / STATUS_FILE
+        st = safefs.lstat(str(path), base=str(self.state.root))
+        if st is None:
+            raise FileNotFoundError(str(path))
+        key = (st.st_ino, st.st_mtime_ns)
+        alive = self._is_running()
+        if self._view is None or key != self._key or alive != self._view.status["running"]:
+            status: dict[str, Any] = json.loads(self.state.read_text(path))
+            status["running"] = alive
+            plan = json.loads(self.state.read_text(self.state.dir / PLAN_FILE))
+            self._view = LabView(status, plan, str(st.st_mtime_ns // 1000))
+            self._key = key
+        return self._view

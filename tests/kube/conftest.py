@@ -1,0 +1,8 @@
+"""The kube tests use the lab tests' kit (sandbox probes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "lab"))

@@ -1,0 +1,97 @@
+"""The lab's API when the lab runs as an unprivileged user (``nobody``, through setpriv): up
+starts the server without root (loopback and files only), kubectl reads it and execs through
+it, down stops it; nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labkit import NOBODY, python_for
+
+KUBECTL = shutil.which("kubectl")
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody (setpriv)"),
+    pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing"),
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make test installs it)"),
+    pytest.mark.skipif(not os.path.isdir("/usr/lib/cni"), reason="containernetworking-plugins"),
+    pytest.mark.skipif(not os.path.exists("/usr/sbin/dnsmasq"), reason="dnsmasq-base missing"),
+]
+
+
+@pytest.fixture
+def as_nobody() -> Iterator[tuple[list[str], Path]]:
+    python = python_for(NOBODY)
+    if python is None:
+        pytest.skip("no Python that uid 65534 can run with multihome importable")
+    base = Path(tempfile.mkdtemp(prefix="mh-unpriv-kube-"))
+    for sub in ("state", "home"):
+        (base / sub).mkdir()
+        os.chown(base / sub, NOBODY, NOBODY)
+    base.chmod(0o755)
+    env = [f"MULTIHOME_STATE_DIR={base / 'state'}", f"HOME={base / 'home'}"]
+    argv = [
+        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        *python[:2], *env, *python[2:],
+    ]  # fmt: skip
+    try:
+        yield argv, base
+    finally:
+        mh = [*argv, "-c", "from multihome.cli import main; main()"]
+        subprocess.run([*mh, "down"], capture_output=True, check=False, cwd="/", timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_api_of_a_rootless_lab(as_nobody: tuple[list[str], Path]) -> None:
+    argv, base = as_nobody
+    mh = [*argv, "-c", "from multihome.cli import main; main()"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, capture_output=True, text=True, check=False, cwd="/", timeout=120
+        )
+
+    up = run(*mh, "up")
+    if "user namespaces" in up.stderr and up.returncode == 2:
+        pytest.skip(f"unprivileged user namespaces are not allowed here: {up.stderr.strip()}")
+    assert up.returncode == 0, up.stderr
+    path = run(*mh, "kubeconfig").stdout.strip()
+    assert path == str(base / "state" / "multi-homed" / "kubeconfig")
+    assert os.stat(path).st_uid == NOBODY
+    kubectl = [*argv[: argv.index("--clear-groups") + 1], "env", f"HOME={base / 'home'}", str(KUBECTL),
+               "--kubeconfig", path]  # fmt: skip
+    nodes = run(*kubectl, "get", "nodes", "-o", "name")
+    assert nodes.returncode == 0, nodes.stderr
+    assert len(nodes.stdout.split()) == 6
+    done = run(
+        *kubectl, "exec", "-n", "multus-network-attachments", "net-tools", "--", "ip", "-br", "addr"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "net1" in done.stdout and "net2" in done.stdout
+    server = [
+        int(pid)
+        for pid in os.listdir("/proc")
+        if pid.isdigit()
+        and b"multihome.kube" in _cmdline(pid)
+        and str(base) in _cmdline(pid).decode(errors="replace")
+    ]
+    assert len(server) == 1 and os.stat(f"/proc/{server[0]}").st_uid == NOBODY
+    down = run(*mh, "down")
+    assert down.returncode == 0, down.stderr
+    assert not os.path.exists(f"/proc/{server[0]}") or b"multihome.kube" not in _cmdline(
+        str(server[0])
+    )
+    assert list((base / "state").iterdir()) == []
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
