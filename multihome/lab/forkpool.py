@@ -188,3 +188,12 @@ def _collect(
     if done != len(items):
         raise WorkerDied(f"workers ended after {done} of {len(items)} items")
     return results
+
+
+def attach_workers() -> int:
+    """How many pods are attached at once: ``$MULTIHOME_ATTACH_WORKERS``, else two per CPU
+    (an attachment mostly waits on plugin processes and the wire)."""
+    value = os.environ.get("MULTIHOME_ATTACH_WORKERS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return 2 * (os.cpu_count() or 1)

@@ -26,8 +26,8 @@ from multihome.spec import ConfigJSONError, parse_cni_json
 
 from . import neighbours, netlink, ns
 from .daemons import DNSMASQ
+from .forkpool import attach_workers
 from .nodes import CNI_BIN_DIR
-from .realize import attach_workers
 
 # CNI plugin type -> the kernel link kind it makes.
 LINK_KIND = {

@@ -128,15 +128,6 @@ class RealizeError(RuntimeError):
     it crosses ``Sandbox.call``)."""
 
 
-def attach_workers() -> int:
-    """How many pods are attached at once: ``$MULTIHOME_ATTACH_WORKERS``, else two per CPU
-    (an attachment mostly waits on plugin processes and the wire)."""
-    value = os.environ.get("MULTIHOME_ATTACH_WORKERS", "")
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    return 2 * (os.cpu_count() or 1)
-
-
 def realize(
     plan: Plan, state: LabState, sb: sandbox.Sandbox, progress: Progress, keep_going: bool = False
 ) -> dict[str, Any]:
@@ -303,7 +294,7 @@ def attach_pods(
                 raise RealizeError(f"pod {pod.ref} on node {pod.node}: {message}") from exc
             return pods.failed(pod, made[pod.node], message)
 
-    return forkpool.fork_map(attach, todo, attach_workers(), on_result=report)
+    return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
 
 
 def host_facts() -> dict[str, str]:

@@ -116,7 +116,7 @@ def apply(
             pods.detach(old, pod, made[pod.node], conf, state.record)
             return pod.ref
 
-        forkpool.fork_map(detach, diff.removed, realize.attach_workers())
+        forkpool.fork_map(detach, diff.removed, forkpool.attach_workers())
         progress(Step("removing pods", done=len(diff.removed), total=len(diff.removed)))
     for node_name in realize.dhcp_nodes(list(diff.added)):
         if ("process", daemons.dhcp_daemon_name(node_name)) not in journal:
