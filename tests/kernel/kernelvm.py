@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,6 +240,48 @@ def _ext4(src: Path, image: Path, size_mb: int) -> None:
     with image.open("wb") as f:
         f.truncate(size_mb * 1024 * 1024)
     _run("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", "-d", src, image)
+
+
+def pydeps() -> Path:
+    """The project's runtime dependencies for the guest's python3 (bookworm's 3.11, as the
+    host's), installed with pip into a folder of their own, keyed by the dependency list."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = sorted(project["dependencies"])
+    key = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:12]
+    out = CACHE / f"pydeps-{key}"
+    if out.exists():
+        return out
+    part = out.with_suffix(".tmp")
+    shutil.rmtree(part, ignore_errors=True)
+    pip = REPO / ".venv/bin/pip"
+    with timed("pip install of the guest's Python dependencies"):
+        _run(
+            pip if pip.exists() else "pip",
+            "install", "-q", "--disable-pip-version-check", "--no-compile",
+            "--target", part,
+            *wanted,
+        )  # fmt: skip
+    part.rename(out)
+    return out
+
+
+def run_dir(into: Path, guest_scripts: list[str], with_project: bool) -> Path:
+    """A run disk's tree: the guest scripts (tests/kernel/guest/), main.sh running them in
+    order, and with_project: the checkout's multihome package, tests/kernel/labs and pydeps."""
+    guest = REPO / "tests/kernel/guest"
+    lines = ["#!/bin/sh", "rc=0"]
+    for name in guest_scripts:
+        shutil.copy(guest / name, into / name)
+        lines.append(f'echo "=== {name}"; sh ./{name} || rc=1')
+    lines.append("exit $rc")
+    (into / "main.sh").write_text("\n".join(lines) + "\n")
+    if with_project:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(REPO / "multihome", into / "src/multihome", ignore=ignore)
+        shutil.copytree(REPO / "tests/kernel/labs", into / "labs")
+        # Hard links: the run disk's tree is read by mkfs.ext4 -d, never written.
+        _run("cp", "-al", pydeps(), into / "pydeps")
+    return into
 
 
 def build() -> dict[str, Path]:
