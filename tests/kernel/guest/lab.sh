@@ -23,4 +23,14 @@ check lab-pod-vlan-100 sh -c "python3 -m multihome exec kfeat/pod-a -- ip -d lin
 check lab-pod-b-reaches-pod-a-over-vlan100 mh exec kfeat/pod-b -- ping -c 2 -W 2 10.100.0.11
 t check lab-down mh down
 check lab-left-no-namespace sh -c '[ -z "$(ip netns list)" ]'
+
+# A host as systemd leaves it: /run is a tmpfs with mounts below it (/run/lock, /run/user/N,
+# /run/netns after `ip netns add`), and no /run/cni. The sandbox then covers /run with an
+# overlay to make /run/cni, and the kernel refuses to clone a lower layer whose submounts are
+# locked in the sandbox's user namespace ("overlayfs: failed to clone lowerpath", EINVAL).
+mkdir -p /run/lock
+mount -t tmpfs tmpfs /run/lock
+t check lab-up-with-a-mount-under-run mh up "$LAB"
+mh down >/dev/null 2>&1
+umount /run/lock
 exit $FAILED
