@@ -128,4 +128,4 @@ def test_the_lab_verify_passes_whole(guest: Guest) -> None:
     "without /run/cni (multihome/lab/sandbox.py _overlay)",
 )
 def test_the_lab_comes_up_with_mounts_under_run(guest: Guest) -> None:
-    _all_pass(guest, "lab-up-with-a-mount-under-run", 1)
+    _all_pass(guest, "lab-mount-under-run-up", 1)

@@ -30,7 +30,7 @@ check lab-left-no-namespace sh -c '[ -z "$(ip netns list)" ]'
 # locked in the sandbox's user namespace ("overlayfs: failed to clone lowerpath", EINVAL).
 mkdir -p /run/lock
 mount -t tmpfs tmpfs /run/lock
-t check lab-up-with-a-mount-under-run mh up "$LAB"
+t check lab-mount-under-run-up mh up "$LAB"
 mh down >/dev/null 2>&1
 umount /run/lock
 exit $FAILED
