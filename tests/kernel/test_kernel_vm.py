@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from pathlib import Path
 
 import kernelvm
 import pytest
@@ -49,7 +48,9 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> Guest:
     )
     rc, console = kernelvm.boot(parts, run)
     kernelvm.log(f"build + boot + guest: {time.monotonic() - start:.1f} s")
-    Path(tmp_path_factory.getbasetemp() / "kernel-vm-console.log").write_text(console)
+    log = kernelvm.CACHE / "last-console.log"
+    log.write_text(console)
+    kernelvm.log(f"the guest's console: {log}")
     if not re.search(rf"{kernelvm.EXIT_MARK}-?\d+", console):
         pytest.fail(f"the VM did not finish its script:\n{console[-4000:]}")
     return Guest(rc, console)
