@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -351,7 +352,15 @@ def boot(parts: dict[str, Path], run_dir: Path, timeout: float = 900.0) -> tuple
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         lines: list[str] = []
-        deadline = time.monotonic() + timeout
+        # A silent, hung guest is killed too: the watchdog ends qemu, which ends the read.
+        fired = threading.Event()
+
+        def kill() -> None:
+            fired.set()
+            proc.kill()  # our own qemu, by its PID
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
@@ -359,13 +368,13 @@ def boot(parts: dict[str, Path], run_dir: Path, timeout: float = 900.0) -> tuple
                 lines.append(line)
                 if os.environ.get("MULTIHOME_KERNEL_VM_ECHO"):
                     print(line, file=sys.stderr, flush=True)
-                if time.monotonic() > deadline:
-                    lines.append(f"kernel-vm: timed out after {timeout:.0f} s")
-                    break
         finally:
+            watchdog.cancel()
             if proc.poll() is None:
-                proc.kill()  # our own qemu, by its PID
+                proc.kill()
             proc.wait()
+        if fired.is_set():
+            lines.append(f"kernel-vm: qemu killed after {timeout:.0f} s")
     rc = -1
     for line in lines:
         m = re.match(rf".*{EXIT_MARK}(-?\d+)\s*$", line)
