@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,13 @@ def start_capture(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr or ()], daemon=True).start()
+
+    def read() -> None:
+        for line in proc.stderr or ():
+            lines.put(line)
+        lines.put("")  # end of stderr: the command is gone
+
+    threading.Thread(target=read, daemon=True).start()
     seen = []
     try:
         while not (seen and seen[-1].startswith("capturing on")):
@@ -60,8 +65,8 @@ def start_capture(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
 
 
 def rest(lines: queue.Queue[str]) -> str:
-    time.sleep(0.2)  # the reader thread's last lines
-    return "".join(iter(lambda: lines.get_nowait() if not lines.empty() else "", ""))
+    """Every stderr line left, up to the end of stderr (the reader thread's mark)."""
+    return "".join(iter(lambda: lines.get(timeout=30), ""))
 
 
 def tcpdumps() -> list[str]:
@@ -92,7 +97,8 @@ def test_stream_live_until_interrupted(seed_lab: str) -> None:
     argv = api.exec_argv(NET_TOOLS, ["curl", "-s", "-o", "/dev/null", "172.16.60.31"], seed_lab)
     subprocess.run(argv, check=True, timeout=30)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    out = proc.stdout.read() if proc.stdout else ""  # stderr is the reader thread's alone
+    proc.wait(timeout=30)
     err = rest(lines)
     assert proc.returncode == 0, err
     assert "172.16.60.31.80: Flags [S]" in out and "HTTP: GET / HTTP/1.1" in out, err
