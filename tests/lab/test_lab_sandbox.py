@@ -193,9 +193,7 @@ def _in_private_mount_ns(fn: Callable[[], object]) -> object:
     return value
 
 
-def test_missing_dir_under_a_dir_with_mounts_below(
-    require_sandbox: None, tmp_path: Path
-) -> None:
+def test_missing_dir_under_a_dir_with_mounts_below(require_sandbox: None, tmp_path: Path) -> None:
     """A systemd host's /run is a tmpfs with mounts below (/run/lock, /run/user/N): an
     overlay on it is refused (the inherited mounts are locked), yet /run/cni must be made."""
     if os.geteuid() != 0:
