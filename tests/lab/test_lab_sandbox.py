@@ -193,9 +193,13 @@ def _in_private_mount_ns(fn: Callable[[], object]) -> object:
     return value
 
 
-def test_missing_dir_under_a_dir_with_mounts_below(require_sandbox: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_netns", [False, True], ids=["no-run-netns", "run-netns"])
+def test_missing_dir_under_a_dir_with_mounts_below(
+    require_sandbox: None, tmp_path: Path, with_netns: bool
+) -> None:
     """A systemd host's /run is a tmpfs with mounts below (/run/lock, /run/user/N): an
-    overlay on it is refused (the inherited mounts are locked), yet /run/cni must be made."""
+    overlay on it is refused (the inherited mounts are locked: EINVAL), yet /run/cni must be
+    made. Without /run/netns the host's own /run/netns mount, if any, is hidden below."""
     if os.geteuid() != 0:
         pytest.skip("needs root to make a private mount namespace with its own /run")
     scratch = tmp_path / "scratch"
@@ -211,6 +215,8 @@ def test_missing_dir_under_a_dir_with_mounts_below(require_sandbox: None, tmp_pa
         Path("/run/systemd/resolve/stub-resolv.conf").write_text("nameserver 127.0.0.53\n")
         Path("/run/utmp").write_text("utmp\n")
         os.symlink("systemd/resolve", "/run/resolve")
+        if with_netns:
+            os.mkdir("/run/netns")
         sb = sandbox.create("runmounts", str(scratch), mountpoints=nodes.NODE_MOUNTPOINTS)
         try:
 
@@ -240,4 +246,5 @@ def test_missing_dir_under_a_dir_with_mounts_below(require_sandbox: None, tmp_pa
         "netns": [],
     }
     # the /run the sandbox was made from is untouched: no cni, no netns made in it
-    assert seen["outside"] == ["lock", "resolve", "systemd", "utmp"]
+    made = ["netns"] if with_netns else []
+    assert seen["outside"] == sorted(["lock", "resolve", "systemd", "utmp", *made])
