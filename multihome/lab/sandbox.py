@@ -13,8 +13,9 @@ The mount namespace is private (no propagation to or from the host) and has:
 - its own tmpfs on ``/run/netns``, shared inside the sandbox, so network namespaces made
   inside with ``ip netns add`` semantics are seen by every node and never by the host;
 - each directory in ``mountpoints`` that the host lacks (e.g. ``/etc/rancher/rke2``): the
-  deepest existing ancestor gets an overlay whose upper layer is on the scratch tmpfs, and
-  the directory is made there. The host's filesystem is never written.
+  deepest existing ancestor gets an overlay whose upper layer is on the scratch tmpfs, or,
+  when mounts lie below it (``/run`` with ``/run/lock``), a tmpfs with its entries bound
+  back, and the directory is made there. The host's filesystem is never written.
 
 The host's links, routes, addresses, sysctls, firewall and mounts are never touched.
 
@@ -41,6 +42,7 @@ import secrets
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
@@ -500,7 +502,8 @@ def ensure_dirs(paths: Iterable[str], layers: str) -> None:
     """Make each directory in ``paths`` exist in the current mount namespace (the sandbox's)
     without writing the host's filesystem: a directory on one of our own mounts (tmpfs or
     overlay named ``multihome``) is made directly; otherwise the deepest existing ancestor is
-    covered by an overlay with its upper layer in ``layers`` first. Run inside the sandbox."""
+    covered first, by an overlay with its upper layer in ``layers`` when no mount lies below
+    it, else by a tmpfs holding its entries bound back (``_cover``). Run inside the sandbox."""
     for path in paths:
         check_abs_path(path)
         if os.path.isdir(path):
@@ -508,52 +511,102 @@ def ensure_dirs(paths: Iterable[str], layers: str) -> None:
         ancestor = path
         while not os.path.isdir(ancestor):
             ancestor = os.path.dirname(ancestor)
-        if _mount_of(ancestor, _mounts()).source != MOUNT_SOURCE:
+        mounts = _mounts()
+        if _mount_of(ancestor, mounts).source != MOUNT_SOURCE:
             if ancestor == "/":
                 raise SandboxError(f"cannot make {path} inside the sandbox: no parent directory")
-            _overlay(ancestor, layers)
+            if any(m.mountpoint != ancestor and _under(m.mountpoint, ancestor) for m in mounts):
+                _cover(ancestor)
+            else:
+                _overlay(ancestor, layers)
         os.makedirs(path, mode=0o755, exist_ok=True)
 
 
 def _overlay(target: str, layers: str) -> None:
-    """Cover ``target`` with an overlay (lower: itself; upper: a new dir in ``layers``),
-    keeping the mounts below it: each is cloned (detached, recursively) first and moved
-    back on top of the overlay."""
-    mounts = _mounts()
-    below = sorted(
-        {m.mountpoint for m in mounts if m.mountpoint != target and _under(m.mountpoint, target)}
-    )
-    top = [p for p in below if not any(q != p and _under(p, q) for q in below)]
-    clones: list[tuple[str, int]] = []
+    """Cover ``target`` (with no mount below it) by an overlay: lower: itself; upper: a new
+    dir in ``layers``."""
+    layer = os.path.join(layers, str(len(os.listdir(layers))))
+    os.makedirs(os.path.join(layer, "upper"), mode=0o755)
+    os.makedirs(os.path.join(layer, "work"), mode=0o700)
+    st = os.stat(target)
+    os.chmod(os.path.join(layer, "upper"), st.st_mode & 0o7777)
+    opts = f"lowerdir={target},upperdir={layer}/upper,workdir={layer}/work"
+    ns.mount(MOUNT_SOURCE, target, "overlay", 0, opts)
+
+
+def _cover(target: str) -> None:
+    """Cover ``target``, which has mounts below it, by a tmpfs on which each of its entries
+    is bound back: directories and files by a recursive bind (cloned before the tmpfs hides
+    them), symlinks recreated.
+
+    An overlay can't be used here: every mount the sandbox inherited from the host is locked
+    to its parent (it was copied into a mount namespace owned by a less privileged user
+    namespace), and overlayfs refuses a lower layer with locked mounts below it
+    (``clone_private_mount``: "failed to clone lowerpath", EINVAL), e.g. /run with /run/lock
+    or /run/user/N on any systemd host. A recursive bind of each entry keeps the locked
+    mounts below it, so the kernel allows it. A bare tmpfs would do for /run on most hosts
+    but hides what is there (/etc/resolv.conf often points into /run/systemd/resolve), so
+    the entries are kept. They are a snapshot: an entry the host makes in ``target`` later
+    is not seen inside (one made below a kept directory is)."""
+    st = os.stat(target)
+    kept: list[tuple[str, int | str, bool]] = []  # name, clone fd or link target, is dir
     try:
-        for path in top:
-            fd = _libc.syscall(
-                _SYS_OPEN_TREE,
-                _AT_FDCWD,
-                os.fsencode(path),
-                _OPEN_TREE_CLONE | _AT_RECURSIVE | os.O_CLOEXEC,
-            )
-            if fd < 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
-            clones.append((path, fd))
-        layer = os.path.join(layers, str(len(os.listdir(layers))))
-        os.makedirs(os.path.join(layer, "upper"), mode=0o755)
-        os.makedirs(os.path.join(layer, "work"), mode=0o700)
-        opts = f"lowerdir={target},upperdir={layer}/upper,workdir={layer}/work"
-        st = os.stat(target)
-        os.chmod(os.path.join(layer, "upper"), st.st_mode & 0o7777)
-        ns.mount(MOUNT_SOURCE, target, "overlay", 0, opts)
-        for path, fd in clones:
-            rc = _libc.syscall(
-                _SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, os.fsencode(path), _MOVE_MOUNT_F_EMPTY_PATH
-            )
-            if rc != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"move_mount onto {path}: {os.strerror(err)}")
+        for name in sorted(os.listdir(target)):
+            path = os.path.join(target, name)
+            try:
+                mode = os.lstat(path).st_mode
+                if stat.S_ISLNK(mode):
+                    kept.append((name, os.readlink(path), False))
+                else:
+                    kept.append((name, _clone_tree(path), stat.S_ISDIR(mode)))
+            except FileNotFoundError:  # gone meanwhile
+                continue
+        ns.mount(
+            MOUNT_SOURCE,
+            target,
+            "tmpfs",
+            ns.MS_NOSUID | ns.MS_NODEV,
+            f"mode={st.st_mode & 0o7777:o}",
+        )
+        with contextlib.suppress(OSError):  # an owner unmapped in this user namespace
+            os.chown(target, st.st_uid, st.st_gid)
+        for name, what, is_dir in kept:
+            path = os.path.join(target, name)
+            if isinstance(what, str):
+                os.symlink(what, path)
+                continue
+            if is_dir:
+                os.mkdir(path, 0o755)
+            else:  # any non-directory (file, socket, fifo, device) binds onto a file
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            _move_mount(what, path)
     finally:
-        for _, fd in clones:
-            os.close(fd)
+        for _, what, _ in kept:
+            if isinstance(what, int):
+                os.close(what)
+
+
+def _clone_tree(path: str) -> int:
+    """A detached recursive bind of ``path`` (with every mount below it), as an fd."""
+    fd: int = _libc.syscall(
+        _SYS_OPEN_TREE,
+        _AT_FDCWD,
+        os.fsencode(path),
+        _OPEN_TREE_CLONE | _AT_RECURSIVE | os.O_CLOEXEC,
+    )
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
+    return fd
+
+
+def _move_mount(fd: int, path: str) -> None:
+    rc = _libc.syscall(
+        _SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, os.fsencode(path), _MOVE_MOUNT_F_EMPTY_PATH
+    )
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"move_mount onto {path}: {os.strerror(err)}")
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from labkit import MakeSandbox, host_snapshot
 
-from multihome.lab import netlink, ns, sandbox
+from multihome.lab import netlink, nodes, ns, sandbox
 from multihome.lab.names import InvalidName
 
 
@@ -163,3 +165,86 @@ def test_bad_names_never_reach_the_kernel(tmp_path: Path) -> None:
         sandbox.create("../etc", str(tmp_path))
     with pytest.raises(InvalidName):
         sandbox.create("ok", str(tmp_path), mountpoints=["relative/path"])
+
+
+def _in_private_mount_ns(fn: Callable[[], object]) -> object:
+    """Run ``fn`` in a forked child with a private mount namespace of its own (root only),
+    so what it mounts never reaches the host; return what it returned (or raise)."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(reader)
+        try:
+            ns.unshare(ns.CLONE_NEWNS)
+            ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
+            out = pickle.dumps(("ok", fn()))
+        except BaseException as exc:
+            out = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
+        with open(writer, "wb") as fh:
+            fh.write(out)
+        os._exit(0)
+    os.close(writer)
+    with open(reader, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    status, value = pickle.loads(data)
+    if status != "ok":
+        raise AssertionError(value)
+    return value
+
+
+@pytest.mark.parametrize("with_netns", [False, True], ids=["no-run-netns", "run-netns"])
+def test_missing_dir_under_a_dir_with_mounts_below(
+    require_sandbox: None, tmp_path: Path, with_netns: bool
+) -> None:
+    """A systemd host's /run is a tmpfs with mounts below (/run/lock, /run/user/N): an
+    overlay on it is refused (the inherited mounts are locked: EINVAL), yet /run/cni must be
+    made. Without /run/netns the host's own /run/netns mount, if any, is hidden below."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a private mount namespace with its own /run")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    def run() -> object:
+        # a /run like a systemd host's, with no /run/cni; in this private namespace only
+        ns.mount("mhtest", "/run", "tmpfs", 0, "mode=0755")
+        os.makedirs("/run/lock/sub")
+        ns.mount("mhtest", "/run/lock", "tmpfs", 0, "mode=1777")
+        Path("/run/lock/held").write_text("lock\n")
+        Path("/run/systemd/resolve").mkdir(parents=True)
+        Path("/run/systemd/resolve/stub-resolv.conf").write_text("nameserver 127.0.0.53\n")
+        Path("/run/utmp").write_text("utmp\n")
+        os.symlink("systemd/resolve", "/run/resolve")
+        if with_netns:
+            os.mkdir("/run/netns")
+        sb = sandbox.create("runmounts", str(scratch), mountpoints=nodes.NODE_MOUNTPOINTS)
+        try:
+
+            def look() -> dict[str, object]:
+                return {
+                    "dirs": [os.path.isdir(p) for p in nodes.NODE_MOUNTPOINTS],
+                    "lock_mounted": os.path.ismount("/run/lock"),
+                    "lock": Path("/run/lock/held").read_text(),
+                    "resolv": Path("/run/resolve/stub-resolv.conf").read_text(),
+                    "utmp": Path("/run/utmp").read_text(),
+                    "netns": os.listdir("/run/netns"),
+                }
+
+            inside = sb.call(look)
+        finally:
+            sb.destroy()
+        return {"inside": inside, "outside": sorted(os.listdir("/run"))}
+
+    seen = _in_private_mount_ns(run)
+    assert isinstance(seen, dict)
+    assert seen["inside"] == {
+        "dirs": [True] * len(nodes.NODE_MOUNTPOINTS),
+        "lock_mounted": True,
+        "lock": "lock\n",
+        "resolv": "nameserver 127.0.0.53\n",
+        "utmp": "utmp\n",
+        "netns": [],
+    }
+    # the /run the sandbox was made from is untouched: no cni, no netns made in it
+    made = ["netns"] if with_netns else []
+    assert seen["outside"] == sorted(["lock", "resolve", "systemd", "utmp", *made])
