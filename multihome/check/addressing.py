@@ -79,16 +79,9 @@ def machine_names(ctx: Context) -> Iterator[Finding]:
         )
 
 
-def _machines(ctx: Context) -> Iterator[tuple[str, int, str, list[NIC]]]:
-    for i, node in enumerate(ctx.spec.nodes):
-        yield "nodes", i, node.name, node.nics
-    for i, host in enumerate(ctx.spec.hosts):
-        yield "hosts", i, host.name, host.nics
-
-
 @check
 def nics(ctx: Context) -> Iterator[Finding]:
-    for section, i, name, machine_nics in _machines(ctx):
+    for section, i, name, machine_nics in ctx.machines():
         if not machine_nics:
             yield ctx.error(
                 "nic-none",
@@ -196,7 +189,7 @@ def _subnet_edges(net: Network) -> tuple[str, ...]:
 @check
 def static_addresses(ctx: Context) -> Iterator[Finding]:
     owners: dict[str, str] = {}
-    for section, i, name, machine_nics in _machines(ctx):
+    for section, i, name, machine_nics in ctx.machines():
         for j, nic in enumerate(machine_nics):
             if nic.address is None or nic.network not in ctx.networks:
                 continue
@@ -325,7 +318,7 @@ def gateways_and_dhcp(ctx: Context) -> Iterator[Finding]:
 
 def _unused(ctx: Context) -> dict[str, int]:
     used: dict[str, int] = defaultdict(int)
-    for _, _, _, machine_nics in _machines(ctx):
+    for _, _, _, machine_nics in ctx.machines():
         for nic in machine_nics:
             if nic.network is not None:
                 used[nic.network] += 1

@@ -3,6 +3,7 @@ configs, pods with their parsed selections and the agents they may run on)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -12,6 +13,7 @@ from multihome.cni import ConfigError, NetworkConfigList, load_network_config
 from multihome.multus import NetworkSelectionElement, SelectionError, parse_network_selection
 from multihome.plan.scheduling import eligible_nodes
 from multihome.spec import (
+    NIC,
     ConfigJSONError,
     LabFile,
     Location,
@@ -159,6 +161,13 @@ class Context:
             ifname in (nic.name, nic.bridge) or any(ifname in (v.name, v.bridge) for v in nic.vlans)
             for nic in node.nics
         )
+
+    def machines(self) -> Iterator[tuple[str, int, str, list[NIC]]]:
+        """Every node and host as ``(spec section, index, name, NICs)``."""
+        for i, node in enumerate(self.spec.nodes):
+            yield "nodes", i, node.name, node.nics
+        for i, host in enumerate(self.spec.hosts):
+            yield "hosts", i, host.name, host.nics
 
     @cached_property
     def management_network(self) -> str | None:

@@ -15,16 +15,9 @@ from multihome.check.registry import check
 from multihome.spec import NIC, Node
 
 
-def _machines(ctx: Context) -> Iterator[tuple[str, int, str, list[NIC]]]:
-    for i, node in enumerate(ctx.spec.nodes):
-        yield "nodes", i, node.name, node.nics
-    for i, host in enumerate(ctx.spec.hosts):
-        yield "hosts", i, host.name, host.nics
-
-
 @check
 def trunk_nics(ctx: Context) -> Iterator[Finding]:
-    for section, i, name, nics in _machines(ctx):
+    for section, i, name, nics in ctx.machines():
         names = [n.name for n in nics]
         for j, nic in enumerate(nics):
             at = ("spec", section, i, "nics", j)

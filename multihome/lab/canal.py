@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import sys
 from typing import Any
 
 from multihome.plan import CLUSTER_NETWORK, NodePlan, Plan
 
-from . import netlink
+from . import launchers, netlink
 from .nodes import NODE_DIRS, Node
 from .plugins import calico
 
@@ -89,36 +87,13 @@ def _node_path(where: Node, path: str) -> str:
 
 
 def write_launcher(bin_dir: str) -> str:
-    """Write the ``calico`` launcher into ``bin_dir`` (on the sandbox's scratch tmpfs, which
-    allows exec where a state dir under /run may not); returns its path."""
-    os.makedirs(bin_dir, exist_ok=True)
-    path = os.path.join(bin_dir, "calico")
-    code = f"import sys; sys.path[:0] = [{_package_parent()!r}]\n" + (
-        "from multihome.lab.plugins.calico import main\nsys.exit(main())\n"
-    )
-    python = sys.executable
-    with open(path, "w") as fh:
-        if len(python) < 120 and not any(c.isspace() for c in python):
-            fh.write(f"#!{python} -IS\n{code}")  # no shell in between: one exec less a pod
-        else:  # a shebang line can't hold it
-            oneline = code.replace("\n", "; ")
-            fh.write(f"#!/bin/sh\nexec {shlex.quote(python)} -I -S -c {shlex.quote(oneline)}\n")
-    os.chmod(path, 0o755)
-    return path
+    """Write the ``calico`` launcher into ``bin_dir`` (the sandbox's scratch); its path."""
+    return launchers.write_launcher(bin_dir, "calico")
 
 
 def install_plugin(launcher: str, where: Node) -> None:
     """Put ``calico`` in the node's ``/opt/cni/bin`` (a link to the launcher)."""
-    link = os.path.join(where.dir("/opt/cni/bin"), "calico")
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink(launcher, link)
-
-
-def _package_parent() -> str:
-    import multihome
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(multihome.__file__)))
+    launchers.link_plugin(launcher, where)
 
 
 def host_gw_routes(plan: Plan, node: NodePlan) -> list[tuple[str, str, str, bool]]:

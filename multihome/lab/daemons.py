@@ -191,9 +191,13 @@ def host_serves(host: HostPlan) -> Serves:
 
 def socket_answers(path: str, timeout: float = 1.0) -> str | None:
     """None when something accepts a connection on the unix socket ``path`` (e.g. a node's
-    dhcp daemon, seen from the state dir), else why not. A path longer than a socket
-    address holds (108 bytes) is reached through its directory's descriptor."""
-    directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    dhcp daemon, seen from the state dir), else why not (its directory gone too). A path
+    longer than a socket address holds (108 bytes) is reached through its directory's
+    descriptor."""
+    try:
+        directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        return exc.strerror or str(exc)
     try:
         short = f"/proc/self/fd/{directory}/{os.path.basename(path)}"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shlex
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import launchers
 from .nodes import Node
 from .plugins import whereabouts
 
@@ -36,27 +35,13 @@ def write_launcher(bin_dir: str, store: str, node_names: Sequence[str]) -> str:
     os.makedirs(store, mode=0o755, exist_ok=True)
     with open(os.path.join(store, "nodes.json"), "w") as fh:
         json.dump(list(node_names), fh)
-    os.makedirs(bin_dir, exist_ok=True)
-    path = os.path.join(bin_dir, "whereabouts")
-    code = f"import sys; sys.path[:0] = [{_package_parent()!r}]; " + (
-        "from multihome.lab.plugins.whereabouts import main; sys.exit(main())"
-    )
-    env = f"{whereabouts.STORE_ENV}={shlex.quote(store)}"
-    with open(path, "w") as fh:
-        fh.write(
-            f"#!/bin/sh\n{env} exec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(code)}\n"
-        )
-    os.chmod(path, 0o755)
-    return path
+    return launchers.write_launcher(bin_dir, "whereabouts", {whereabouts.STORE_ENV: store})
 
 
 def install_plugin(launcher: str, where: Node) -> None:
     """Put ``whereabouts`` in the node's ``/opt/cni/bin`` and the flat file in its
     ``/etc/cni/net.d/whereabouts.d`` (as the whereabouts DaemonSet's install-cni does)."""
-    link = os.path.join(where.dir("/opt/cni/bin"), "whereabouts")
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink(launcher, link)
+    launchers.link_plugin(launcher, where)
     flat = os.path.join(where.dir("/etc/cni/net.d"), FLAT_FILE)
     os.makedirs(os.path.dirname(flat), exist_ok=True)
     with open(flat, "w") as fh:
@@ -69,12 +54,6 @@ def install_plugin(launcher: str, where: Node) -> None:
             fh,
             indent=2,
         )
-
-
-def _package_parent() -> str:
-    import multihome
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(multihome.__file__)))
 
 
 def pools(store: str) -> list[dict[str, Any]]:

@@ -200,10 +200,7 @@ def _dhcp_cause(plan: Plan, pod: PodPlan, node: Node) -> str | None:
     if not dhcp:
         return None
     sock = os.path.join(node.dir("/run/cni"), os.path.basename(daemons.DHCP_SOCKET))
-    try:
-        refused = daemons.socket_answers(sock)
-    except OSError as exc:
-        refused = exc.strerror or str(exc)
+    refused = daemons.socket_answers(sock)
     if refused is not None:
         return (
             f"the CNI dhcp daemon on {node.name} does not answer on "

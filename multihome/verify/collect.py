@@ -150,7 +150,7 @@ def _kernel(work: Work) -> Evidence:
         for path, dst in sorted(work.routes):
             found.routes[(path, dst)] = _route_to(nl, path, dst)
     for path in sorted(work.sockets):
-        found.sockets[path] = _socket_answers(path)
+        found.sockets[path] = socket_answers(path)
     return found
 
 
@@ -176,10 +176,3 @@ def collect(work: Work) -> Evidence:
         kernel.streams[key] = measure(stream, work.bridges)
     neighbours.forget_learnt()
     return kernel
-
-
-def _socket_answers(path: str) -> str | None:
-    try:
-        return socket_answers(path)
-    except OSError as exc:  # its directory is gone
-        return exc.strerror or str(exc)
