@@ -41,7 +41,7 @@ def _kill_recorded(lab: str, name: str) -> None:
         try:
             if ") Z " in Path(f"/proc/{pid}/stat").read_text():
                 break
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped (ESRCH while being reaped)
             break
         time.sleep(0.02)
 
