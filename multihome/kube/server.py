@@ -18,7 +18,7 @@ from aiohttp import hdrs, web
 
 from multihome.lab.api import LabError, exec_argv
 
-from . import execws, tables
+from . import execws, tables, watch
 from .objects import LabView
 from .selectors import SelectorError, field_selector, label_selector
 from .state import LabSource
@@ -115,6 +115,7 @@ class Api:
         self.version = version
         self.port = port
         self.by_path = {(r.group_version, r.name): r for r in RESOURCES}
+        self.watches = watch.Hub(source, RESOURCES)
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -279,7 +280,9 @@ class Api:
         if request.method not in ("GET", "HEAD"):
             return not_allowed()
         if request.query.get("watch") in ("1", "true"):
-            return status(405, "MethodNotAllowed", "watch is not served by the lab's API yet")
+            return await self.watches.serve(
+                request, resource, namespace, name, self._table_of(request, resource)
+            )
         view = self.source.view()
         objects = view.objects(resource.qualified, resource.objects)
         if namespace is not None:
@@ -294,6 +297,11 @@ class Api:
         objects = [o for o in objects if match_labels(o) and match_fields(o)]
         objects.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return self._respond(request, resource, objects, view, single=False)
+
+    def _table_of(self, request: web.Request, resource: Resource) -> watch.TableOf | None:
+        if not _wants_table(request.headers.get(hdrs.ACCEPT, "")):
+            return None
+        return lambda objs, rv: tables.table(resource.columns, resource.row, objs, rv)
 
     def _not_found(self, resource: Resource, name: str) -> web.Response:
         details: dict[str, Any] = {"name": name, "kind": resource.name}
