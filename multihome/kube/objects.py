@@ -226,8 +226,9 @@ class LabView:
                     f'name="multus-cni-network" failed (add): {pod["error"]}',
                     {"component": "kubelet", "host": node},
                 ))  # fmt: skip
-            for kind, reason, message, source in said:
-                found.append(self._event(pod, len(found), kind, reason, message, source))
+            # numbered within the pod: another pod coming or going renames none of these
+            for index, (kind, reason, message, source) in enumerate(said):
+                found.append(self._event(pod, index, kind, reason, message, source))
         return found
 
     def _event(

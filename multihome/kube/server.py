@@ -18,7 +18,7 @@ from aiohttp import hdrs, web
 
 from multihome.lab.api import LabError, exec_argv
 
-from . import execws, tables, watch
+from . import execws, openapi, tables, watch
 from .objects import LabView
 from .selectors import SelectorError, field_selector, label_selector
 from .state import LabSource
@@ -116,6 +116,7 @@ class Api:
         self.port = port
         self.by_path = {(r.group_version, r.name): r for r in RESOURCES}
         self.watches = watch.Hub(source, RESOURCES)
+        self.served = openapi.served_of(RESOURCES)
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -155,6 +156,9 @@ class Api:
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return web.json_response({"paths": sorted(self._paths())})
+        if parts[0] == "openapi" and len(parts) >= 2:
+            found = openapi.respond(request, parts, self.version, self.served)
+            return self._get_only(request) or found or not_found_path()
         if parts == ["version"]:
             return self._get_only(request) or web.json_response(self._version())
         if parts[0] == "api":
