@@ -18,7 +18,7 @@ from aiohttp import hdrs, web
 
 from multihome.lab.api import LabError, exec_argv
 
-from . import execws, openapi, tables, watch
+from . import execws, logs, openapi, tables, watch
 from .objects import LabView
 from .selectors import SelectorError, field_selector, label_selector
 from .state import LabSource
@@ -61,7 +61,7 @@ RESOURCES = [
              LabView.nodes, tables.NODE_COLUMNS, tables.node_row, ("no",)),
     Resource("", "v1", "pods", "pod", "Pod", True, LabView.pods, tables.POD_COLUMNS,
              tables.pod_row, ("po",), ("all",),
-             (("exec", "PodExecOptions", ("create", "get")),)),
+             (("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)))),
     Resource("", "v1", "events", "event", "Event", True, LabView.events, tables.EVENT_COLUMNS,
              tables.event_row, ("ev",)),
     Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions",
@@ -280,6 +280,10 @@ class Api:
         if sub is not None:
             if (resource.name, sub) == ("pods", "exec") and namespace is not None and name:
                 return await self._exec(request, namespace, name)
+            if (resource.name, sub) == ("pods", "log") and namespace is not None and name:
+                return self._get_only(request) or await logs.serve(
+                    request, self.source, namespace, name
+                )
             return not_found_path()
         if request.method not in ("GET", "HEAD"):
             return not_allowed()
