@@ -344,11 +344,32 @@ def down(name: NameArg = None) -> None:
     """Remove everything the lab made (idempotent; works after a crashed up)."""
     from multihome.lab import api
 
+    _unmerge_kubeconfigs(name)
     try:
         removed = api.down(name)
     except (api.LabError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc)
     out.print(f"removed lab {', '.join(removed)}" if removed else "no lab to remove")
+
+
+def _unmerge_kubeconfigs(name: str | None) -> None:
+    """Before down removes the lab's directory (the record is there): take out of the user's
+    kubeconfig what ``kubeconfig --merge`` put in."""
+    from multihome.kube.merge import MergeError, unmerge
+    from multihome.lab.state import LabState, StateError, list_labs
+
+    try:
+        names = [name] if name else list_labs()
+    except (StateError, OSError):
+        return  # down says what is wrong with the state
+    for lab in names:
+        try:
+            path = unmerge(LabState(lab))
+        except (MergeError, StateError, OSError) as exc:
+            out.print(f"kubeconfig: left as it is ({exc})")
+            continue
+        if path is not None:
+            out.print(f"removed context multihome-{lab} from {path}")
 
 
 def _age(created: float) -> str:
@@ -661,16 +682,34 @@ def fault(
 
 
 @app.command()
-def kubeconfig(name: NameArg = None) -> None:
+def kubeconfig(
+    name: NameArg = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="Add the lab as a context (multihome-NAME) to your kubeconfig ($KUBECONFIG's "
+            "first file, else ~/.kube/config); down takes it out again.",
+        ),
+    ] = False,
+) -> None:
     """Print the path of the running lab's kubeconfig (its Kubernetes API on 127.0.0.1):
     kubectl --kubeconfig "$(multihome kubeconfig)" get pods -A -o wide"""
     from multihome.kube import kubeconfig_path
+    from multihome.kube.merge import MergeError
+    from multihome.kube.merge import merge as merge_into
     from multihome.lab import api
+    from multihome.lab.state import LabState
 
     try:
         path = kubeconfig_path(name)
-    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        if merge:
+            merged, context = merge_into(LabState(path.parent.name, root=path.parent.parent))
+    except (api.LabError, MergeError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc, tried=EXIT_USAGE)
+    if merge:
+        out.print(f"added context {context} to {merged}: kubectl --context {context} get pods -A")
+        return
     sys.stdout.write(f"{path}\n")
 
 
