@@ -364,11 +364,11 @@ def _unmerge_kubeconfigs(name: str | None) -> None:
         return  # down says what is wrong with the state
     for lab in names:
         try:
-            path = unmerge(LabState(lab))
+            paths = unmerge(LabState(lab))
         except (MergeError, StateError, OSError) as exc:
             out.print(f"kubeconfig: left as it is ({exc})")
             continue
-        if path is not None:
+        for path in paths:
             out.print(f"removed context multihome-{lab} from {path}")
 
 

@@ -6,9 +6,10 @@ The entries are named as in the lab's kubeconfig (``multihome-LAB``, ``multihome
 merging again replaces them (idempotent); every other entry, the preferences and
 ``current-context`` are kept (the current context is only set when the file had none). The
 file is rewritten atomically with mode 0600 (and its owner kept when root writes a user's
-file). What was added is recorded in ``LABDIR/kubeconfig-merged.json``; ``unmerge`` removes
-those entries only while they still point at the lab's server (an entry the user re-pointed is
-theirs), and unsets ``current-context`` if it names the removed context."""
+file). What was added, to which files, is recorded in ``LABDIR/kubeconfig-merged.json``;
+``unmerge`` removes those entries only while they still point at the lab's server (an entry
+the user re-pointed is theirs), and unsets ``current-context`` if it names the removed
+context."""
 
 from __future__ import annotations
 
@@ -128,20 +129,33 @@ def merge(state: LabState, path: Path | None = None) -> tuple[Path, str]:
         "context": context,
         "server": ours["clusters"][0]["cluster"]["server"],
     }
-    state.write_atomic(state.dir / MERGED_FILE, json.dumps(record))
+    records = [r for r in _records(state) if r["path"] != record["path"]] + [record]
+    state.write_atomic(state.dir / MERGED_FILE, json.dumps(records))
     return Path(record["path"]), context
 
 
-def unmerge(state: LabState) -> Path | None:
-    """Take out of the user's kubeconfig what :func:`merge` put there (if anything); the
-    file's path, or None when nothing was merged or it is gone."""
+def _records(state: LabState) -> list[dict[str, str]]:
     marker = state.dir / MERGED_FILE
     try:
         if not state.has(marker):
-            return None
-        record = json.loads(state.read_text(marker))
+            return []
+        found = json.loads(state.read_text(marker))
     except (StateError, OSError, ValueError):
-        return None
+        return []
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+
+
+def unmerge(state: LabState) -> list[Path]:
+    """Take out of the user's kubeconfigs what :func:`merge` put there; the files changed."""
+    changed = []
+    for record in _records(state):
+        path = _unmerge_one(record)
+        if path is not None:
+            changed.append(path)
+    return changed
+
+
+def _unmerge_one(record: dict[str, str]) -> Path | None:
     path = Path(record["path"])
     try:
         doc = _load(path)
