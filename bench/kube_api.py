@@ -69,7 +69,7 @@ class Watcher:
     async def _run(self) -> None:
         try:
             await self._watch()
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return  # the lab went down under it
 
     async def _watch(self) -> None:
