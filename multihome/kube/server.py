@@ -121,6 +121,7 @@ class Api:
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.on_shutdown.append(self.watches.close)
         app.router.add_route("*", "/{path:.*}", self._dispatch)
         return app
 

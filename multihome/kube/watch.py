@@ -18,6 +18,7 @@ is a one-row Table. Watches per lab are bounded (``MAX_WATCHES``; beyond it 429)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -63,7 +64,8 @@ def _refuse(code: int, reason: str, message: str, **extra: Any) -> web.Response:
 
 @dataclass(eq=False)
 class _Watcher:
-    queue: asyncio.Queue[list[Change]] = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    # a list of changes per new reading; None: the server is stopping
+    queue: asyncio.Queue[list[Change] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE))
     overflowed: bool = False
 
 
@@ -76,6 +78,7 @@ class Hub:
         self.versions = Versions(source.state)
         self.watchers: set[_Watcher] = set()
         self._poller: asyncio.Task[None] | None = None
+        self.closing = False
         source.observer = self._observe
 
     def _observe(self, view: LabView) -> None:
@@ -87,6 +90,13 @@ class Hub:
                 w.queue.put_nowait(changes)
             except asyncio.QueueFull:
                 w.overflowed = True
+
+    async def close(self, _app: web.Application | None = None) -> None:
+        """End every open watch now (the server is stopping: its clients watch again)."""
+        self.closing = True
+        for w in self.watchers:
+            with contextlib.suppress(asyncio.QueueFull):
+                w.queue.put_nowait(None)
 
     async def _poll(self) -> None:
         while self.watchers:
@@ -150,6 +160,8 @@ class Hub:
                 return False
             return match_labels(obj) and match_fields(obj)
 
+        if self.closing:
+            return _refuse(503, "ServiceUnavailable", "the lab's API server is stopping")
         if len(self.watchers) >= MAX_WATCHES:
             return _refuse(
                 429, "TooManyRequests",
@@ -232,6 +244,8 @@ class Hub:
                 if stream.gone():
                     return
                 continue
+            if changes is None or self.closing:
+                return
             if watcher.overflowed:
                 await stream.error(_status(410, "Expired", "the watch fell too far behind"))
                 return
