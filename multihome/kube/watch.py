@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,13 @@ class Hub:
         source.observer = self._observe
 
     def _observe(self, view: LabView) -> None:
+        started = time.perf_counter()
         changes = self.versions.stamp(view, self.builds)
+        log.info(
+            "new reading: %d objects, %d changed, resourceVersion %s, %.1fms",
+            len(self.versions.last), len(changes), view.resource_version,
+            (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
         if not changes:
             return
         for w in self.watchers:
