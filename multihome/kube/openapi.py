@@ -23,9 +23,9 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
-import importlib_resources
 from aiohttp import hdrs, web
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
@@ -152,7 +152,7 @@ _PATCH_TYPES = (
 
 def _schema_dir(version: str) -> str:
     """kubernetes-validate's directory for the lab's minor version (the nearest it has)."""
-    root = importlib_resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+    root = resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
     have = sorted(
         (tuple(int(x) for x in m.groups()), d.name)
         for d in root.iterdir()
@@ -168,7 +168,7 @@ def _schema_dir(version: str) -> str:
 def _definitions(version: str) -> dict[str, Any]:
     """Upstream's swagger definitions of ``version`` (v2 form), from kubernetes-validate."""
     ref = (
-        importlib_resources.files("kubernetes_validate")
+        resources.files("kubernetes_validate")
         .joinpath("kubernetes-json-schema")
         .joinpath(_schema_dir(version))
         .joinpath("_definitions.json")

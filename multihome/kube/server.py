@@ -1,8 +1,9 @@
 """The HTTP side of the lab's API (aiohttp): bearer-token authentication, discovery
-(``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP/VERSION``), ``get`` and ``list``
-of the served resources (label and field selectors, server-side Table output), ``pods/exec``,
-and errors as ``Status`` objects with the API server's reasons and codes. Only reads: any other
-verb is a 405."""
+(``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP/VERSION``, the OpenAPI documents
+in ``openapi``), ``get``, ``list`` and ``watch`` (``watch``) of the served resources (label and
+field selectors, server-side Table output), ``pods/exec``, ``pods/log`` (``logs``), and errors
+as ``Status`` objects with the API server's reasons and codes. Only reads: any other verb is a
+405."""
 
 from __future__ import annotations
 
