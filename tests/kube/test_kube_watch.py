@@ -234,6 +234,12 @@ def test_too_old_and_too_new_versions(lab: dict[str, Any]) -> None:
     assert code == 400 and json.loads(body)["reason"] == "BadRequest"
     code, body = http(lab, "/api/v1/pods?watch=1&timeoutSeconds=-1")
     assert code == 400
+    code, body = http(lab, "/api/v1/pods?watch=1&labelSelector=app%20in%20(a")
+    assert code == 400 and json.loads(body)["kind"] == "Status"
+    code, body = http(lab, "/api/v1/pods?watch=1&fieldSelector=spec.nope%3Dx")
+    assert code == 400 and "field label not supported" in json.loads(body)["message"]
+    code, body = http(lab, "/api/v1/pods?watch=1&resourceVersionMatch=Exact")
+    assert code == 400
 
 
 def test_bookmarks_selectors_timeout_and_tables(lab: dict[str, Any]) -> None:
