@@ -472,6 +472,22 @@ def respond(
     request: web.Request, parts: list[str], k8s_version: str, served: tuple[Served, ...]
 ) -> web.Response | None:
     """The answer to ``/openapi/...`` (``parts`` the path's segments), None when not found."""
+    try:
+        return _respond(request, parts, k8s_version, served)
+    except (OSError, KeyError, ValueError, IndexError) as exc:
+        # a kubernetes-validate without the bundle this reads: say so, serve the rest
+        return web.json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+             "message": f"no OpenAPI schemas: kubernetes-validate's bundle is unreadable "
+             f"({exc.__class__.__name__}: {exc}); pip install 'kubernetes-validate>=1.37'",
+             "reason": "ServiceUnavailable", "code": 503},
+            status=503,
+        )  # fmt: skip
+
+
+def _respond(
+    request: web.Request, parts: list[str], k8s_version: str, served: tuple[Served, ...]
+) -> web.Response | None:
     if parts == ["openapi", "v2"]:
         accept = request.headers.get(hdrs.ACCEPT, "")
         if accept and "json" not in accept and "*/*" not in accept:
