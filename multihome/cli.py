@@ -364,7 +364,11 @@ def _unmerge_kubeconfigs(name: str | None) -> None:
         return  # down says what is wrong with the state
     for lab in names:
         try:
-            paths = unmerge(LabState(lab))
+            state = LabState(lab)
+        except (StateError, ValueError):
+            return  # not a lab's name: down says so
+        try:
+            paths = unmerge(state)
         except (MergeError, StateError, OSError) as exc:
             out.print(f"kubeconfig: left as it is ({exc})")
             continue
