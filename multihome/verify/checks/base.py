@@ -34,6 +34,9 @@ ALLOW_ATTEMPTS = 4
 DENY_DEADLINE = 0.5
 """A path that exists in the lab answers in milliseconds; silence this long means none."""
 STREAM_SIZE = 256 * 1024
+NOT_MEASURED = "not measured: "
+"""How evidence a collector could not gather starts its text (a probe's detail, a
+namespace's error): a check that fails on it is a skip with that reason (``verify.live``)."""
 
 
 @dataclass(frozen=True)
