@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import msgspec
 from lightkube import ALL_NS, ApiError, AsyncClient, ConfigError, KubeConfig
 from lightkube.core.resource import Resource
 from lightkube.generic_resource import create_namespaced_resource
@@ -90,6 +91,10 @@ async def _list(
                 "credentials the ClusterRole in the README (verify --kubeconfig)"
             ) from exc
         raise ClusterError(f"listing {what}: {exc.status.message or exc}") from exc
+    except msgspec.ValidationError as exc:
+        raise ClusterError(
+            f"listing {what}: an object lacks a field the API requires: {exc}"
+        ) from exc
     except httpx2.HTTPStatusError as exc:  # an answer that is not a metav1.Status
         if exc.response.status_code == 404:
             return f"the cluster does not serve {what} (404)"

@@ -103,7 +103,7 @@ class LabView:
             "node.alpha.kubernetes.io/ttl": "0",
             "volumes.kubernetes.io/controller-managed-attach-detach": "true",
         }
-        if canal_cidr or canal is None and not iface:
+        if canal_cidr or (canal is None and not iface):
             cidr = canal_cidr or n["internal_ip"] + "/32"
             annotations["flannel.alpha.coreos.com/public-ip"] = cidr.split("/")[0]
             annotations["projectcalico.org/IPv4Address"] = cidr

@@ -67,7 +67,7 @@ TIERS = {
     "dhcp-lease": PROBES,
 }
 NEEDS_PROBES = f"{NOT_MEASURED}needs the probes tier: a node's NICs and a segment's counters"
-NEEDS_EXEC = f"{NOT_MEASURED}needs exec into the pod (drop --no-exec)"
+NEEDS_EXEC = f"{NOT_MEASURED}needs exec into the pod: drop --no-exec"
 SANDBOX_FAILED = "FailedCreatePodSandBox"
 IM_COMPONENT = ("longhorn.io/component", "instance-manager")
 

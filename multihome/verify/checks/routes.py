@@ -58,7 +58,7 @@ def _judge(ctx: Context, pod: PodPlan, view: PodView, facts: NetnsFacts | None) 
         why = facts.error if facts else "not read"
         return CheckResult("default-route", pod.ref, title, "fail", (f"cannot read: {why}",))
     if facts.origin != "kernel":
-        why = f"{NOT_MEASURED}the pod's routes are read by exec into it (drop --no-exec)"
+        why = f"{NOT_MEASURED}the pod's routes are read by exec into it: drop --no-exec"
         return CheckResult("default-route", pod.ref, title, "fail", (why,))
     defaults = facts.defaults
     shown = tuple(_route(r) for r in defaults) or ("no default route",)
