@@ -58,8 +58,7 @@ def main(argv: list[str]) -> int:
     print(f"{'command':<32} {'whole command':>18} {'report elapsed':>18}  checks")
     for label in kinds:
         print(
-            f"{label:<32} {wall[label].fmt(1, 2):>18} {inner[label].fmt(1, 2):>18}  "
-            f"{counts[label]}"
+            f"{label:<32} {wall[label].fmt(1, 2):>18} {inner[label].fmt(1, 2):>18}  {counts[label]}"
         )
     return 0
 
