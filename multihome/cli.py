@@ -755,6 +755,8 @@ def verify(
     from multihome import verify as verifier
 
     if kubeconfig is not None:
+        if html is not None or scenario or all_scenarios:
+            _fail("--html and --scenario verify a running lab, not --kubeconfig's cluster")
         report = _verify_cluster(name, kubeconfig, context, not no_exec)
     else:
         if context is not None or no_exec:

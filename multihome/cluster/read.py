@@ -1,7 +1,7 @@
 """Read what verify needs from a cluster, concurrently, with lightkube's async client: nodes,
-pods, events, DaemonSets, NetworkAttachmentDefinitions, Longhorn's Settings and
-InstanceManagers. Objects are kept as the API returns them (plain dicts), so recorded
-objects of real clusters and live ones go through the same code.
+pods, events, DaemonSets, NetworkAttachmentDefinitions and Longhorn's Settings. Objects are
+kept as the API returns them (plain dicts), so recorded objects of real clusters and live
+ones go through the same code.
 
 A kind the cluster does not serve (no Longhorn, no Multus CRD: 404) reads as ``None`` with
 the reason; a kind the credentials may not list (403) is an error naming the RBAC rule.
@@ -26,9 +26,6 @@ NAD = create_namespaced_resource(
     "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "network-attachment-definitions"
 )
 LonghornSetting = create_namespaced_resource("longhorn.io", "v1beta2", "Setting", "settings")
-InstanceManager = create_namespaced_resource(
-    "longhorn.io", "v1beta2", "InstanceManager", "instancemanagers"
-)
 TIMEOUT = 10.0
 
 
@@ -49,7 +46,6 @@ class Objects:
     daemonsets: list[dict[str, Any]] = field(default_factory=list)
     nads: list[dict[str, Any]] | None = None
     settings: list[dict[str, Any]] | None = None
-    instance_managers: list[dict[str, Any]] | None = None
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -114,9 +110,6 @@ async def read_objects(client: AsyncClient) -> Objects:
             client, NAD, "network-attachment-definitions (k8s.cni.cncf.io)", namespace=ALL_NS
         ),
         "settings": _list(client, LonghornSetting, "settings (longhorn.io)", namespace=ALL_NS),
-        "instance_managers": _list(
-            client, InstanceManager, "instancemanagers (longhorn.io)", namespace=ALL_NS
-        ),
     }
     found = await asyncio.gather(*jobs.values())
     objects = Objects()

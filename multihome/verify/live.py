@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 
@@ -311,10 +311,18 @@ def _status_facts(view: PodView) -> NetnsFacts:
     return NetnsFacts(ifaces=ifaces, origin="network-status")
 
 
-class PodReader:
-    """Runs the collector's commands in the design's pods (``Exec``)."""
+class Runner(Protocol):
+    """What runs a command in a pod: ``podexec.Exec`` (or a test's stand-in)."""
 
-    def __init__(self, live: Live, runner: Exec) -> None:
+    async def run(
+        self, namespace: str, pod: str, command: list[str], container: str | None, timeout: float
+    ) -> ExecResult: ...
+
+
+class PodReader:
+    """Runs the collector's commands in the design's pods (a ``Runner``)."""
+
+    def __init__(self, live: Live, runner: Runner) -> None:
         self.live = live
         self.runner = runner
 
@@ -402,7 +410,7 @@ class PodReader:
 # -- collecting ---------------------------------------------------------------------------------
 
 
-async def gather(live: Live, work: Work, runner: Exec | None) -> Evidence:
+async def gather(live: Live, work: Work, runner: Runner | None) -> Evidence:
     """The evidence ``work`` asks for that the API and exec can give; the rest as
     ``NOT_MEASURED``."""
     ev = Evidence()
@@ -447,7 +455,9 @@ def _tiered(result: CheckResult, exec_: bool) -> CheckResult:
     tier = TIERS.get(result.id)
     if tier is None:  # interfaces, network-status: exec when it ran, else the annotation
         tier = EXEC if exec_ else READ_ONLY
-    texts = (*result.evidence, result.cause or "")
+    # a check puts the text in its cause when nothing it measured failed (``unmeasured``);
+    # one with no cause of its own (a namespace it could not read) in its evidence
+    texts = (result.cause,) if result.cause else result.evidence
     unmeasured = next((t for t in texts if NOT_MEASURED in t), None)
     if result.status == "fail" and unmeasured is not None:
         reason = unmeasured[unmeasured.index(NOT_MEASURED) + len(NOT_MEASURED) :]
@@ -462,7 +472,8 @@ async def _run(
     context: str | None,
     exec_: bool,
     transport: httpx2.AsyncBaseTransport | None,
-) -> tuple[Report, dict[str, float]]:
+    runner: Runner | None,
+) -> Report:
     started = time.monotonic()
     config = read.load_config(kubeconfig, context)
     client = read.connect(kubeconfig, context, transport)
@@ -475,11 +486,11 @@ async def _run(
     ctx = Context(plan, live.view)
     work = Work()
     judges = [derive(ctx, work) for derive in FAMILIES]
-    if exec_:
-        async with Exec(config, context) as runner:
-            ev = await gather(live, work, runner)
+    if exec_ and runner is None:
+        async with Exec(config, context) as ws:
+            ev = await gather(live, work, ws)
     else:
-        ev = await gather(live, work, None)
+        ev = await gather(live, work, runner if exec_ else None)
     ev.cluster = objects
     collected = time.monotonic()
     results = [_tiered(r, exec_) for judge in judges for r in judge(ev)]
@@ -489,10 +500,9 @@ async def _run(
         "collect": collected - read_done,
         "judge": done - collected,
     }
-    report = Report(
+    return Report(
         lab=f"{plan.name} (cluster)", checks=tuple(results), elapsed=done - started, timings=timings
     )
-    return report, timings
 
 
 def run(
@@ -502,11 +512,11 @@ def run(
     *,
     exec_: bool = True,
     transport: httpx2.AsyncBaseTransport | None = None,
+    runner: Runner | None = None,
 ) -> Report:
     """Verify the cluster of ``kubeconfig`` against ``plan``; raises ``ClusterError`` when
-    it can't be read. ``transport``: an httpx transport for the reads (tests)."""
-    report, _ = asyncio.run(_run(plan, kubeconfig, context, exec_, transport))
-    return report
+    it can't be read. ``transport`` (the reads) and ``runner`` (exec): tests' stand-ins."""
+    return asyncio.run(_run(plan, kubeconfig, context, exec_, transport, runner))
 
 
 __all__ = ["ClusterError", "build_view", "run"]

@@ -36,7 +36,14 @@ DENY_DEADLINE = 0.5
 STREAM_SIZE = 256 * 1024
 NOT_MEASURED = "not measured: "
 """How evidence a collector could not gather starts its text (a probe's detail, a
-namespace's error): a check that fails on it is a skip with that reason (``verify.live``)."""
+namespace's error). A check judges what was measured: it fails on what failed there, and
+when nothing measured failed but some of it could not be measured, its cause is that text
+(no verdict: ``verify.live`` makes it a skip with that reason)."""
+
+
+def unmeasured(text: str | None) -> bool:
+    """Whether a probe's detail (or an error) says the evidence could not be gathered."""
+    return text is not None and NOT_MEASURED in text
 
 
 @dataclass(frozen=True)
