@@ -27,6 +27,8 @@ NAD = create_namespaced_resource(
 )
 LonghornSetting = create_namespaced_resource("longhorn.io", "v1beta2", "Setting", "settings")
 TIMEOUT = 10.0
+SANDBOX_FAILED = "FailedCreatePodSandBox"
+"""The kubelet's event for a pod whose network setup failed: the only events verify reads."""
 
 
 class ClusterError(RuntimeError):
@@ -104,7 +106,9 @@ async def read_objects(client: AsyncClient) -> Objects:
     jobs = {
         "nodes": _list(client, Node, "nodes"),
         "pods": _list(client, Pod, "pods", namespace=ALL_NS),
-        "events": _list(client, Event, "events", namespace=ALL_NS),
+        "events": _list(
+            client, Event, "events", namespace=ALL_NS, fields={"reason": SANDBOX_FAILED}
+        ),
         "daemonsets": _list(client, DaemonSet, "daemonsets", namespace=ALL_NS),
         "nads": _list(
             client, NAD, "network-attachment-definitions (k8s.cni.cncf.io)", namespace=ALL_NS

@@ -34,6 +34,7 @@ import httpx2
 
 from multihome.cluster import ClusterError, Objects, read
 from multihome.cluster.podexec import Exec, ExecResult
+from multihome.cluster.read import SANDBOX_FAILED
 from multihome.multus import NETWORK_STATUS_ANNOTATION
 from multihome.plan import Plan, PodPlan
 
@@ -68,7 +69,6 @@ TIERS = {
 }
 NEEDS_PROBES = f"{NOT_MEASURED}needs the probes tier: a node's NICs and a segment's counters"
 NEEDS_EXEC = f"{NOT_MEASURED}needs exec into the pod: drop --no-exec"
-SANDBOX_FAILED = "FailedCreatePodSandBox"
 IM_COMPONENT = ("longhorn.io/component", "instance-manager")
 
 

@@ -156,6 +156,9 @@ class Report:
             case = ET.SubElement(
                 suite, "testcase", classname=f"multihome.verify.{check.id}", name=check.subject
             )
+            if check.tier is not None:
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="tier", value=check.tier)
             if check.status == "fail":
                 failure = ET.SubElement(
                     case, "failure", message=check.cause or check.title, type=check.id

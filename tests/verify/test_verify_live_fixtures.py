@@ -204,3 +204,23 @@ def test_bad_kubeconfig_and_forbidden_lists_are_clear_errors(tmp_path: Path) -> 
     config = kubeconfig(tmp_path / "kubeconfig")
     with pytest.raises(live.ClusterError, match=r"not allowed to list .* ClusterRole"):
         live.run(PLAN, str(config), exec_=False, transport=httpx2.MockTransport(forbid))
+
+
+def test_the_context_is_chosen_and_an_unknown_one_is_a_clear_error(tmp_path: Path) -> None:
+    import yaml
+
+    config = kubeconfig(tmp_path / "kubeconfig")
+    doc = yaml.safe_load(config.read_text())
+    doc["contexts"].append({"name": "other", "context": {"cluster": "c", "user": "u"}})
+    doc["current-context"] = "missing"
+    config.write_text(yaml.safe_dump(doc))
+    report = live.run(PLAN, str(config), "other", exec_=False, transport=transport(recorded()))
+    assert report.ok
+    with pytest.raises(live.ClusterError, match="Context 'nope' not found"):
+        live.run(PLAN, str(config), "nope", exec_=False, transport=transport(recorded()))
+
+
+def test_junit_says_each_checks_tier(tmp_path: Path) -> None:
+    xml = verify(tmp_path, recorded()).junit()
+    assert '<property name="tier" value="read-only" />' in xml
+    assert '<property name="tier" value="probes" />' in xml
