@@ -215,7 +215,7 @@ def build_view(plan: Plan, objects: Objects) -> Live:
         )
         for n in plan.networks
     }
-    live = Live(view=LabView(plan.name, True, {}, nodes, hosts, networks, {}, ()))
+    live = Live(view=LabView(plan.name, True, {}, nodes, hosts, networks, {}, (), source="cluster"))
     taken: set[str] = set()
     pending = []
     for pod in plan.pods:

@@ -224,3 +224,25 @@ def test_junit_says_each_checks_tier(tmp_path: Path) -> None:
     xml = verify(tmp_path, recorded()).junit()
     assert '<property name="tier" value="read-only" />' in xml
     assert '<property name="tier" value="probes" />' in xml
+
+
+def test_a_design_pod_missing_from_the_cluster(tmp_path: Path) -> None:
+    objects = recorded()
+    objects["pods"] = [p for p in objects["pods"] if p["metadata"]["name"] != "net-tools"]
+    check = result(verify(tmp_path, objects), "interfaces", NET_TOOLS)
+    assert check.status == "fail" and check.evidence == ("not in the cluster",)
+    assert "apply it" in (check.cause or "")
+
+
+def test_cluster_only_options_need_kubeconfig() -> None:
+    import subprocess
+    import sys
+
+    for extra in (["--context", "rke2"], ["--no-exec"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "multihome", "verify", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "go with --kubeconfig" in done.stderr

@@ -62,6 +62,17 @@ def _lost(ctx: Context, pod: PodPlan, view: PodView, iface: InterfacePlan, ev: E
 
 def _interfaces(ctx: Context, pod: PodPlan, view: PodView | None, ev: Evidence) -> CheckResult:
     title = _title(pod)
+    if view is None and ctx.lab.source == "cluster":
+        return CheckResult(
+            "interfaces",
+            pod.ref,
+            title,
+            "fail",
+            ("not in the cluster",),
+            f"no pod {pod.ref} in the cluster (by name, by its workload on "
+            f"{pod.node or 'its node'}): apply it (multihome render writes it), or fix its "
+            "name or namespace in the lab file",
+        )
     if pod.node is not None and view is None:
         return CheckResult(
             "interfaces",
