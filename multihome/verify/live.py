@@ -351,6 +351,10 @@ class PodReader:
         return parse_route_get(result.stdout) if result.ok else None
 
     async def probe(self, probe: Probe) -> ProbeResult:
+        """Up to ``attempts`` tries (one for ``deny``), each waiting whole seconds (what
+        ping's and busybox's ``-W`` take): an allowed path that needs a moment (a neighbour
+        being resolved, a dead gateway given up on) answers a later try, as in the lab's
+        own probes."""
         started = time.monotonic()
         attempts = probe.attempts if probe.want == "allow" else 1
         seconds = max(1, math.ceil(probe.deadline / max(1, attempts)))
@@ -358,8 +362,6 @@ class PodReader:
         for tries in range(1, attempts + 1):
             result = await self._once(probe, seconds, tries, started)
             if result.outcome in ("answered", "refused", "error"):
-                break
-            if time.monotonic() - started >= probe.deadline:
                 break
         assert result is not None
         return result

@@ -107,6 +107,8 @@ def test_the_variants_fail_where_the_design_says(runs: Runs) -> None:
         assert runs.exec_.ok and runs.read_only.ok
         passed = {c.id for c in runs.read_only.checks if c.status == "pass"}
         assert {"node-address", "canal-nic", "nad", "longhorn-setting", "interfaces"} <= passed
+        by_exec = {c.id for c in runs.exec_.checks if c.status == "pass" and c.tier == "exec"}
+        assert {"default-route", "pod-to-pod", "reach", "isolation", "expect"} <= by_exec
     elif runs.name == "canal-on-ens224":
         canal = [c for c in runs.exec_.failed if c.id == "canal-nic"]
         assert len(canal) == 6 and not runs.read_only.ok
