@@ -15,7 +15,7 @@ from clusterkit import kubeconfig, recorded, transport
 from multihome.cluster.podexec import ExecResult
 from multihome.plan import build_plan
 from multihome.spec import load_lab
-from multihome.verify import live
+from multihome.verify import live, podread
 from multihome.verify.collect import Route, RouteTo
 from multihome.verify.report import Report
 
@@ -56,16 +56,16 @@ NOT_FOUND = (
 
 
 def test_parse_ip_output() -> None:
-    ifaces = live.parse_addr(IP_ADDR)
+    ifaces = podread.parse_addr(IP_ADDR)
     assert list(ifaces) == ["lo", "eth0", "net1", "net2"]
     assert ifaces["eth0"].addresses == ("10.42.3.3/32",) and ifaces["eth0"].up
     assert ifaces["net1"].mac == "de:b3:c1:2f:d0:7f"
     assert not ifaces["net2"].up
-    routes = live.parse_routes(IP_ROUTE)
+    routes = podread.parse_routes(IP_ROUTE)
     assert routes[0] == Route("default", "169.254.1.1", "eth0")
     assert routes[2] == Route("172.16.50.0/24", None, "net1")
-    assert live.parse_route_get(ROUTE_GET) == RouteTo("net2", None, "172.16.60.92")
-    assert live.parse_route_get("RTNETLINK answers: Network is unreachable") is None
+    assert podread.parse_route_get(ROUTE_GET) == RouteTo("net2", None, "172.16.60.92")
+    assert podread.parse_route_get("RTNETLINK answers: Network is unreachable") is None
 
 
 class FakePods:
