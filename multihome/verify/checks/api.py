@@ -278,7 +278,7 @@ def _daemons(
                 multus_ds,
                 pods,
                 bool(system),
-                "pods there get no net1... (Multus is the CNI that reads the networks annotation)",
+                "pods there get only eth0 (Multus reads the networks annotation, makes the rest)",
             )
         )
     for node in (n for n in order if n in dhcp):
