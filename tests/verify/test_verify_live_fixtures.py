@@ -246,3 +246,37 @@ def test_cluster_only_options_need_kubeconfig() -> None:
             timeout=60,
         )
         assert done.returncode == 2 and "go with --kubeconfig" in done.stderr
+
+
+def test_a_deployments_replicas_are_matched_by_their_replicaset_and_node() -> None:
+    """The lab names a Deployment's replicas ``NAME-0``...; a cluster's have a ReplicaSet
+    hash and a random suffix: each design replica is the cluster's pod of that Deployment on
+    the design's node, whatever its name."""
+    from multihome.cluster import Objects
+    from multihome.spec import load_lab as load
+    from multihome.verify.liveview import build_view
+
+    plan = build_plan(load(Path(live.__file__).parent.parent / "examples" / "default-route.yaml"))
+    replicas = [p for p in plan.pods if p.owner is not None and p.owner.kind == "Deployment"]
+    pods = []
+    for i, replica in enumerate(reversed(replicas)):  # listed in another order than the plan
+        pods.append(
+            {
+                "metadata": {
+                    "name": f"{replica.owner.name}-7d9c6b5f4-{'xk2pq' if i else 'm8zrt'}",
+                    "namespace": replica.namespace,
+                    "uid": f"uid-{i}",
+                    "ownerReferences": [
+                        {"kind": "ReplicaSet", "name": f"{replica.owner.name}-7d9c6b5f4"}
+                    ],
+                },
+                "spec": {"nodeName": replica.node, "containers": [{"name": "c"}]},
+                "status": {"phase": "Running"},
+            }
+        )
+    view = build_view(plan, Objects(pods=pods)).view
+    for replica in replicas:
+        found = view.pods[replica.ref]
+        assert found.node == replica.node and found.running
+    names = {v.netns for v in view.pods.values()}
+    assert names == {f"pod:{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods}
