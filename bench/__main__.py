@@ -32,6 +32,7 @@ BENCHMARKS = [
     "neighbours",
     "kube_get",
     "kube_api",
+    "verify_live",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire

@@ -775,20 +775,43 @@ def verify(
     all_scenarios: Annotated[
         bool, typer.Option("--all-scenarios", help="Verify every scenario of the lab file.")
     ] = False,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            "--kubeconfig",
+            help="Verify a real cluster through its API instead: NAME is then the lab file "
+            "that says what should be (default: the built-in seed design).",
+        ),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig's context to use.")
+    ] = None,
+    no_exec: Annotated[
+        bool,
+        typer.Option("--no-exec", help="With --kubeconfig: read the API only, no exec in pods."),
+    ] = False,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
     reachability and isolation, which VLAN the traffic crosses, and the lab's expect entries.
+    With --kubeconfig, the same checks judge a real cluster read through its API.
     Exit 0: all pass; 1: a check failed; 2: verify could not run (no lab up)."""
     from multihome import verify as verifier
 
-    if scenario or all_scenarios:
-        _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
-    try:
-        report = verifier.run(name)
-    except verifier.VerifyError as exc:
-        if _State.debug:
-            raise
-        _fail(str(exc), exc.code)
+    if kubeconfig is not None:
+        if html is not None or scenario or all_scenarios:
+            _fail("--html and --scenario verify a running lab, not --kubeconfig's cluster")
+        report = _verify_cluster(name, kubeconfig, context, not no_exec)
+    else:
+        if context is not None or no_exec:
+            _fail("--context and --no-exec go with --kubeconfig")
+        if scenario or all_scenarios:
+            _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
+        try:
+            report = verifier.run(name)
+        except verifier.VerifyError as exc:
+            if _State.debug:
+                raise
+            _fail(str(exc), exc.code)
     if junit is not None:
         try:
             junit.write_text(report.junit(), encoding="utf-8")
@@ -798,6 +821,31 @@ def verify(
         _write_html(report, name, html)
     print_verify_report(report, output)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+def _verify_cluster(target: str | None, kubeconfig: Path, context: str | None, exec_: bool) -> Any:
+    """``verify --kubeconfig``: the design (a lab file, a running lab's name, or the seed)
+    against the cluster's API."""
+    from multihome.cluster import ClusterError
+    from multihome.verify import live
+
+    plan, _ = _design_or_lab(target) if target is not None else _design_or_lab_file(None)
+    try:
+        return live.run(plan, str(kubeconfig), context, exec_=exec_)
+    except ClusterError as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.code)
+
+
+def _design_or_lab_file(lab: Path | None) -> tuple[Any, None]:
+    from multihome.plan import PlanError, build_plan
+
+    lab_file = _load(lab)
+    try:
+        return build_plan(lab_file), None
+    except PlanError as exc:
+        _fail(f"{lab_file.path}: cannot verify against this design: {exc}", EXIT_FAILED)
 
 
 # -- pictures and packets -------------------------------------------------------------------
