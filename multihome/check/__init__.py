@@ -5,6 +5,7 @@ Each rule module registers its checks; :func:`run_checks` applies them all.
 
 from multihome.check import (  # noqa: F401
     addressing,
+    bridgevlan,
     cluster,
     expect,
     ipam,
