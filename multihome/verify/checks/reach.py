@@ -5,7 +5,7 @@ VLANs that only carry attachments: nothing should lead there from the cluster ne
 
 from __future__ import annotations
 
-from multihome.plan import PodPlan
+from multihome.plan import PodPlan, vlan_id
 
 from ..collect import Evidence, NetnsFacts, RouteTo, Work
 from ..report import CheckResult
@@ -142,6 +142,13 @@ def _why(
         return f"{t.label} refused port {t.port}: nothing listens there"
     first = next(i for i in pod.interfaces if i.name == ifnames[0])
     nad = ctx.plan.nad(first.network)
+    vid = vlan_id(nad) if nad else None
+    if nad and nad.master and vid is not None:
+        return (
+            f"no answer from {t.label} over {ifnames[0]}: it tags VLAN {vid} over "
+            f"{nad.master} on {view.node}, and the tagged frames do not reach {network}'s "
+            f"segment: the switch port of {nad.master} must carry VLAN {vid} (a trunk)"
+        )
     master = f" ({nad.master} on {view.node})" if nad and nad.master else ""
     return (
         f"no answer from {t.label} over {ifnames[0]}{master}: the segment of {network} does "
