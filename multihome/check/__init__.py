@@ -15,6 +15,7 @@ from multihome.check import (  # noqa: F401
     pods,
     storage,
     trunks,
+    vlanplugin,
     whereabouts,
 )
 from multihome.check.findings import Finding, Kind, Severity
