@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from multihome.cni import installed
 from multihome.multus.gojson import fold
-from multihome.plan import Plan
+from multihome.plan import Plan, vlan_id
 from multihome.spec import ConfigJSONError, parse_cni_json
 
 from . import neighbours, netlink, ns
@@ -197,6 +197,11 @@ def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
             said = bridge_vlans(nad.config, reads_trunk) if nad is not None else None
             if said:
                 label = f"NAD {iface.network} (bridge with {said})"
+                needs.setdefault(BRIDGE_VLAN, {}).setdefault(label, []).append(used)
+            vid = vlan_id(nad) if nad is not None else None
+            if nad is not None and vid is not None and iface.lab_network is not None:
+                # lab/trunks.py: its master's switch port becomes a trunk carrying the VLAN
+                label = f"NAD {iface.network} (vlanId {vid}: {nad.master}'s port a VLAN trunk)"
                 needs.setdefault(BRIDGE_VLAN, {}).setdefault(label, []).append(used)
     return needs
 

@@ -120,6 +120,9 @@ def test_two_features_missing_are_both_named(state_root: Path) -> None:
     assert "NAD multus-network-attachments/macvlan-private-dhcp (type vlan)" in message
     assert "this kernel has no ipvlan (CONFIG_IPVLAN)" in message
     assert "this kernel has no 802.1q VLAN devices (CONFIG_VLAN_8021Q)" in message
+    if _unavailable(preflight.BRIDGE_VLAN) is not None:  # VLAN 60 is a network of the lab
+        said = "macvlan-private-dhcp (vlanId 60: ens256's port a VLAN trunk): pod"
+        assert said in message, message
     assert not (state_root / "multi-homed").exists()
 
 
