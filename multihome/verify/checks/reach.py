@@ -89,7 +89,9 @@ def _reach(
         lines.append(f"{t.label} {probe}: {result.detail}, {route_text(route)}")
         if result.answered and route is not None and route.dev in ifnames:
             continue
-        causes.append(_why(ctx, pod, view, network, ifnames, t, result.outcome, route, ev))
+        causes.append(
+            _why(ctx, pod, view, network, ifnames, t, result.outcome, result.detail, route, ev)
+        )
     if causes:
         return CheckResult(
             "reach", subject, title, "fail", tuple(lines), "; ".join(dict.fromkeys(causes))
@@ -116,6 +118,7 @@ def _why(
     ifnames: list[str],
     t: Target,
     outcome: str,
+    detail: str,
     route: RouteTo | None,
     ev: Evidence,
 ) -> str:
@@ -140,6 +143,11 @@ def _why(
         )
     if outcome == "refused":
         return f"{t.label} refused port {t.port}: nothing listens there"
+    if detail.startswith("connected"):
+        return (
+            f"{t.label} took the connection over {ifnames[0]} but gave no {t.proto.upper()} "
+            "answer in time: the path works, the server is slow or hung"
+        )
     first = next(i for i in pod.interfaces if i.name == ifnames[0])
     nad = ctx.plan.nad(first.network)
     vid = vlan_id(nad) if nad else None
