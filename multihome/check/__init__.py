@@ -5,6 +5,7 @@ Each rule module registers its checks; :func:`run_checks` applies them all.
 
 from multihome.check import (  # noqa: F401
     addressing,
+    bridgevlan,
     cluster,
     expect,
     ipam,
@@ -14,6 +15,7 @@ from multihome.check import (  # noqa: F401
     pods,
     storage,
     trunks,
+    vlanplugin,
     whereabouts,
 )
 from multihome.check.findings import Finding, Kind, Severity

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network
 
 from multihome.check.context import Context
 from multihome.check.findings import Finding
+from multihome.check.nads import vlan_id
 from multihome.check.names import dns1123_label_problem, dns1123_subdomain_problem, ifname_problem
 from multihome.check.registry import check
 from multihome.spec import NIC, IPAddr, Network
@@ -326,6 +327,11 @@ def _unused(ctx: Context) -> dict[str, int]:
                 net = ctx.vlan_network(sub.id)
                 if net is not None:
                     used[net] += 1
+    for nad in ctx.nads.values():  # a vlan plugin's pods are on the VLAN of its vlanId
+        vid = vlan_id(nad)
+        net = ctx.vlan_network(vid) if vid is not None else None
+        if net is not None and ctx.users_of(nad.key):
+            used[net] += 1
     return used
 
 
@@ -337,6 +343,6 @@ def unused_networks(ctx: Context) -> Iterator[Finding]:
             yield ctx.warning(
                 "network-unused",
                 ctx.at("spec", "networks", i, "name"),
-                f"network {net.name} has no NIC on it",
+                f"network {net.name} has no NIC on it (nor the pods of a vlan plugin NAD)",
                 "plug a node or host NIC into it, or remove it",
             )

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from multihome.check.findings import Finding, Severity, kind_of
-from multihome.cni import ConfigError, NetworkConfigList, load_network_config
+from multihome.cni import ConfigError, NetworkConfigList, installed, load_network_config
 from multihome.multus import NetworkSelectionElement, SelectionError, parse_network_selection
 from multihome.plan.scheduling import eligible_nodes
 from multihome.spec import (
@@ -181,6 +181,13 @@ class Context:
                 if nic.address == ip:
                     return nic.network
         return None
+
+    # -- this machine ----------------------------------------------------------------------
+    @cached_property
+    def plugins_release(self) -> installed.Release | None:
+        """The release of the reference plugins the lab's nodes run (this machine's); None:
+        not installed or not known."""
+        return installed.release()
 
     # -- manifests -----------------------------------------------------------------------
     @cached_property

@@ -45,6 +45,8 @@ RUNS_ANYWAY: frozenset[str] = frozenset(
         "nad-dhcp-no-server",
         "nad-dhcp-no-uplink",
         "nad-ipvlan-dhcp",
+        "nad-vlan-id-taken",
+        "nad-vlan-one-per-node",
         "pod-network-unknown",
         "pod-unschedulable",
         "longhorn-network-unknown",

@@ -20,8 +20,9 @@ import shutil
 import signal
 from typing import Any, NoReturn
 
+from multihome.cni import installed
 from multihome.multus.gojson import fold
-from multihome.plan import Plan
+from multihome.plan import Plan, vlan_id
 from multihome.spec import ConfigJSONError, parse_cni_json
 
 from . import neighbours, netlink, ns
@@ -41,7 +42,8 @@ LINK_KIND = {
 BRIDGE_VLAN = "bridge-vlan"
 """The probe of a bridge with ``vlan_filtering 1``: the bridge plugin turns it on when a NAD
 sets ``vlan`` or ``vlanTrunk`` (plugins/main/bridge/bridge.go: ``vlanFiltering := n.Vlan != 0
-|| n.VlanTrunk != nil``)."""
+|| n.VlanTrunk != nil``); ``vlanTrunk`` only from v1.3.0 on: older plugins (Debian's 1.1.1)
+ignore the key and need no filtering for it (check/bridgevlan.py says what they do)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +177,8 @@ def how_to_get(feature: Feature, config: dict[str, str] | None) -> str:
 
 def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
     """Probe name -> NAD (or the lab itself) -> the pods' interfaces that need it."""
+    release = installed.release()
+    reads_trunk = release is None or release.at_least(installed.BRIDGE_VLAN_TRUNK)
     needs: dict[str, dict[str, list[str]]] = {
         "bridge": {f"lab {plan.name} (its VLAN segments)": []}
     }
@@ -190,15 +194,22 @@ def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
             label = f"NAD {iface.network} (type {iface.cni_type})"
             if kind is not None:
                 needs.setdefault(kind, {}).setdefault(label, []).append(used)
-            if nad is not None and bridge_vlans(nad.config):
-                label = f"NAD {iface.network} (bridge with {bridge_vlans(nad.config)})"
+            said = bridge_vlans(nad.config, reads_trunk) if nad is not None else None
+            if said:
+                label = f"NAD {iface.network} (bridge with {said})"
+                needs.setdefault(BRIDGE_VLAN, {}).setdefault(label, []).append(used)
+            vid = vlan_id(nad) if nad is not None else None
+            if nad is not None and vid is not None and iface.lab_network is not None:
+                # lab/trunks.py: its master's switch port becomes a trunk carrying the VLAN
+                label = f"NAD {iface.network} (vlanId {vid}: {nad.master}'s port a VLAN trunk)"
                 needs.setdefault(BRIDGE_VLAN, {}).setdefault(label, []).append(used)
     return needs
 
 
-def bridge_vlans(config: str) -> str | None:
+def bridge_vlans(config: str, reads_trunk: bool = True) -> str | None:
     """The bridge plugin's VLAN keys a NAD's first plugin sets (``vlan`` other than 0,
-    ``vlanTrunk`` not null), as written; None when it sets neither (or is no bridge)."""
+    ``vlanTrunk`` not null when the plugin ``reads_trunk``), as written; None when it sets
+    neither (or is no bridge)."""
     try:
         raw: Any = parse_cni_json(config)
     except ConfigJSONError:
@@ -217,7 +228,7 @@ def bridge_vlans(config: str) -> str | None:
     said = []
     if vlan not in (None, 0):
         said.append(f"vlan {json.dumps(vlan)}")
-    if trunk is not None:
+    if trunk is not None and reads_trunk:
         said.append(f"vlanTrunk {json.dumps(trunk)}")
     return ", ".join(said) or None
 

@@ -16,6 +16,14 @@ Two ways, chosen by what the kernel can make (:func:`mode`, the preflight's prob
   trunk port that drops untagged frames). Traffic of ``ens224.50`` lands on VLAN 50's
   segment as it would, but untagged on the wire, and the sub-interface is a veth, not a
   vlan device on its parent.
+
+The ``vlan`` CNI plugin's VLANs ride on trunks too: a NIC that a ``vlan`` NAD names as its
+master carries the NAD's ``vlanId`` tagged (when a network of the lab is that VLAN), as the
+switch port of a node whose pods tag that VLAN must, with no sub-interface on the node (the
+plugin makes one per pod, and the kernel takes one vlan device per id on a link: a second
+fails with "file exists"). On the real path that NIC's port is a trunk port of the VLAN-aware
+bridge, its own network untagged; elsewhere the plugin can't run (no 802.1q) and the
+preflight refuses it.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from multihome.plan import NetworkPlan, NICPlan, Plan
+from multihome.plan import NetworkPlan, NICPlan, Plan, vlan_id
 from multihome.plan.networks import trunks
 
 from . import netlink, preflight
@@ -61,8 +69,37 @@ def _nics(plan: Plan) -> list[tuple[NICPlan, ...]]:
     return [n.nics for n in plan.nodes] + [h.nics for h in plan.hosts]
 
 
+def plugin_vlans(plan: Plan, nics: tuple[NICPlan, ...]) -> dict[str, list[int]]:
+    """NIC name -> the VLAN ids that ``vlan`` plugin NADs tag over it (their ``master``),
+    each the VLAN of a network of the lab, sorted; a NIC no such NAD names is not listed."""
+    carried = {n.vlan for n in plan.networks if n.vlan is not None}
+    names = {n.name for n in nics}
+    found: dict[str, set[int]] = {}
+    for nad in plan.nads:
+        vid = vlan_id(nad)
+        if vid is not None and vid in carried and nad.master in names:
+            found.setdefault(nad.master, set()).add(vid)
+    return {name: sorted(vids) for name, vids in found.items()}
+
+
+def _ports(
+    plan: Plan, nics: tuple[NICPlan, ...]
+) -> dict[str, tuple[NICPlan | None, list[NICPlan], list[int]]]:
+    """Trunk NIC name -> (its NICPlan on its untagged network or None, its sub-interfaces,
+    the vlan plugin's VLAN ids it carries too), in lab order."""
+    by_name = {n.name: n for n in nics if n.parent is None}
+    extra = plugin_vlans(plan, nics)
+    found = {name: (own, subs, extra.get(name, [])) for name, (own, subs) in trunks(nics).items()}
+    for name, vids in extra.items():
+        if name not in found and name in by_name:
+            found[name] = (by_name[name], [], vids)
+    return found
+
+
 def has_trunks(plan: Plan) -> bool:
-    return any(nic.parent is not None for nics in _nics(plan) for nic in nics)
+    return any(nic.parent is not None for nics in _nics(plan) for nic in nics) or any(
+        plugin_vlans(plan, node.nics) for node in plan.nodes
+    )
 
 
 def mode(plan: Plan, lacking: dict[str, str] | None = None) -> Trunking:
@@ -104,9 +141,11 @@ def vlan_ids(plan: Plan) -> dict[str, int]:
 def _trunk_networks(plan: Plan) -> list[NetworkPlan]:
     """The networks some trunk carries (tagged, or untagged on a trunk), in lab order."""
     carried: set[str] = set()
+    by_vid = {n.vlan: n.name for n in plan.networks if n.vlan is not None}
     for nics in _nics(plan):
-        for _, (own, subs) in trunks(nics).items():
+        for _, (own, subs, vids) in _ports(plan, nics).items():
             carried.update(s.network for s in subs)
+            carried.update(by_vid[v] for v in vids)
             if own is not None:
                 carried.add(own.network)
     return [n for n in plan.networks if n.name in carried]
@@ -143,13 +182,16 @@ def wire_real(
     here, inside = nl.here(), nl.ns(netns)
     vids = vlan_ids(plan)
     made: set[str] = set()
-    for name, (own, subs) in trunks(nics).items():
+    mtus = {n.vlan: n.mtu for n in plan.networks if n.vlan is not None}
+    for name, (own, subs, extra) in _ports(plan, nics).items():
         port = port_of(name)
-        mtu = max([s.mtu for s in subs] + ([own.mtu] if own else []))
+        mtu = max([s.mtu for s in subs] + ([own.mtu] if own else []) + [mtus[v] for v in extra])
         record("link", port, bridge=TRUNK_BRIDGE, peer=name, netns=netns)
         here.add_veth(port, name, peer_ns=inside, master=TRUNK_BRIDGE, mtu=mtu)
         for sub in subs:
             here.bridge_vlan(port, vids[sub.network])
+        for vid in extra:
+            here.bridge_vlan(port, vid)
         if own is not None:
             here.bridge_vlan(port, vids[own.network], untagged=True)
             if own.address and not own.bridge:

@@ -29,7 +29,7 @@ from multihome.plan.model import (
     ProcessPlan,
     ScenarioPlan,
 )
-from multihome.plan.nads import lab_network_on
+from multihome.plan.nads import lab_network_on, vlan_id
 from multihome.plan.pods import LONGHORN_INTERFACE, LONGHORN_NAMESPACE, longhorn_annotation
 
 __all__ = [
@@ -59,4 +59,5 @@ __all__ = [
     "lab_network_on",
     "longhorn_annotation",
     "split_endpoint",
+    "vlan_id",
 ]

@@ -1,11 +1,12 @@
 """NetworkAttachmentDefinitions resolved: the CNI type, IPAM and the node interface each rides
-on, and which lab network an attachment lands on for a given node."""
+on, and which lab network an attachment lands on for a given node (a ``vlan`` plugin's: the
+network of its ``vlanId``, whose tag its frames carry over the master)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from multihome.plan.model import NADPlan, NICPlan
+from multihome.plan.model import NADPlan, NetworkPlan, NICPlan
 from multihome.spec import ConfigJSONError, LabFile, parse_cni_json
 
 _MASTER_KEYS = {"macvlan": "master", "ipvlan": "master", "vlan": "master", "host-device": "device"}
@@ -63,13 +64,34 @@ def nad_plans(lab_file: LabFile) -> tuple[NADPlan, ...]:
     return tuple(plans.values())
 
 
-def lab_network_on(nad: NADPlan, nics: tuple[NICPlan, ...]) -> str | None:
-    """The lab network the NAD's interfaces land on for a node with these NICs."""
-    if nad.master is not None:
-        for nic in nics:
-            if nad.master in (nic.name, nic.bridge):
-                return nic.network
+def vlan_id(nad: NADPlan) -> int | None:
+    """A ``vlan`` plugin NAD's ``vlanId`` (None: another plugin, or no valid id). Keys match
+    as Go's encoding/json matches them, without regard to case, the last one winning."""
+    if nad.cni_type != "vlan":
         return None
+    plugins = _plugins(nad.config)
+    found = None
+    for key, value in (plugins[0] if plugins else {}).items():
+        if key.lower() == "vlanid":
+            found = value
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
+def lab_network_on(
+    nad: NADPlan, nics: tuple[NICPlan, ...], networks: tuple[NetworkPlan, ...] = ()
+) -> str | None:
+    """The lab network the NAD's interfaces land on for a node with these NICs: the master's
+    (or the bridge's NIC's) network; for a ``vlan`` plugin NAD whose master the node has, the
+    network that is VLAN ``vlanId`` (None when the lab has none): the tag decides where its
+    frames go, not the master's own network."""
+    if nad.master is not None:
+        on = next((nic for nic in nics if nad.master in (nic.name, nic.bridge)), None)
+        if on is None:
+            return None
+        vid = vlan_id(nad)
+        if vid is None:
+            return on.network
+        return next((n.name for n in networks if n.vlan == vid), None)
     if nad.bridge is not None:
         return next((nic.network for nic in nics if nic.bridge == nad.bridge), None)
     return None

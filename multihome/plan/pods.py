@@ -51,6 +51,7 @@ class _Context:
     nodes: dict[str, NodePlan]
     networks: dict[str, NetworkPlan]
     nads: dict[str, NADPlan]
+    all_networks: tuple[NetworkPlan, ...] = ()
     placed: Mapping[str, str] = field(default_factory=dict)
     load: dict[str, int] = field(default_factory=dict)
 
@@ -94,7 +95,7 @@ def _interface(
             default_route=None,
         )
     nad = ctx.nads.get(sel.qualified_name)
-    lab_net = lab_network_on(nad, plan.nics) if nad and plan else None
+    lab_net = lab_network_on(nad, plan.nics, ctx.all_networks) if nad and plan else None
     return InterfacePlan(
         name=name,
         network=sel.qualified_name,
@@ -236,6 +237,7 @@ def pod_plans(
         nodes={n.name: n for n in nodes},
         networks={n.name: n for n in networks},
         nads={n.key: n for n in nads},
+        all_networks=networks,
         placed=placed or {},
     )
     pods = _lab_pods(ctx)

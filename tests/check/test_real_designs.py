@@ -414,3 +414,63 @@ def test_a_default_network_nad_the_lab_cannot_run_refuses_up() -> None:
     found = findings(nad("vf", {"cniVersion": "0.3.1", "type": "ovs", "bridge": "br1"}), other)
     (finding,) = of(found, "nad-plugin-not-emulated")
     assert f"Pod {NS}/tools2 (as eth0)" in finding.message
+
+
+# -- the bridge plugin's vlanTrunk with this machine's plugins (1.1.1 ignores it) ------------
+
+
+def _bridge(**keys: object) -> dict[str, object]:
+    ipam = {"type": "static", "addresses": [{"address": "10.90.0.2/24"}]}
+    return {"cniVersion": "0.3.1", "type": "bridge", "bridge": "brv", **keys, "ipam": ipam}
+
+
+TRUNK = [{"id": 50}, {"minID": 60, "maxID": 62}]
+
+
+def test_vlantrunk_with_the_installed_plugins_says_what_they_do() -> None:
+    from multihome.cni import installed
+
+    release = installed.release()
+    if release is None:
+        pytest.skip("no reference plugins in /usr/lib/cni")
+    found = of(findings(nad("bt", _bridge(vlanTrunk=TRUNK))), "nad-bridge-vlantrunk-ignored")
+    if release.at_least(installed.BRIDGE_VLAN_TRUNK):
+        assert found == []
+        return
+    (finding,) = found
+    assert finding.severity is Severity.WARNING and finding.kind is Kind.RUNS
+    assert f"this machine's bridge plugin is {release.text} ({release.source})" in finding.message
+    assert "older than vlanTrunk (v1.3.0), and ignores the key" in finding.message
+    assert "bridge brv is made without VLAN filtering" in finding.message
+    assert finding.location is not None and finding.location.line > 0
+
+
+def _with_release(monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int] | None) -> None:
+    from multihome.cni import installed
+
+    made = None if version is None else installed.Release(version, "test")
+    monkeypatch.setattr(installed, "release", lambda *a, **k: made)
+
+
+def test_vlantrunk_beside_vlan_or_a_filtering_bridge(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_release(monkeypatch, (1, 1, 1))
+    both = of(
+        findings(nad("bt", _bridge(vlan=50, vlanTrunk=TRUNK))), "nad-bridge-vlantrunk-ignored"
+    )
+    assert "each pod's port is an access port of VLAN 50 (untagged)" in both[0].message
+    assert "cannot set vlan and vlanTrunk at the same time" in both[0].message
+    # another NAD makes brv a VLAN-filtering bridge: a vlanTrunk port is on VLAN 1 only
+    docs = nad("bt", _bridge(VLANTRUNK=TRUNK)) + nad("bv", _bridge(vlan=70))
+    (finding,) = of(findings(docs), "nad-bridge-vlantrunk-ignored")
+    assert f"NAD {NS}/bt" in finding.message
+    assert f"bridge brv filters VLANs where NAD {NS}/bv (vlan) made it" in finding.message
+    assert "on the default VLAN 1 only: frames the pod tags are dropped" in finding.message
+
+
+@pytest.mark.parametrize("version", [(1, 3, 0), (1, 4, 1), None])
+def test_vlantrunk_is_not_flagged_where_the_plugins_read_it(
+    monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int] | None
+) -> None:
+    _with_release(monkeypatch, version)
+    found = findings(nad("bt", _bridge(vlanTrunk=TRUNK)), nad("bv", _bridge(vlan=7)))
+    assert of(found, "nad-bridge-vlantrunk-ignored") == []

@@ -65,6 +65,36 @@ CASES = [
         edit(WEB60, WEB60.replace("172.16.60.31", "172.16.61.31")),
         "outside 172.16.60.0/24 of VLAN 60",
     ),
+    (  # the vlan plugin tagging 50 over ens224, whose ens224.50 already is VLAN 50
+        "nad-vlan-id-taken",
+        LAB.replace(
+            '"type": "macvlan", "master": "ens224.50", "mode": "bridge"',
+            '"type": "vlan", "master": "ens224", "vlanId": 50',
+        ),
+        "already has VLAN 50 as ens224.50 on nodes tk-wrk-1, tk-wrk-2",
+    ),
+    (  # VLAN 60 by the vlan plugin for b-1 and b-2, and a third pod on tk-wrk-1
+        "nad-vlan-one-per-node",
+        LAB.replace(
+            '"type": "macvlan", "master": "vlan60", "mode": "bridge"',
+            '"type": "vlan", "master": "ens224", "vlanId": 61',
+        ).replace(
+            "    - {name: vlan70, vlan: 70",
+            "    - {name: v61, vlan: 61, subnet: 172.16.61.0/24}\n    - {name: vlan70, vlan: 70",
+        )
+        + """---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: b-3
+  namespace: apps
+  annotations: {k8s.v1.cni.cncf.io/networks: vlan60-wb}
+spec:
+  nodeName: tk-wrk-1
+  containers: [{name: c, image: busybox, command: ["sleep", "infinity"]}]
+""",
+        "3 attachments (Pod apps/b-1, Pod apps/b-2, Pod apps/b-3) on 2 nodes",
+    ),
 ]
 
 
@@ -103,3 +133,16 @@ def test_node_ip_on_a_sub_interface() -> None:
         "        - {name: ens192, vlans: [{name: ens192.40, id: 40, address: 172.16.40.11}]}\n",
     )
     assert _found(text) == {}
+
+
+def test_the_vlan_plugin_over_a_trunk_one_pod_per_node_is_clean() -> None:
+    """b-1 and b-2 (one per node) tag VLAN 61 over ens224 with the vlan plugin: fine."""
+    text = LAB.replace(
+        '"type": "macvlan", "master": "vlan60", "mode": "bridge"',
+        '"type": "vlan", "master": "ens224", "vlanId": 61',
+    ).replace(
+        "    - {name: vlan70, vlan: 70",
+        "    - {name: v61, vlan: 61, subnet: 172.16.61.0/24}\n    - {name: vlan70, vlan: 70",
+    )
+    found = _found(text)
+    assert "nad-vlan-one-per-node" not in found and "nad-vlan-id-taken" not in found, found

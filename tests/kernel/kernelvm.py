@@ -42,6 +42,7 @@ ROOT_PACKAGES = (
     "procps",
     "iputils-ping",
     "util-linux",
+    "tcpdump",  # multihome capture: the trunk's tagged frames
 )
 # Modules the initramfs loads to reach the root disk (their dependencies come along).
 BOOT_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")
@@ -136,13 +137,36 @@ def _unpack(deb: Path, into: Path) -> Path:
     return into
 
 
+def root_key() -> str:
+    """What the root is made of (packages, kernel, init): its cached parts are named by it,
+    so a change rebuilds them and a stale one is removed."""
+    made_of = "\n".join([*ROOT_PACKAGES, KVER, SUITE, GUEST_INIT])
+    return hashlib.sha256(made_of.encode()).hexdigest()[:12]
+
+
+def _drop_stale(key: str) -> None:
+    for old in CACHE.glob("*"):
+        stem = old.name.split(".")[0]
+        kinds = ("rootfs", "debootstrap", "root", "initramfs")
+        if stem in kinds or (
+            stem.startswith(tuple(f"{k}-" for k in kinds)) and not stem.endswith(key)
+        ):
+            with timed(f"removing the stale {old.name}"):
+                if old.is_dir():
+                    shutil.rmtree(old)
+                else:
+                    old.unlink()
+
+
 def _rootfs(kernel: Path) -> Path:
-    root = CACHE / "rootfs"
+    key = root_key()
+    root = CACHE / f"rootfs-{key}"
     if root.exists():
         return root
-    boot = CACHE / "debootstrap"
+    _drop_stale(key)
+    boot = CACHE / f"debootstrap-{key}"
     if not boot.exists():
-        part = CACHE / "debootstrap.tmp"
+        part = CACHE / f"debootstrap-{key}.tmp"
         shutil.rmtree(part, ignore_errors=True)
         with timed("debootstrap"):
             _run(
@@ -155,7 +179,7 @@ def _rootfs(kernel: Path) -> Path:
                 stdout=subprocess.DEVNULL,
             )
         part.rename(boot)
-    tmp = CACHE / "rootfs.tmp"
+    tmp = CACHE / f"rootfs-{key}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with timed("copy of the debootstrap root"):
         _run("cp", "-a", boot, tmp)
@@ -215,7 +239,7 @@ def _newc(top: Path) -> bytes:
 
 
 def _initramfs(root: Path, busybox_pkg: Path) -> Path:
-    out = CACHE / "initramfs.cpio.gz"
+    out = CACHE / f"initramfs-{root_key()}.cpio.gz"
     if out.exists():
         return out
     with tempfile.TemporaryDirectory(dir=CACHE) as tmpdir:
@@ -295,6 +319,8 @@ def run_dir(into: Path, guest_scripts: list[str], with_project: bool) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(REPO / "multihome", into / "src/multihome", ignore=ignore)
         shutil.copytree(REPO / "tests/kernel/labs", into / "labs")
+        # the trunk lab of tests/lab (emulated there), built here with real 802.1q
+        shutil.copy(REPO / "tests/lab/labs/trunk.yaml", into / "labs" / "trunk.yaml")
         # Hard links: the run disk's tree is read by mkfs.ext4 -d, never written.
         _run("cp", "-al", pydeps(), into / "pydeps")
         _compile(into / "src")
@@ -309,7 +335,7 @@ def build() -> dict[str, Path]:
         kernel = _unpack(_download(KERNEL_DEB, debs), CACHE / "kernel")
         busybox = _unpack(_download("busybox-static", debs), CACHE / "busybox")
     root = _rootfs(kernel)
-    image = CACHE / "root.img"
+    image = CACHE / f"root-{root_key()}.img"
     if not image.exists():
         with timed("root ext4 image"):
             part = image.with_suffix(".tmp")

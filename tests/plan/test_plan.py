@@ -11,7 +11,7 @@ from plan_helpers import check_golden, lab
 from pydantic import ValidationError
 
 from multihome.plan import CLUSTER_NETWORK, Plan, PlanError, PodPlan, build_plan
-from multihome.spec import load_lab, seed_path
+from multihome.spec import load_lab, load_lab_text, seed_path
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = sorted(seed_path().parent.glob("*.yaml"))
@@ -285,6 +285,24 @@ def test_bridge_example_lands_on_the_bridge_network() -> None:
         "vlan50",
         "bridge",
     )
+
+
+def test_a_vlan_plugin_interface_lands_on_the_network_of_its_vlan_id() -> None:
+    """The tag decides where its frames go, not the master's own network (issue 11.6):
+    verify then judges the interface's address and reach by VLAN 100's segment."""
+    plan = build_plan(load_lab(Path(__file__).parents[1] / "kernel/labs/kernel-features.yaml"))
+    for pod in plan.pods:
+        by_name = {i.name: i for i in pod.interfaces}
+        assert by_name["net1"].lab_network == "vlan50"  # ipvlan: the master's network
+        assert (by_name["net2"].lab_network, str(by_name["net2"].subnet)) == (
+            "vlan100",
+            "10.100.0.0/24",
+        )
+    # a VLAN the lab has not: no network, whatever the master's (VLAN 50) is
+    text = (Path(__file__).parents[1] / "kernel/labs/kernel-features.yaml").read_text()
+    other = build_plan(load_lab_text(text.replace('"vlanId": 100', '"VLANID": 77'), "x.yaml"))
+    net2 = {i.name: i for i in other.pods[0].interfaces}["net2"]
+    assert (net2.lab_network, net2.subnet) == (None, None)
 
 
 # -- what the plan refuses -------------------------------------------------------------------

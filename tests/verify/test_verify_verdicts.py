@@ -339,3 +339,17 @@ def test_an_allow_expect_whose_probe_errored_says_so(lab: Verify) -> None:
     check = one(lab.judge(ev), "expect", "#1")
     assert check.status == "fail"
     assert check.cause == f"the probe could not run: {ERRORED.detail}"
+
+
+def test_a_slow_machine_gives_probes_longer_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MULTIHOME_VERIFY_SLOWDOWN (make test-kernel's emulated VM) scales allow and deny
+    deadlines, never below 1 nor past 100; nonsense is 1."""
+    from multihome.verify.checks import base
+
+    for value, factor in (("5", 5.0), ("0.1", 1.0), ("x", 1.0), ("1e9", 100.0)):
+        monkeypatch.setenv(base.SLOWDOWN_ENV, value)
+        assert base.allow("ns", "10.0.0.1").deadline == base.ALLOW_DEADLINE * factor
+        assert base.deny("ns", "10.0.0.1").deadline == base.DENY_DEADLINE * factor
+    monkeypatch.delenv(base.SLOWDOWN_ENV)
+    assert base.allow("ns", "10.0.0.1").attempts == base.ALLOW_ATTEMPTS
+    assert base.allow("ns", "10.0.0.1").deadline == base.ALLOW_DEADLINE

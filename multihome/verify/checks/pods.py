@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from multihome.plan import InterfacePlan, PodPlan
+from multihome.plan import InterfacePlan, PodPlan, vlan_id
 
 from ..collect import Evidence, Iface, NetnsFacts, Work
 from ..report import CheckResult
@@ -111,7 +111,7 @@ def _interfaces(ctx: Context, pod: PodPlan, view: PodView | None, ev: Evidence) 
     causes: list[str] = []
     for iface in pod.interfaces:
         found = facts.ifaces.get(iface.name)
-        where = iface.lab_network or ("its pod CIDR" if iface.cluster else "an unknown network")
+        where = iface.lab_network or ("its pod CIDR" if iface.cluster else _unknown(ctx, iface))
         if found is None:
             problems.append(f"no {iface.name} (for {iface.network})")
             causes.append(_lost(ctx, pod, view, iface, ev))
@@ -172,7 +172,10 @@ def _compare(
         causes.append(f"eth0's address is not from {pod.node}'s pod CIDR {iface.subnet}")
         return
     nad = ctx.plan.nad(iface.network)
+    vid = vlan_id(nad) if nad else None
     master = f" (its master {nad.master} is on {where} on {pod.node})" if nad and nad.master else ""
+    if nad and vid is not None:
+        master = f" (it tags VLAN {vid}, {where}, over its master {nad.master})"
     causes.append(
         f"{address_source(ctx, pod, iface)} gives an address of another subnet than "
         f"{where}'s {iface.subnet}{master}: nothing on {where} can talk to it; use an "
@@ -237,3 +240,12 @@ def _network_status(pod: PodPlan, view: PodView, facts: NetnsFacts | None) -> Ch
         "pass",
         (f"{len(entries)} entries {match}: {summary}; default: {cluster}",),
     )
+
+
+def _unknown(ctx: Context, iface: InterfacePlan) -> str:
+    """Where an extra interface the plan could not place is: a vlan NAD's VLAN, by id."""
+    nad = ctx.plan.nad(iface.network)
+    vid = vlan_id(nad) if nad else None
+    if vid is not None:
+        return f"VLAN {vid} (no network of the lab)"
+    return "an unknown network"

@@ -5,7 +5,7 @@ VLANs that only carry attachments: nothing should lead there from the cluster ne
 
 from __future__ import annotations
 
-from multihome.plan import PodPlan
+from multihome.plan import PodPlan, vlan_id
 
 from ..collect import Evidence, NetnsFacts, RouteTo, Work
 from ..report import CheckResult
@@ -93,7 +93,9 @@ def _reach(
             continue
         if result.answered and route is not None and route.dev in ifnames:
             continue
-        causes.append(_why(ctx, pod, view, network, ifnames, t, result.outcome, route, ev))
+        causes.append(
+            _why(ctx, pod, view, network, ifnames, t, result.outcome, result.detail, route, ev)
+        )
     if causes or skipped:
         return CheckResult(
             "reach",
@@ -125,6 +127,7 @@ def _why(
     ifnames: list[str],
     t: Target,
     outcome: str,
+    detail: str,
     route: RouteTo | None,
     ev: Evidence,
 ) -> str:
@@ -149,8 +152,20 @@ def _why(
         )
     if outcome == "refused":
         return f"{t.label} refused port {t.port}: nothing listens there"
+    if detail.startswith("connected"):
+        return (
+            f"{t.label} took the connection over {ifnames[0]} but gave no {t.proto.upper()} "
+            "answer in time: the path works, the server is slow or hung"
+        )
     first = next(i for i in pod.interfaces if i.name == ifnames[0])
     nad = ctx.plan.nad(first.network)
+    vid = vlan_id(nad) if nad else None
+    if nad and nad.master and vid is not None:
+        return (
+            f"no answer from {t.label} over {ifnames[0]}: it tags VLAN {vid} over "
+            f"{nad.master} on {view.node}, and the tagged frames do not reach {network}'s "
+            f"segment: the switch port of {nad.master} must carry VLAN {vid} (a trunk)"
+        )
     master = f" ({nad.master} on {view.node})" if nad and nad.master else ""
     return (
         f"no answer from {t.label} over {ifnames[0]}{master}: the segment of {network} does "
