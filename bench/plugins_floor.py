@@ -487,16 +487,16 @@ def report(results: list[SizeResult], rounds: int, per_agent: int) -> None:
     print()
     print("wall time, s (floors: build inside the sandbox; sandbox create/destroy apart)")
     print(
-        f"{'agents':>6}{'pods':>6}{'up':>20}{'down':>8}{'ip-batch':>18}"
-        f"{'plugins x1':>20}{f'plugins x{workers}':>20}"
+        f"{'agents':>6}{'pods':>6}{'up':>26}{'down':>8}{'ip-batch':>22}"
+        f"{'plugins x1':>26}{f'plugins x{workers}':>26}"
     )
     for r in results:
         print(
-            f"{r.agents:>6}{r.pods:>6}{Stats([x.up.wall for x in r.labs]).fmt():>20}"
+            f"{r.agents:>6}{r.pods:>6}{Stats([x.up.wall for x in r.labs]).fmt():>26}"
             f"{_med([x.down.wall for x in r.labs]):>8.2f}"
-            f"{Stats([f.build for f in r.batch]).fmt():>18}"
-            f"{Stats([f.build for f in r.seq]).fmt():>20}"
-            f"{Stats([f.build for f in r.conc]).fmt():>20}"
+            f"{Stats([f.build for f in r.batch]).fmt():>22}"
+            f"{Stats([f.build for f in r.seq]).fmt():>26}"
+            f"{Stats([f.build for f in r.conc]).fmt():>26}"
         )
     print()
     print(
