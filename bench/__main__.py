@@ -28,11 +28,13 @@ BENCHMARKS = [
     "lab_primitives",
     "up_down",
     "scale",
+    "plugins_floor",
     "verify",
     "neighbours",
     "kube_get",
     "kube_api",
     "verify_live",
+    "mininet",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire
