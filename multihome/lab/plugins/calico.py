@@ -122,6 +122,18 @@ def _ip(args: Sequence[str], what: str, *, batch: Sequence[str] = ()) -> None:
 
 
 def _setns(path: str) -> None:
+    setns = getattr(os, "setns", None)  # Python 3.12+: no ctypes (libffi) to load
+    if setns is not None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(fd, _CLONE_NEWNET)
+        except OSError as exc:
+            raise PluginError(
+                E_PLUGIN, f"failed to enter netns {path}", exc.strerror or str(exc)
+            ) from None
+        finally:
+            os.close(fd)
+        return
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
