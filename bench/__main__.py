@@ -28,6 +28,7 @@ BENCHMARKS = [
     "lab_primitives",
     "up_down",
     "scale",
+    "scale_dhcp",
     "verify",
     "neighbours",
     "kube_get",
