@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     up, down, inside, up_cpu, down_cpu = Stats(), Stats(), Stats(), Stats(), Stats()
     peak_rss, peak_pss = Stats(), Stats()
-    base_up, base_down = Stats(), Stats()
+    base_up, base_down, base_cpu = Stats(), Stats(), Stats()
     steps: dict[str, list[dict[str, float]]] = {"this": [], "baseline": []}
     baseline = (
         str(Path(args.baseline).resolve() / ".venv" / "bin" / "multihome")
@@ -95,6 +95,7 @@ def main(argv: list[str]) -> int:
                     if found := leftovers(env, LAB, [bu.token]):
                         raise RuntimeError(f"the baseline's down left: {', '.join(found)}")
                     base_up.values.append(bu.wall)
+                    base_cpu.values.append(bu.cpu)
                     base_down.values.append(bd.wall)
                 settle()
                 u: Run = run(
@@ -135,6 +136,11 @@ def main(argv: list[str]) -> int:
         for label, stats, ours in (("up", base_up, up), ("down", base_down, down)):
             ratio = ours.median / stats.median if stats.median else float("nan")
             print(f"  baseline {label:6}{stats.fmt(digits=3):>24}   this / baseline: {ratio:.2f}")
+        ratio = up_cpu.median / base_cpu.median if base_cpu.median else float("nan")
+        print(
+            f"  baseline up CPU {base_cpu.fmt(digits=3)} s (user+sys, the command and the "
+            f"children it waited for), this {up_cpu.fmt(digits=3)}: this / baseline {ratio:.2f}"
+        )
     print("where the time goes (median, s):")
     if inside.values:
         print(
