@@ -23,6 +23,7 @@ BENCHMARKS = [
     "cni_overhead",
     "multus_attach",
     "canal_attach",
+    "calico_start",
     "dhcp_attach",
     "whereabouts_attach",
     "lab_primitives",
