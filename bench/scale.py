@@ -36,6 +36,18 @@ destroying the sandbox, as ``multihome down`` does. What the floor does not make
 multihome does): node mount namespaces and files, the CNI plugin processes and their
 result cache, the journal, the pods' processes, the per-pod link-up watcher.
 
+``--dhcp`` (``python -m bench scale_dhcp``: issue 13.2 and 13.6): the seed's style instead,
+``generate(..., dhcp=True)``: net1 and net2 are macvlans with DHCP IPAM on VLAN50 and
+VLAN60, real dnsmasq on each, the CNI dhcp daemon on every agent. There is no ``ip -batch``
+floor (it makes static addresses); after ``up`` the bench runs ``multihome verify NAME -o
+json`` as a subprocess (timed, memory sampled as for ``up``) and reports its checks and
+those not passed, how many probes it derives (derived in this process from the running
+lab: nothing is run), the IPv4 neighbour entries left learnt in the lab's namespaces
+afterwards, and the host's ARP and NDP ``table_fulls`` (``ip -s ntable``, read only) before
+``up`` and after ``verify``; the targets at 100 agents are ``up`` <= 60 s, ``verify`` <= 20 s
+with every check passing, ``down`` <= 5 s, the per-pod ``up`` within 1.3x of the smallest
+size's, and ``verify``'s per-pod time no more than the smallest size's times 1.3.
+
 Rounds alternate floor and multihome; before each measurement the bench waits for the
 machine to be idle (the kernel frees a removed lab's namespaces in the background). Prints
 medians (min-max with several rounds), time per pod, ratios to the floor, memory, phases.
