@@ -93,20 +93,20 @@ def _without_budget() -> Iterator[None]:
     from multihome.verify import probes
 
     saved = (neighbours.after_attach, neighbours.between_nodes, neighbours.forget_learnt)
-    saved_flush = probes._flush_neighbours
+    saved_flush = probes._flush
 
-    async def no_flush(netns: str) -> None:
+    def no_flush(netns: str) -> None:
         return None
 
     neighbours.after_attach = lambda *a, **k: 0  # type: ignore[assignment]
     neighbours.between_nodes = lambda *a, **k: 0  # type: ignore[assignment]
     neighbours.forget_learnt = lambda *a, **k: 0  # type: ignore[assignment]
-    probes._flush_neighbours = no_flush  # type: ignore[assignment]
+    probes._flush = no_flush
     try:
         yield
     finally:
         neighbours.after_attach, neighbours.between_nodes, neighbours.forget_learnt = saved
-        probes._flush_neighbours = saved_flush  # type: ignore[assignment]
+        probes._flush = saved_flush
 
 
 def one(label: str, agents: int, per_agent: int, budget: bool) -> Result:

@@ -36,6 +36,18 @@ destroying the sandbox, as ``multihome down`` does. What the floor does not make
 multihome does): node mount namespaces and files, the CNI plugin processes and their
 result cache, the journal, the pods' processes, the per-pod link-up watcher.
 
+``--dhcp`` (``python -m bench scale_dhcp``: issue 13.2 and 13.6): the seed's style instead,
+``generate(..., dhcp=True)``: net1 and net2 are macvlans with DHCP IPAM on VLAN50 and
+VLAN60, real dnsmasq on each, the CNI dhcp daemon on every agent. There is no ``ip -batch``
+floor (it makes static addresses); after ``up`` the bench runs ``multihome verify NAME -o
+json`` as a subprocess (timed, memory sampled as for ``up``) and reports its checks and
+those not passed, how many probes it derives (derived in this process from the running
+lab: nothing is run), the IPv4 neighbour entries left learnt in the lab's namespaces
+afterwards, and the host's ARP and NDP ``table_fulls`` (``ip -s ntable``, read only) before
+``up`` and after ``verify``; the targets at 100 agents are ``up`` <= 60 s, ``verify`` <= 20 s
+with every check passing, ``down`` <= 5 s, the per-pod ``up`` within 1.3x of the smallest
+size's, and ``verify``'s per-pod time no more than the smallest size's times 1.3.
+
 Rounds alternate floor and multihome; before each measurement the bench waits for the
 machine to be idle (the kernel frees a removed lab's namespaces in the background). Prints
 medians (min-max with several rounds), time per pod, ratios to the floor, memory, phases.
@@ -45,7 +57,9 @@ Everything is removed at the end, also on failure; the bench fails if anything i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import shutil
 import statistics
@@ -53,7 +67,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -368,6 +382,12 @@ class LabRound:
     down: Run
     phases: dict[str, float]  # step of up -> seconds it took (see _phase_times)
     elapsed: float | None  # what up reports (plan built -> last pod attached)
+    verify: Run | None = None  # multihome verify NAME -o json (--verify)
+    checks: int = 0  # verify's checks, and how many did not pass
+    failed: int = 0
+    probes: int = 0  # the probes verify derives (run MAX_PROBES_AT_ONCE at a time)
+    learnt: int = -1  # IPv4 neighbour entries the kernel learnt in the lab, after verify
+    fulls: int = 0  # the host's ARP + NDP table_fulls during up and verify
 
 
 @dataclass
@@ -425,13 +445,30 @@ def _check_status(env: dict[str, str], lab: str, pods: int) -> None:
             raise RuntimeError(f"{lab}: pod {pod['name']}: network-status {nets}")
 
 
-def lab_round(path: Path, env: dict[str, str], agents: int, pods: int) -> LabRound:
+def lab_round(
+    path: Path, env: dict[str, str], agents: int, pods: int, verify: bool = False
+) -> LabRound:
     lab = lab_name(agents)
+    fulls = _table_fulls()
     up = run(
         [MULTIHOME, "up", str(path)], env, sample_lab=lab, stamp_stderr=True, timeout=900
     ).check()
+    checked: Run | None = None
+    counts = {"checks": 0, "failed": 0, "probes": 0, "learnt": -1}
     try:
         _check_status(env, lab, pods)
+        if verify:
+            counts["probes"] = _probes(env, lab)
+            checked = run([MULTIHOME, "verify", lab, "-o", "json"], env, sample_lab=lab)
+            report = json.loads(checked.stdout or "{}")
+            if checked.code not in (0, 1) or "checks" not in report:  # it could not run
+                said = (checked.stderr or checked.stdout).strip().splitlines()[-1:]
+                print(f"  verify {lab} exited {checked.code}: {' '.join(said)}", flush=True)
+                counts["failed"] = -1
+            else:
+                counts["checks"] = len(report["checks"])
+                counts["failed"] = sum(1 for c in report["checks"] if c["status"] != "pass")
+            counts["learnt"] = _learnt(env, lab)
     finally:
         down = run([MULTIHOME, "down", lab], env, timeout=300).check()
     if found := leftovers(env, lab, [up.token]):
@@ -440,14 +477,71 @@ def lab_round(path: Path, env: dict[str, str], agents: int, pods: int) -> LabRou
     for line in up.stdout.splitlines():
         if " up in " in line:
             elapsed = float(line.split(" up in ")[1].split()[0])
-    return LabRound(up, down, _phase_times(up.stamped, up.wall), elapsed)
+    return LabRound(
+        up,
+        down,
+        _phase_times(up.stamped, up.wall),
+        elapsed,
+        checked,
+        fulls=_table_fulls() - fulls,
+        **counts,
+    )
 
 
-def measure(agents: int, per_agent: int, rounds: int, env: dict[str, str], tmp: Path) -> SizeResult:
+def _table_fulls() -> int:
+    from bench.neighbours import table_stats
+
+    return sum(t.get("table_fulls", 0) for t in table_stats().values())
+
+
+@contextlib.contextmanager
+def _state(env: dict[str, str]) -> Iterator[None]:
+    """This process reads the labs of ``env``'s state dir (for multihome's API calls)."""
+    saved = os.environ.get("MULTIHOME_STATE_DIR")
+    os.environ["MULTIHOME_STATE_DIR"] = env["MULTIHOME_STATE_DIR"]
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MULTIHOME_STATE_DIR"]
+        else:
+            os.environ["MULTIHOME_STATE_DIR"] = saved
+
+
+def _probes(env: dict[str, str], lab: str) -> int:
+    """How many probes verify derives for the running lab (derived only, nothing run)."""
+    from multihome import verify
+    from multihome.verify.checks import FAMILIES
+    from multihome.verify.collect import Work
+
+    with _state(env):
+        ctx, _ = verify.load(lab)
+    work = Work(bridges=tuple(n.bridge for n in ctx.lab.networks.values()))
+    for derive in FAMILIES:
+        derive(ctx, work)
+    return len(work.probes)
+
+
+def _learnt(env: dict[str, str], lab: str) -> int:
+    from bench.neighbours import _learnt_and_permanent
+
+    with _state(env):
+        return _learnt_and_permanent(lab)[0]
+
+
+def measure(
+    agents: int,
+    per_agent: int,
+    rounds: int,
+    env: dict[str, str],
+    tmp: Path,
+    dhcp: bool = False,
+    verify: bool = False,
+) -> SizeResult:
     pods = agents * per_agent
     result = SizeResult(agents, pods)
     path = tmp / f"{lab_name(agents)}.yaml"
-    path.write_text(generate(agents, per_agent))
+    path.write_text(generate(agents, per_agent, dhcp=dhcp))
     result.file_kib = path.stat().st_size / 1024
     checked = run([MULTIHOME, "validate", str(path), "-o", "json"], env)
     report = json.loads(checked.stdout or "{}")
@@ -455,14 +549,21 @@ def measure(agents: int, per_agent: int, rounds: int, env: dict[str, str], tmp: 
         raise RuntimeError(f"validate {path}: exit {checked.code}, {report.get('findings')}")
     result.validate_s = checked.wall
     for r in range(rounds):
+        if not dhcp:  # the floor makes static addresses: no DHCP floor to compare with
+            settle()
+            result.floors.append(floor_round(agents, per_agent))
         settle()
-        result.floors.append(floor_round(agents, per_agent))
-        settle()
-        result.labs.append(lab_round(path, env, agents, pods))
+        result.labs.append(lab_round(path, env, agents, pods, verify))
         one = result.labs[-1]
+        floor = f"floor {result.floors[-1].total:.2f} s, " if result.floors else ""
+        verified = (
+            f", verify {one.verify.wall:.2f} s ({one.checks} checks, {one.failed} not passed)"
+            if one.verify
+            else ""
+        )
         print(
-            f"  {agents} agents, round {r + 1}/{rounds}: floor {result.floors[-1].total:.2f} s, "
-            f"up {one.up.wall:.2f} s, down {one.down.wall:.2f} s",
+            f"  {agents} agents, round {r + 1}/{rounds}: {floor}"
+            f"up {one.up.wall:.2f} s, down {one.down.wall:.2f} s{verified}",
             flush=True,
         )
     return result
@@ -473,16 +574,29 @@ def _stats(values: list[float]) -> Stats:
     return Stats(list(values))
 
 
-def report(results: list[SizeResult], rounds: int, per_agent: int) -> None:
+def report(results: list[SizeResult], rounds: int, per_agent: int, dhcp: bool = False) -> None:
+    if dhcp:
+        print(
+            f"scale, the seed's style: 1 server + N agents, {per_agent} pods per agent (Pods "
+            "with nodeName, sleep infinity), each pod eth0 (Canal: calico + host-local) + "
+            "net1 and net2 (macvlan + DHCP IPAM: the CNI dhcp daemon on every agent, "
+            "dnsmasq on VLAN50 and VLAN60: a real lease each)"
+        )
+    else:
+        print(
+            f"scale: 1 server + N agents, {per_agent} pods per agent (Pods with nodeName, "
+            "sleep infinity), each pod eth0 (Canal: calico + host-local) + net1 (macvlan, "
+            "static IPAM from the annotation's ips) + net2 (macvlan, host-local, a NAD per "
+            "agent)"
+        )
+    floor = "; floor: ip -batch in a private sandbox" if not dhcp else " (no ip -batch floor)"
     print(
-        f"scale: 1 server + N agents, {per_agent} pods per agent (Pods with nodeName, sleep "
-        "infinity), each pod eth0 (ptp + host-local) + net1 (macvlan, static IPAM from the "
-        "annotation's ips) + net2 (macvlan, host-local, a NAD per agent)"
+        f"multihome measured through the CLI (subprocess: {MULTIHOME} up FILE / verify NAME / "
+        f"down NAME), {rounds} round(s) per size, median (min-max){floor}"
     )
-    print(
-        f"multihome measured through the CLI (subprocess: {MULTIHOME} up FILE / down NAME), "
-        f"{rounds} round(s) per size, median (min-max); floor: ip -batch in a private sandbox"
-    )
+    if dhcp:
+        _report_dhcp(results)
+        return
     print()
     print("wall time, s")
     head = (
@@ -595,6 +709,117 @@ def report(results: list[SizeResult], rounds: int, per_agent: int) -> None:
                 print(f"target {label} <= {target:.0f} s at {agents} agents: not measured")
 
 
+DHCP_TARGETS = {"up": 60.0, "verify": 20.0, "down": 5.0}  # at 100 agents / 1000 pods
+FLAT = 1.3  # per-pod cost, the largest size over the smallest
+
+
+def _report_dhcp(results: list[SizeResult]) -> None:
+    """Issue 13.2 and 13.6: up, verify (every check passing), down and memory per size; the
+    per-pod cost from the smallest size to the largest; verify's probes, the neighbour
+    entries left learnt and the host's table_fulls."""
+
+    def med(r: SizeResult, get: Callable[[LabRound], float]) -> float:
+        return statistics.median(get(x) for x in r.labs)
+
+    def verify_s(x: LabRound) -> float:
+        return x.verify.wall if x.verify else float("nan")
+
+    print()
+    print("wall time, s, median (min-max)")
+    print(f"{'agents':>6}{'pods':>6}  {'up':>22}{'verify':>22}{'down':>22}")
+    for r in results:
+        up = _stats([x.up.wall for x in r.labs])
+        ver = _stats([verify_s(x) for x in r.labs])
+        down = _stats([x.down.wall for x in r.labs])
+        print(f"{r.agents:>6}{r.pods:>6}  {up.fmt():>22}{ver.fmt():>22}{down.fmt():>22}")
+    print()
+    print("per pod (median wall / pods, ms) and ratio to the smallest size")
+    print(f"{'agents':>6}{'up/pod':>9}{'x':>6}{'verify/pod':>12}{'x':>6}{'down/pod':>10}{'x':>6}")
+    base: tuple[float, float, float] | None = None
+    for r in results:
+        per = (
+            med(r, lambda x: x.up.wall) / r.pods * 1000,
+            med(r, verify_s) / r.pods * 1000,
+            med(r, lambda x: x.down.wall) / r.pods * 1000,
+        )
+        base = base or per
+        print(
+            f"{r.agents:>6}{per[0]:>9.1f}{per[0] / base[0]:>6.2f}{per[1]:>12.2f}"
+            f"{per[1] / base[1]:>6.2f}{per[2]:>10.2f}{per[2] / base[2]:>6.2f}"
+        )
+    print()
+    print(
+        "verify: checks (not passed), the probes it derives (run 64 at once, each probing "
+        "namespace's neighbours flushed after), IPv4 entries left learnt in the lab after "
+        "verify, the host's ARP+NDP table_fulls during up + verify"
+    )
+    print(
+        f"{'agents':>6}{'pods':>6}{'checks':>8}{'failed':>8}{'probes':>8}{'probes/pod':>12}"
+        f"{'learnt':>8}{'fulls':>7}"
+    )
+    for r in results:
+        x = r.labs[-1]
+        print(
+            f"{r.agents:>6}{r.pods:>6}{x.checks:>8}{x.failed:>8}{x.probes:>8}"
+            f"{x.probes / r.pods:>12.2f}{x.learnt:>8}{max(y.fulls for y in r.labs):>7}"
+        )
+    print()
+    print(
+        "memory of multihome's own processes, MiB (peak of the sampled sum over the command "
+        "+ its Python descendants + the sandbox supervisor); CPU s of the commands"
+    )
+    print(
+        f"{'agents':>6}{'up RSS':>9}{'up PSS':>9}{'verify RSS':>12}{'verify PSS':>12}"
+        f"{'CPU up':>8}{'CPU verify':>12}{'CPU down':>10}"
+    )
+    for r in results:
+        v = [x.verify for x in r.labs if x.verify]
+        vr = statistics.median(y.peak_rss_kib for y in v) / 1024 if v else float("nan")
+        vp = statistics.median(y.peak_pss_kib for y in v) / 1024 if v else float("nan")
+        vc = statistics.median(y.cpu for y in v) if v else float("nan")
+        print(
+            f"{r.agents:>6}{med(r, lambda x: x.up.peak_rss_kib) / 1024:>9.1f}"
+            f"{med(r, lambda x: x.up.peak_pss_kib) / 1024:>9.1f}{vr:>12.1f}{vp:>12.1f}"
+            f"{med(r, lambda x: x.up.cpu):>8.2f}{vc:>12.2f}{med(r, lambda x: x.down.cpu):>10.2f}"
+        )
+    print()
+    print("where up's time goes: median s per step (as in the static table)")
+    cols = ["start", *PHASES, "end"]
+    short = {"dhcp servers": "dhcp-srv", "dhcp daemons": "dhcp-dmn"}
+    print(f"{'agents':>6}" + "".join(f"{short.get(c, c):>10}" for c in cols))
+    for r in results:
+        cells = ""
+        for c in cols:
+            vals = [x.phases[c] for x in r.labs if c in x.phases]
+            cells += f"{statistics.median(vals):>10.2f}" if vals else f"{'-':>10}"
+        print(f"{r.agents:>6}{cells}")
+    biggest = results[-1] if results else None
+    if biggest is None or biggest.agents != 100:
+        print("targets at 100 agents / 1000 pods: not measured")
+        return
+    got = {
+        "up": med(biggest, lambda x: x.up.wall),
+        "verify": med(biggest, verify_s),
+        "down": med(biggest, lambda x: x.down.wall),
+    }
+    for label, target in DHCP_TARGETS.items():
+        verdict = "ok" if got[label] <= target else "OVER TARGET"
+        print(f"target {label} <= {target:.0f} s at 100 agents / 1000 pods: {got[label]:.1f} s, "
+              f"{verdict}")  # fmt: skip
+    failed = max(x.failed for x in biggest.labs)
+    said = "ok" if not failed else "verify could not run" if failed < 0 else f"{failed} did not"
+    print(f"target every verify check passing: {said}")
+    small = results[0]
+    ratio = (got["up"] / biggest.pods) / (med(small, lambda x: x.up.wall) / small.pods)
+    verdict = "ok" if ratio <= FLAT else "OVER TARGET"
+    print(f"target up per pod flat within {FLAT}x from {small.agents} to 100 agents: "
+          f"{ratio:.2f}x, {verdict}")  # fmt: skip
+    vratio = (got["verify"] / biggest.pods) / (med(small, verify_s) / small.pods)
+    verdict = "ok" if vratio <= FLAT else "OVER TARGET"
+    print(f"target verify grows no faster than pods ({small.agents} -> 100 agents): per pod "
+          f"{vratio:.2f}x, {verdict}")  # fmt: skip
+
+
 # -- main ----------------------------------------------------------------------------------
 def _sizes(text: str) -> list[int]:
     try:
@@ -611,6 +836,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", type=_sizes, default=[10, 50, 100], help="agents, e.g. 10,50")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pods-per-agent", type=int, default=10)
+    parser.add_argument(
+        "--dhcp",
+        action="store_true",
+        help="the seed's style: two macvlan + DHCP attachments a pod; also runs verify",
+    )
     args = parser.parse_args(argv)
     if shutil.which("ip") is None:
         print("bench.scale: iproute2 (ip) is not installed", file=sys.stderr)
@@ -622,13 +852,23 @@ def main(argv: list[str]) -> int:
     with state_dir("mh-bench-scale-") as env, tempfile.TemporaryDirectory() as tmp:
         try:
             for agents in args.sizes:
-                results.append(measure(agents, args.pods_per_agent, args.rounds, env, Path(tmp)))
+                results.append(
+                    measure(
+                        agents,
+                        args.pods_per_agent,
+                        args.rounds,
+                        env,
+                        Path(tmp),
+                        dhcp=args.dhcp,
+                        verify=args.dhcp,
+                    )
+                )
         except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
             print(f"bench.scale: FAILED: {exc}", file=sys.stderr)
             if results:
-                report(results, args.rounds, args.pods_per_agent)
+                report(results, args.rounds, args.pods_per_agent, args.dhcp)
             return 1
-    report(results, args.rounds, args.pods_per_agent)
+    report(results, args.rounds, args.pods_per_agent, args.dhcp)
     print(f"bench time {time.monotonic() - started:.0f} s")
     return 0
 

@@ -9,9 +9,10 @@ loading and planning the lab, building it, printing the summary: everything), wi
 root's labs live by default). One unmeasured round warms the page cache first. Between
 rounds the bench waits for the machine to be idle (the kernel frees a removed lab's
 namespaces in the background). Prints the median, min and max of the rounds against the
-targets (up <= 2 s, down <= 1 s), and, to see where the time goes, what ``up`` itself
-reports (from the plan to the last pod attached), the CPU time of the commands, and how
-long Python takes to start and to import the command line. Everything is removed at the
+targets (up <= 1 s: issue 13.4; down <= 1 s), and, to see where the time goes, what ``up``
+itself reports (from the plan to the last pod attached), each of its steps (from its progress
+lines, beside the baseline's), the CPU time of the commands, and how long Python takes to
+start and to import the command line. Everything is removed at the
 end, also on failure; the bench fails if anything of the lab is left.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -35,9 +37,10 @@ from bench.labcli import (
     settle,
     state_dir,
 )
+from bench.scale import _phase_times
 
 LAB = "multi-homed"
-UP_TARGET = 2.0
+UP_TARGET = 1.0  # issue 13.4 (it was 2.0)
 DOWN_TARGET = 1.0
 ELAPSED = re.compile(r"up in ([0-9.]+) s")
 
@@ -65,7 +68,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     up, down, inside, up_cpu, down_cpu = Stats(), Stats(), Stats(), Stats(), Stats()
     peak_rss, peak_pss = Stats(), Stats()
-    base_up, base_down = Stats(), Stats()
+    base_up, base_down, base_cpu = Stats(), Stats(), Stats()
+    steps: dict[str, list[dict[str, float]]] = {"this": [], "baseline": []}
     baseline = (
         str(Path(args.baseline).resolve() / ".venv" / "bin" / "multihome")
         if args.baseline
@@ -83,14 +87,21 @@ def main(argv: list[str]) -> int:
             for _ in range(args.rounds):
                 if baseline is not None:
                     settle()
-                    bu = run([baseline, "up"], env, sample_lab=LAB, timeout=120).check()
+                    bu = run(
+                        [baseline, "up"], env, sample_lab=LAB, stamp_stderr=True, timeout=120
+                    ).check()
+                    steps["baseline"].append(_phase_times(bu.stamped, bu.wall))
                     bd = run([baseline, "down"], env, timeout=60).check()
                     if found := leftovers(env, LAB, [bu.token]):
                         raise RuntimeError(f"the baseline's down left: {', '.join(found)}")
                     base_up.values.append(bu.wall)
+                    base_cpu.values.append(bu.cpu)
                     base_down.values.append(bd.wall)
                 settle()
-                u: Run = run(up_argv, env, sample_lab=LAB, interval=0.05, timeout=120).check()
+                u: Run = run(
+                    up_argv, env, sample_lab=LAB, interval=0.05, stamp_stderr=True, timeout=120
+                ).check()
+                steps["this"].append(_phase_times(u.stamped, u.wall))
                 d: Run = run(down_argv, env, timeout=60).check()
                 if found := leftovers(env, LAB, [u.token]):
                     raise RuntimeError(f"down left: {', '.join(found)}")
@@ -125,6 +136,11 @@ def main(argv: list[str]) -> int:
         for label, stats, ours in (("up", base_up, up), ("down", base_down, down)):
             ratio = ours.median / stats.median if stats.median else float("nan")
             print(f"  baseline {label:6}{stats.fmt(digits=3):>24}   this / baseline: {ratio:.2f}")
+        ratio = up_cpu.median / base_cpu.median if base_cpu.median else float("nan")
+        print(
+            f"  baseline up CPU {base_cpu.fmt(digits=3)} s (user+sys, the command and the "
+            f"children it waited for), this {up_cpu.fmt(digits=3)}: this / baseline {ratio:.2f}"
+        )
     print("where the time goes (median, s):")
     if inside.values:
         print(
@@ -132,6 +148,7 @@ def main(argv: list[str]) -> int:
             f" the rest of the command (start-up, imports, load + plan, summary): "
             f"{up.median - inside.median:.3f}"
         )
+    _print_steps(steps)
     print(
         f"  Python start-up {bare.fmt(digits=3)}; start-up + import multihome.cli "
         f"{cli.fmt(digits=3)}"
@@ -147,6 +164,26 @@ def main(argv: list[str]) -> int:
         "pages forked workers share with their parent once per process; PSS splits them)"
     )
     return 0
+
+
+def _print_steps(steps: dict[str, list[dict[str, float]]]) -> None:
+    """up's steps from its progress lines, median s, this and the baseline side by side
+    (start: Python start-up, imports, loading, validate's gate, planning; end: after the
+    last step: status written, summary printed, interpreter exit)."""
+    names: list[str] = []
+    for rounds in steps.values():
+        for found in rounds:
+            names += [n for n in found if n not in names]
+    order = ["start", *[n for n in names if n not in ("start", "end")], "end"]
+    shown = [k for k, v in steps.items() if v]
+    print("  up's steps (median s, from its progress lines): " + ", ".join(shown))
+    print(f"  {'step':16}" + "".join(f"{k:>11}" for k in shown))
+    for name in order:
+        cells = ""
+        for key in shown:
+            values = [r[name] for r in steps[key] if name in r]
+            cells += f"{statistics.median(values):>11.3f}" if values else f"{'-':>11}"
+        print(f"  {name:16}{cells}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,17 @@ class CNIRuntime:
                     problems.append(f"{where}: {exc.msg}: {exc.details}")
         if problems:
             raise ConfigError("", "; ".join(problems))
+
+    def ask_versions(self, kinds: Iterable[str]) -> None:
+        """Ask each plugin of ``kinds`` for its versions (VERSION) now, so that later calls,
+        in this process and in processes forked from it, reuse the answer (kept by plugin
+        file). A plugin that can't be found or doesn't answer is left to the call that
+        needs it, which reports it."""
+        for kind in kinds:
+            try:
+                self._invoker.supported_versions(self._invoker.locate(kind, "VERSION"))
+            except CNIError:
+                continue
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -154,7 +154,7 @@ def recorded(state: LabState) -> list[Fault]:
 
 def active(name: str | None = None) -> list[Fault]:
     """The active faults of lab ``name`` (the one lab up when None); reads the journal only
-    (no lock needed: each entry is one fsync-ed line)."""
+    (no lock needed: each entry is one line written at once)."""
     from .api import LabError, resolve_name
 
     try:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from multihome.cni import CNIRuntime, NodeNamespaces
@@ -96,6 +96,26 @@ def _runtime(node: Node) -> CNIRuntime:
             timeout=30,
         )
     return found
+
+
+def ask_versions(
+    plan: Plan, todo: Sequence[PodPlan], node: Node, cluster_network: Mapping[str, Any]
+) -> None:
+    """Ask every plugin the pods of ``todo`` run for its CNI versions once, in this
+    process (through ``node``'s runtime): attach workers forked after it inherit the
+    answers, kept by plugin file (the same on every node), instead of each asking for
+    itself with a plugin process of its own."""
+    kinds: dict[str, None] = {}
+    for pod in todo:
+        try:
+            delegates = _delegates(plan, pod, cluster_network)
+        except Exception:  # the pod's attach reports it
+            continue
+        for delegate in delegates:
+            for conf in delegate.config.get("plugins") or [delegate.config]:
+                if isinstance(conf, dict) and isinstance(conf.get("type"), str):
+                    kinds[conf["type"]] = None
+    _runtime(node).ask_versions(kinds)
 
 
 def stop_process(

@@ -294,6 +294,9 @@ def attach_pods(
                 raise RealizeError(f"pod {pod.ref} on node {pod.node}: {message}") from exc
             return pods.failed(pod, made[pod.node], message)
 
+    if todo and todo[0].node is not None:
+        first = todo[0].node
+        pods.ask_versions(plan, todo, made[first], canal.conflist(plan.node(first)))
     return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
 
 

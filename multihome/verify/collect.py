@@ -1,15 +1,19 @@
 """What verify asks of the running lab (``Work``) and what it found (``Evidence``), and the
 one function that gathers it inside the sandbox (``collect``, run through ``Sandbox.call``).
 
-Two forked workers at once: one runs every probe concurrently; the other reads the
-kernel's view of each namespace asked for (links, addresses, routes) and the routes the
-kernel would take to given addresses (``ip route get``), then sends the streams one by one
-with the switch's counters. Everything here is data: the checks decide what it means.
+Forked workers at once: one runs every probe concurrently; the others (one, or one per CPU
+in a large lab, each a share of the namespaces) read the kernel's view of each namespace
+asked for (links, addresses, routes) and the routes the kernel would take to given
+addresses (``ip route get``); then the streams are sent one by one with the switch's
+counters. Everything here is data: the checks decide what it means.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -150,17 +154,30 @@ def _route_to(nl: netlink.Netlink, path: str, dst: str) -> RouteTo | None:
     return RouteTo(dev=found["dev"], via=found["via"], src=found["src"])
 
 
-def _kernel(work: Work) -> Evidence:
-    """The namespaces' state and the routes."""
+def _kernel(work: Work, part: int = 0, parts: int = 1) -> Evidence:
+    """The namespaces' state and the routes: every ``parts``-th of them from ``part`` on
+    (the sockets in part 0)."""
     found = Evidence()
     with netlink.Netlink() as nl:
-        for path in sorted(work.facts):
+        for path in sorted(work.facts)[part::parts]:
             found.facts[path] = read_netns(nl, path)
-        for path, dst in sorted(work.routes):
+        for path, dst in sorted(work.routes)[part::parts]:
             found.routes[(path, dst)] = _route_to(nl, path, dst)
-    for path in sorted(work.sockets):
-        found.sockets[path] = socket_answers(path)
+    if part == 0:
+        for path in sorted(work.sockets):
+            found.sockets[path] = socket_answers(path)
     return found
+
+
+KERNEL_READS_PER_WORKER = 64
+"""Namespaces below which reading the kernel is not split over several workers (a fork
+costs more than it saves)."""
+
+
+def _kernel_parts(work: Work) -> int:
+    """How many workers read the kernel: one per CPU for a large lab (each namespace's read
+    is CPU work in pyroute2's decoding; at 1000 pods, most of verify)."""
+    return max(1, min(os.cpu_count() or 1, len(work.facts) // KERNEL_READS_PER_WORKER))
 
 
 def _probes(work: Work) -> Evidence:
@@ -175,11 +192,16 @@ def collect(work: Work) -> Evidence:
     """Gather the evidence ``work`` asks for. Runs inside the lab's sandbox.
 
     The probes (bounded below by the isolation probes' silence window) run in one forked
-    worker while another reads the kernel; then the streams, one after the other, with
-    nothing else on the wire (in a large lab the probes' packets add up to what would blur
-    which segment a stream crossed)."""
-    jobs = (_probes, _kernel)
-    probed, kernel = forkpool.fork_map(lambda job: job(work), jobs, len(jobs))
+    worker while others read the kernel (one per CPU in a large lab); then the streams, one
+    after the other, with nothing else on the wire (in a large lab the probes' packets add
+    up to what would blur which segment a stream crossed)."""
+    parts = _kernel_parts(work)
+    jobs: list[Callable[[Work], Evidence]] = [_probes]
+    jobs += [functools.partial(_kernel, part=n, parts=parts) for n in range(parts)]
+    probed, kernel, *more = forkpool.fork_map(lambda job: job(work), jobs, len(jobs))
+    for other in more:
+        kernel.facts.update(other.facts)
+        kernel.routes.update(other.routes)
     kernel.probes = probed.probes
     for key, stream in work.streams.items():
         kernel.streams[key] = measure(stream, work.bridges)

@@ -247,3 +247,26 @@ def test_validate_network_list(fakes: Fakes, fake_runtime: CNIRuntime) -> None:
     text = str(err.value)
     assert "plugins[0].ipam.type: plugin not found" in text
     assert "plugins[1].type: incompatible CNI versions" in text
+
+
+def test_versions_asked_once_serve_forked_children(fakes: Fakes, fake_runtime: CNIRuntime) -> None:
+    """ask_versions asks each plugin once; a process forked after it (the lab's attach
+    workers) runs ADD without asking again; a plugin that is missing is left to the call
+    that needs it."""
+    fakes.add("asked")
+    fake_runtime.ask_versions(["asked", "missing"])
+    assert [(c["plugin"], c["command"]) for c in fakes.calls("VERSION")] == [("asked", "VERSION")]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            fake_runtime.add_network_list(net_of({"type": "asked"}), fake_rt())
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fakes.sequence() == [("asked", "ADD")]
+    assert len(fakes.calls("VERSION")) == 1
+    with pytest.raises(CNIError, match="plugin not found"):
+        fake_runtime.add_network_list(net_of({"type": "missing"}), fake_rt(container_id="c2"))

@@ -3,6 +3,7 @@ segment checks really show the traffic on vlan40 (Canal) and vlan50 (Longhorn)."
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -39,9 +40,26 @@ SEED_CHECKS = {
 
 
 @pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[verify.Report]:
+def seed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with lab_up(load_lab(None), tmp_path_factory.mktemp("verify-seed")) as name:
-        yield verify.run(name)
+        yield name
+
+
+@pytest.fixture(scope="module")
+def seed(seed_lab: str) -> verify.Report:
+    return verify.run(seed_lab)
+
+
+def test_kernel_read_split_over_workers_finds_the_same(
+    seed_lab: str, seed: verify.Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large lab's kernel is read by one worker per CPU, each a share of the namespaces:
+    forced here on the seed, the verdicts are the same as one worker's."""
+    collect = importlib.import_module("multihome.verify.collect")  # the function shadows it
+    monkeypatch.setattr(collect, "KERNEL_READS_PER_WORKER", 1)
+    monkeypatch.setattr(collect.os, "cpu_count", lambda: 3)
+    split = verify.run(seed_lab)
+    assert [(c.name, c.status) for c in split.checks] == [(c.name, c.status) for c in seed.checks]
 
 
 def test_seed_passes_every_check(seed: verify.Report) -> None:

@@ -27,12 +27,13 @@ Stdlib only, and few imports: it runs once per pod.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-# imports are this plugin's start-up cost, paid once per pod: no typing, contextlib or
-# hashlib (OpenSSL) at run time
+from .jsoncodec import dumps, loads
+
+# imports are this plugin's start-up cost, paid once per pod: no typing, contextlib, json
+# (jsoncodec calls json's C accelerator) or hashlib (OpenSSL) at run time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -121,6 +122,18 @@ def _ip(args: Sequence[str], what: str, *, batch: Sequence[str] = ()) -> None:
 
 
 def _setns(path: str) -> None:
+    setns = getattr(os, "setns", None)  # Python 3.12+: no ctypes (libffi) to load
+    if setns is not None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(fd, _CLONE_NEWNET)
+        except OSError as exc:
+            raise PluginError(
+                E_PLUGIN, f"failed to enter netns {path}", exc.strerror or str(exc)
+            ) from None
+        finally:
+            os.close(fd)
+        return
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -162,7 +175,7 @@ def _pod_cidrs(conf: Mapping[str, Any]) -> tuple[str, str]:
     """The node's IPv4 and IPv6 pod CIDRs, from its Node object."""
     try:
         with open(NODE_OBJECT) as fh:
-            node = json.load(fh)
+            node = loads(fh.read())
     except FileNotFoundError:
         raise PluginError(
             E_PLUGIN, "cannot read this node's Node object", f"{NODE_OBJECT} is missing"
@@ -228,10 +241,10 @@ def _ipam_exec(conf: Mapping[str, Any], command: str) -> dict[str, Any] | None:
     ipam = conf.get("ipam")
     assert isinstance(ipam, dict)
     env = dict(os.environ, CNI_COMMAND=command)
-    code, out, _ = _spawn([_find_plugin(str(ipam.get("type")))], json.dumps(conf).encode(), env)
+    code, out, _ = _spawn([_find_plugin(str(ipam.get("type")))], dumps(conf).encode(), env)
     if code != 0:
         try:
-            error = json.loads(out)
+            error = loads(out)
         except ValueError:
             error = {"code": E_PLUGIN, "msg": out.decode(errors="replace").strip()}
         raise PluginError(
@@ -242,7 +255,7 @@ def _ipam_exec(conf: Mapping[str, Any], command: str) -> dict[str, Any] | None:
     if command != "ADD":
         return None
     try:
-        result = json.loads(out)
+        result = loads(out)
     except ValueError:
         raise PluginError(E_DECODE, "the IPAM plugin's result is not JSON") from None
     if not isinstance(result, dict):
@@ -255,7 +268,7 @@ def _ipam_conf(conf: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(ipam, dict) or not isinstance(ipam.get("type"), str):
         raise PluginError(E_INVALID_CONFIG, "the calico plugin needs an ipam section with a type")
     if ipam["type"] == "host-local":
-        ipam = json.loads(json.dumps(ipam))
+        ipam = loads(dumps(ipam))
         _use_pod_cidr(ipam, conf)
         return dict(conf, ipam=ipam)
     return conf
@@ -482,7 +495,7 @@ def cmd_check(conf: dict[str, Any]) -> None:
         raise PluginError(E_PLUGIN, f"the pod has no interface {ifname}", err.decode().strip())
     have = {
         f"{a['local']}/{a['prefixlen']}"
-        for link in json.loads(out)
+        for link in loads(out)
         for a in link.get("addr_info", [])
         if a.get("scope") == "global"
     }
@@ -498,11 +511,11 @@ def main() -> int:
     try:
         if command == "VERSION":
             sys.stdout.write(
-                json.dumps({"cniVersion": "1.0.0", "supportedVersions": list(SUPPORTED_VERSIONS)})
+                dumps({"cniVersion": "1.0.0", "supportedVersions": list(SUPPORTED_VERSIONS)})
             )
             return 0
         try:
-            conf = json.loads(sys.stdin.buffer.read())
+            conf = loads(sys.stdin.buffer.read())
         except ValueError as exc:
             raise PluginError(E_DECODE, "failed to load netconf", str(exc)) from None
         if not isinstance(conf, dict):
@@ -515,7 +528,7 @@ def main() -> int:
                 f"{list(SUPPORTED_VERSIONS)}",
             )
         if command == "ADD":
-            sys.stdout.write(json.dumps(cmd_add(conf)))
+            sys.stdout.write(dumps(cmd_add(conf)))
         elif command == "DEL":
             cmd_del(conf)
         elif command == "CHECK":
@@ -527,10 +540,10 @@ def main() -> int:
         error = {"cniVersion": version, "code": exc.code, "msg": exc.msg}
         if exc.details:
             error["details"] = exc.details
-        sys.stdout.write(json.dumps(error))
+        sys.stdout.write(dumps(error))
         return 1
     except OSError as exc:
-        sys.stdout.write(json.dumps({"cniVersion": version, "code": E_IO, "msg": str(exc)}))
+        sys.stdout.write(dumps({"cniVersion": version, "code": E_IO, "msg": str(exc)}))
         return 1
 
 
