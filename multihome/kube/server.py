@@ -1,8 +1,8 @@
 """The HTTP side of the lab's API (aiohttp): bearer-token authentication, discovery
 (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP/VERSION``), ``get`` and ``list``
 of the served resources (label and field selectors, server-side Table output), ``pods/exec``,
-and errors as ``Status`` objects with the API server's reasons and codes. Only reads: any other
-verb is a 405."""
+and errors as ``Status`` objects with the API server's reasons and codes. Writes (create,
+update, patch, delete) go to ``write.Writer``, which also overlays what was written on reads."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from . import execws, tables
 from .objects import LabView
 from .selectors import SelectorError, field_selector, label_selector
 from .state import LabSource
+from .write import MAX_BODY, WRITABLE, WRITE_VERBS, WriteError, Writer
 
 log = logging.getLogger("multihome.kube")
 
-MAX_BODY = 1024 * 1024
 Objects = Callable[[LabView], list[dict[str, Any]]]
 
 
@@ -115,6 +115,7 @@ class Api:
         self.version = version
         self.port = port
         self.by_path = {(r.group_version, r.name): r for r in RESOURCES}
+        self.writer = Writer(source)
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -137,6 +138,8 @@ class Api:
             raise
         except SelectorError as exc:
             response = status(400, "BadRequest", str(exc))
+        except WriteError as exc:
+            response = status(exc.code, exc.reason, exc.message, **exc.details)
         except FileNotFoundError:
             response = status(
                 503, "ServiceUnavailable", "the lab has no status yet (up is running)"
@@ -234,7 +237,7 @@ class Api:
                 "singularName": r.singular,
                 "namespaced": r.namespaced,
                 "kind": r.kind,
-                "verbs": list(VERBS),
+                "verbs": sorted([*VERBS, *(WRITE_VERBS if r.kind in WRITABLE else ())]),
             }
             if r.short:
                 entry["shortNames"] = list(r.short)
@@ -277,11 +280,13 @@ class Api:
                 return await self._exec(request, namespace, name)
             return not_found_path()
         if request.method not in ("GET", "HEAD"):
-            return not_allowed()
+            return await self.writer.handle(request, resource, namespace, name)
         if request.query.get("watch") in ("1", "true"):
             return status(405, "MethodNotAllowed", "watch is not served by the lab's API yet")
         view = self.source.view()
-        objects = view.objects(resource.qualified, resource.objects)
+        objects = self.writer.overlay(
+            resource, view.objects(resource.qualified, resource.objects), view
+        )
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         if name is not None:

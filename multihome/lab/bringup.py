@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from multihome.plan import Plan, build_plan
 from multihome.spec import LabFile
 
-from . import daemons, netlink, nodes, preflight, processes, realize, reconcile, sandbox
+from . import daemons, design, netlink, nodes, preflight, processes, realize, reconcile, sandbox
 from .api import (
     AGENT_ROLES,
     PLAN_FILE,
@@ -70,6 +70,7 @@ def up(
             state.acquire()
         state.prepare()
         _write_plan(state, plan)
+        design.write(state, lab_file)
         token = state.token
         api_server = _start_api(state)  # it starts (imports, certificates) while we build
         state.record("sandbox", plan.name, token=token)
@@ -176,6 +177,7 @@ def _reconcile(
         # e.g. only the expect entries changed: verify reads them from the plan
         status["reconciled"] = diff.summary() if diff else "no pod changes, plan updated"
         _write_plan(state, plan)
+        design.write(state, lab_file)
         _write_status(state, status)
         return status
     finally:

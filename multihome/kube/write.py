@@ -1,0 +1,983 @@
+"""Writes through the lab's API: create, update, patch (merge, JSON, strategic, server-side
+apply) and delete of the kinds a lab file holds, turned into a changed design and reconciled.
+
+A write changes the lab's design (``lab.design``: the manifests of its lab file), which is
+loaded, gated by validate and planned as a changed lab file is (a refusal is a 422 Invalid
+naming the field), then recorded; the answer comes at once (a new pod ``Pending``) and one
+reconcile at a time (``reconciler``, ``up`` of the running lab) brings the lab to the design:
+a new pod is attached for real, a deleted one detached and its lease released, which
+``status.json`` shows and the reads follow. Until then a deleted object is served with its
+``deletionTimestamp`` (``kubectl delete --wait`` waits for it to go; no finalizers).
+
+Reads see the design through :meth:`Writer.overlay`: the spec as written, the status as the
+lab has it, and the metadata the API server keeps (``meta``). Writes are serialised (one
+``asyncio.Lock``); what the lab can't change (nodes, events, pods run by a workload or by
+Longhorn, the cluster's own namespaces) is refused before anything is changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import json
+import logging
+import secrets
+import string
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from aiohttp import hdrs, web
+
+from multihome.lab import design
+from multihome.lab.api import LabError
+
+from . import apply as ssa
+from . import patch as patches
+from .meta import MetaStore, key, new_uid
+from .reconciler import LOCKED
+
+if TYPE_CHECKING:
+    from .objects import LabView
+    from .server import Resource
+    from .state import LabSource
+
+log = logging.getLogger("multihome.kube")
+
+WRITABLE = ("Pod", "NetworkAttachmentDefinition", "Namespace", "Deployment", "DaemonSet",
+            "StatefulSet", "Setting")  # fmt: skip
+WRITE_VERBS = ("create", "delete", "patch", "update")
+BUILTIN = ("Pod", "Namespace", "Deployment", "DaemonSet", "StatefulSet")
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+POD_DEFAULTS = ("restartPolicy", "dnsPolicy", "schedulerName", "serviceAccountName",
+                "terminationGracePeriodSeconds", "nodeName")  # fmt: skip
+SERVER_ANNOTATIONS = ("k8s.v1.cni.cncf.io/network-status", "cni.projectcalico.org/")
+NS_NAME_LABEL = "kubernetes.io/metadata.name"
+MAX_BODY = 1024 * 1024
+_NAME_CHARS = string.ascii_lowercase + string.digits
+
+
+@dataclass
+class WriteError(Exception):
+    code: int
+    reason: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _server_annotation(name: str) -> bool:
+    return any(name == a or (a.endswith("/") and name.startswith(a)) for a in SERVER_ANNOTATIONS)
+
+
+def _details(resource: Resource, name: str, **more: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": name, "kind": resource.name}
+    if resource.group:
+        found["group"] = resource.group
+    found.update(more)
+    return found
+
+
+def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> WriteError:
+    """The API server's 422: ``Kind "name" is invalid: field: message, ...``."""
+    text = ", ".join(f"{f}: {m}" if f else m for f, m in causes)
+    listed = [
+        {"reason": "FieldValueInvalid", "message": m, **({"field": f} if f else {})}
+        for f, m in causes
+    ]
+    return WriteError(
+        422, "Invalid", f'{resource.kind} "{name}" is invalid: {text}',
+        {"name": name, "group": resource.group, "kind": resource.kind, "causes": listed},
+    )  # fmt: skip
+
+
+def not_found(resource: Resource, name: str) -> WriteError:
+    return WriteError(
+        404, "NotFound", f'{resource.qualified} "{name}" not found', _details(resource, name)
+    )
+
+
+def refused(message: str) -> WriteError:
+    return WriteError(405, "MethodNotAllowed", message)
+
+
+class Writer:
+    """The write side of one lab's API (see the module's docstring)."""
+
+    def __init__(self, source: LabSource) -> None:
+        self.source = source
+        self.state = source.state
+        self.store = MetaStore(self.state)
+        self.lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._docs_key: tuple[int, int] | None = None
+        self._docs: list[dict[str, Any]] = []
+        self.reconciles = 0
+
+    # -- the design ---------------------------------------------------------------------------
+    def docs(self) -> list[dict[str, Any]]:
+        """The lab's design (the Lab document first), re-read when its file changes."""
+        from multihome.lab import safefs
+
+        st = safefs.lstat(str(self.state.dir / design.DESIGN_FILE), base=str(self.state.root))
+        if st is None:
+            raise WriteError(
+                405, "MethodNotAllowed",
+                f"lab {self.state.name!r} has no recorded design: it was brought up by an "
+                "older multihome (multihome down, then up)",
+            )  # fmt: skip
+        k = (st.st_ino, st.st_mtime_ns)
+        if k != self._docs_key:
+            self._docs = design.read(self.state)
+            self._docs_key = k
+        return self._docs
+
+    @staticmethod
+    def _doc_key(doc: dict[str, Any]) -> str:
+        meta = doc.get("metadata") or {}
+        kind = str(doc.get("kind", ""))
+        ns = None if kind == "Namespace" else (meta.get("namespace") or "default")
+        return key(kind, ns, str(meta.get("name", "")))
+
+    def _find(self, docs: list[dict[str, Any]], k: str) -> int | None:
+        return next((i for i, d in enumerate(docs[1:], 1) if self._doc_key(d) == k), None)
+
+    # -- reads ------------------------------------------------------------------------------
+    def overlay(
+        self, resource: Resource, objects: list[dict[str, Any]], view: LabView
+    ) -> list[dict[str, Any]]:
+        """``objects`` (the lab's, from its status and plan) as the API server serves them:
+        the spec as the design has it, the objects written but not reconciled yet, and the
+        metadata kept for what was written."""
+        if resource.kind not in WRITABLE:
+            return objects
+        try:
+            docs = self.docs()
+        except WriteError:
+            return objects
+        written = {self._doc_key(d): d for d in docs[1:] if d.get("kind") == resource.kind}
+        if not written and not self.store.entries:
+            return objects
+        found = []
+        seen = set()
+        for obj in objects:
+            meta = obj["metadata"]
+            k = key(resource.kind, meta.get("namespace"), meta["name"])
+            seen.add(k)
+            found.append(self._served(resource, obj, written.get(k), k, view))
+        for k, doc in written.items():
+            if k not in seen:
+                found.append(self._served(resource, self._pending(resource, doc), doc, k, view))
+        return found
+
+    def _served(
+        self,
+        resource: Resource,
+        obj: dict[str, Any],
+        doc: dict[str, Any] | None,
+        k: str,
+        view: LabView,
+    ) -> dict[str, Any]:
+        entry = self.store.get(k)
+        if doc is None and entry is None:
+            return obj
+        obj = copy.deepcopy(obj)
+        if doc is not None:
+            _desired(resource.kind, obj, doc)
+        if entry is not None:
+            meta = obj["metadata"]
+            meta["uid"] = entry["uid"]
+            meta["creationTimestamp"] = entry["creationTimestamp"]
+            if resource.kind != "Pod":
+                meta["generation"] = entry.get("generation", 1)
+            meta["resourceVersion"] = str(
+                max(int(entry["resourceVersion"]), int(view.resource_version or 0))
+            )
+            if entry.get("managedFields"):
+                meta["managedFields"] = entry["managedFields"]
+            if entry.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = entry["deletionTimestamp"]
+                meta["deletionGracePeriodSeconds"] = 0
+        return obj
+
+    def _pending(self, resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
+        """An object written and not reconciled yet, as its kind's status starts."""
+        obj = copy.deepcopy(doc)
+        obj["apiVersion"] = resource.group_version
+        meta = obj.setdefault("metadata", {})
+        if resource.namespaced:
+            meta.setdefault("namespace", "default")
+        if resource.kind == "Pod":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("restartPolicy", "Always")
+            spec.setdefault("dnsPolicy", "ClusterFirst")
+            spec.setdefault("schedulerName", "default-scheduler")
+            spec.setdefault("serviceAccountName", "default")
+            spec.setdefault("terminationGracePeriodSeconds", 30)
+            status: dict[str, Any] = {"phase": "Pending", "qosClass": "BestEffort"}
+            if self.store.error:
+                status["reason"] = "FailedCreatePodSandBox"
+                status["message"] = self.store.error
+            obj["status"] = status
+        elif resource.kind == "Namespace":
+            obj["spec"] = {"finalizers": ["kubernetes"]}
+            obj["status"] = {"phase": "Active"}
+        elif resource.kind in ("Deployment", "StatefulSet"):
+            obj["status"] = {"replicas": 0}
+        elif resource.kind == "DaemonSet":
+            obj["status"] = {"currentNumberScheduled": 0, "desiredNumberScheduled": 0,
+                             "numberMisscheduled": 0, "numberReady": 0}  # fmt: skip
+        if resource.kind == "Namespace":
+            meta.setdefault("labels", {})[NS_NAME_LABEL] = meta["name"]
+        return obj
+
+    def current(
+        self, resource: Resource, view: LabView, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        objects = self.overlay(resource, view.objects(resource.qualified, resource.objects), view)
+        for obj in objects:
+            meta = obj["metadata"]
+            if meta["name"] == name and (
+                not resource.namespaced or meta.get("namespace") == namespace
+            ):
+                return obj
+        return None
+
+    # -- the verbs --------------------------------------------------------------------------
+    async def handle(
+        self, request: web.Request, resource: Resource, namespace: str | None, name: str | None
+    ) -> web.Response:
+        method = request.method
+        dry_run = _dry_run(request)
+        if resource.kind not in WRITABLE:
+            raise refused(
+                f"{resource.name} are the lab's {_what(resource.kind)}: the lab's API does not "
+                f"change them ({method}); change the lab file and rebuild the lab "
+                "(multihome down, then multihome up FILE)"
+            )
+        if method == "POST":
+            if name is not None:
+                raise WriteError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
+            body = await _body(request)
+            async with self.lock:
+                return await self._create(request, resource, namespace, body, dry_run)
+        if name is None:
+            raise WriteError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource (a collection)",
+            )
+        if method == "DELETE":
+            async with self.lock:
+                return await self._delete(resource, namespace, name, dry_run)
+        if method == "PUT":
+            body = await _body(request)
+            async with self.lock:
+                return await self._update(request, resource, namespace, name, body, dry_run)
+        if method == "PATCH":
+            ctype = request.content_type
+            if ctype not in patches.TYPES:
+                raise WriteError(
+                    415, "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {', '.join(patches.TYPES)}",
+                )  # fmt: skip
+            if ctype == patches.STRATEGIC and resource.kind not in BUILTIN:
+                raise WriteError(
+                    415, "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {patches.JSON}, {patches.MERGE}, {patches.APPLY}",
+                )  # fmt: skip
+            raw = await _raw(request)
+            async with self.lock:
+                return await self._patch(request, resource, namespace, name, ctype, raw, dry_run)
+        raise WriteError(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+
+    async def _create(
+        self,
+        request: web.Request,
+        resource: Resource,
+        namespace: str | None,
+        body: dict[str, Any],
+        dry_run: bool,
+    ) -> web.Response:
+        meta = (
+            body.setdefault("metadata", {})
+            if isinstance(body.get("metadata"), dict | None)
+            else None
+        )
+        if meta is None:
+            raise WriteError(400, "BadRequest", "metadata: must be an object")
+        if body.get("metadata") is None:
+            body["metadata"] = meta = {}
+        _check_kind(resource, body)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = str(meta["generateName"]) + "".join(
+                secrets.choice(_NAME_CHARS) for _ in range(5)
+            )
+        name = str(meta.get("name") or "")
+        if not name:
+            raise invalid(
+                resource,
+                "",
+                [("metadata.name", "Required value: name or generateName is required")],
+            )
+        namespace = self._namespace_of(resource, namespace, meta)
+        view = self.source.view()
+        k = key(resource.kind, namespace, name)
+        docs = list(self.docs())
+        existing = self.current(resource, view, namespace, name)
+        if existing is not None or self._find(docs, k) is not None:
+            terminating = existing is not None and existing["metadata"].get("deletionTimestamp")
+            raise WriteError(
+                409, "AlreadyExists",
+                ("object is being deleted: " if terminating else "")
+                + f'{resource.qualified} "{name}" already exists',
+                _details(resource, name),
+            )  # fmt: skip
+        if namespace is not None and not self._namespace_exists(view, namespace):
+            raise WriteError(404, "NotFound", f'namespaces "{namespace}" not found',
+                             {"name": namespace, "kind": "namespaces"})  # fmt: skip
+        doc = _body_of(resource, body, namespace, None, None)
+        docs.append(doc)
+        await self._check(resource, name, docs, len(docs) - 1)
+        manager = _manager(request, "create")
+        stamp = now()
+        managed = ssa.track_update(
+            None, doc, [], manager, resource.group_version, stamp,
+            associative=resource.kind in BUILTIN,
+        )  # fmt: skip
+        entry = {
+            "uid": new_uid(),
+            "creationTimestamp": stamp,
+            "generation": 1,
+            "resourceVersion": "0",
+            "managedFields": managed,
+        }
+        return await self._commit(resource, k, docs, entry, dry_run, 201, view, namespace, name)
+
+    async def _update(
+        self,
+        request: web.Request,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
+        dry_run: bool,
+        operation: str = "update",
+    ) -> web.Response:
+        if not isinstance(body.get("metadata"), dict):
+            raise WriteError(400, "BadRequest", "metadata: must be an object")
+        _check_kind(resource, body)
+        given = body["metadata"].get("name")
+        if given != name:
+            raise WriteError(
+                400, "BadRequest",
+                f"the name of the object ({given}) does not match the name on the URL ({name})",
+            )  # fmt: skip
+        self._namespace_of(resource, namespace, body["metadata"])
+        view = self.source.view()
+        live, index, docs, k = self._writable(resource, view, namespace, name)
+        rv = body["metadata"].get("resourceVersion")
+        if rv and str(rv) != live["metadata"].get("resourceVersion"):
+            raise WriteError(
+                409, "Conflict",
+                f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object has '
+                "been modified; please apply your changes to the latest version and try again",
+                _details(resource, name),
+            )  # fmt: skip
+        old_doc = docs[index]
+        doc = _body_of(resource, body, namespace, live, old_doc)
+        docs[index] = doc
+        await self._check(resource, name, docs, index)
+        entry = dict(self.store.get(k) or self._entry_from(live))
+        managed = ssa.entries(entry.get("managedFields"))
+        given_managed = body["metadata"].get("managedFields")
+        if given_managed is not None and given_managed != live["metadata"].get("managedFields"):
+            entry["managedFields"] = [
+                e for e in given_managed if isinstance(e, dict) and e.get("manager")
+            ]
+        else:
+            entry["managedFields"] = ssa.track_update(
+                old_doc, doc, managed, _manager(request, operation), resource.group_version,
+                now(), associative=resource.kind in BUILTIN,
+            )  # fmt: skip
+        if _spec_of(doc) != _spec_of(old_doc):
+            entry["generation"] = int(entry.get("generation", 1)) + 1
+        return await self._commit(resource, k, docs, entry, dry_run, 200, view, namespace, name)
+
+    async def _patch(
+        self,
+        request: web.Request,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        ctype: str,
+        raw: bytes,
+        dry_run: bool,
+    ) -> web.Response:
+        view = self.source.view()
+        if ctype == patches.APPLY:
+            return await self._apply(request, resource, namespace, name, raw, dry_run, view)
+        try:
+            given = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WriteError(400, "BadRequest", f"error decoding patch: {exc}") from None
+        live, _, _, _ = self._writable(resource, view, namespace, name)
+        target = copy.deepcopy(live)
+        try:
+            if ctype == patches.MERGE:
+                result = patches.merge_patch(target, given)
+            elif ctype == patches.JSON:
+                result = patches.json_patch(target, given)
+            else:
+                result = patches.strategic_patch(target, given)
+        except patches.PatchError as exc:
+            raise WriteError(
+                exc.code, "BadRequest" if exc.code == 400 else "Invalid", str(exc)
+            ) from None
+        if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
+            raise invalid(resource, name, [("metadata", "Required value")])
+        if result["metadata"].get("name") != name:
+            raise invalid(
+                resource, name, [("metadata.name", "Invalid value: the name can't be changed")]
+            )
+        if result["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion"):
+            result["metadata"].pop("resourceVersion", None)  # a patch without one is unconditional
+        return await self._update(request, resource, namespace, name, result, dry_run, "patch")
+
+    async def _apply(
+        self,
+        request: web.Request,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        raw: bytes,
+        dry_run: bool,
+        view: LabView,
+    ) -> web.Response:
+        manager = request.query.get("fieldManager", "")
+        if not manager:
+            raise WriteError(
+                422, "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                "required for apply patch",
+            )  # fmt: skip
+        force = request.query.get("force") in ("1", "true")
+        try:
+            applied = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise WriteError(400, "BadRequest", f"error decoding YAML: {_one_line(exc)}") from None
+        if not isinstance(applied, dict):
+            raise WriteError(
+                400, "BadRequest", "error decoding YAML: the apply configuration is not an object"
+            )
+        if not isinstance(applied.get("metadata"), dict):
+            raise invalid(resource, name, [("metadata", "Required value")])
+        _check_kind(resource, applied, required=True)
+        if applied["metadata"].get("name") not in (None, name):
+            raise WriteError(
+                400,
+                "BadRequest",
+                f"the name of the object ({applied['metadata'].get('name')}) does not match the name on the URL ({name})",
+            )
+        applied["metadata"]["name"] = name
+        self._namespace_of(resource, namespace, applied["metadata"])
+        existing = self.current(resource, view, namespace, name)
+        associative = resource.kind in BUILTIN
+        stamp = now()
+        if existing is None:
+            merged, managed = ssa.apply(
+                None, applied, [], manager, resource.group_version, stamp,
+                force=force, associative=associative,
+            )  # fmt: skip
+            merged.setdefault("apiVersion", resource.group_version)
+            merged.setdefault("kind", resource.kind)
+            request_copy = merged
+            response = await self._create(request, resource, namespace, request_copy, dry_run)
+            return await self._set_managed(response, resource, namespace, name, managed, dry_run)
+        live, _, _, _ = self._writable(resource, view, namespace, name)
+        try:
+            merged, managed = ssa.apply(
+                live, applied, ssa.entries(live["metadata"].get("managedFields")),
+                manager, resource.group_version, stamp, force=force, associative=associative,
+            )  # fmt: skip
+        except ssa.ApplyConflict as exc:
+            raise WriteError(409, "Conflict", exc.message(), {"causes": exc.causes()}) from None
+        merged["metadata"]["managedFields"] = managed
+        merged["metadata"].pop("resourceVersion", None)
+        return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
+
+    async def _set_managed(
+        self,
+        response: web.Response,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        managed: list[dict[str, Any]],
+        dry_run: bool,
+    ) -> web.Response:
+        body = json.loads(response.text or "{}")
+        body["metadata"]["managedFields"] = managed
+        if not dry_run:
+            k = key(resource.kind, namespace, name)
+            entry = self.store.get(k)
+            if entry is not None:
+                entry["managedFields"] = managed
+                self.store.save()
+        return web.json_response(body, status=response.status)
+
+    async def _delete(
+        self, resource: Resource, namespace: str | None, name: str, dry_run: bool
+    ) -> web.Response:
+        view = self.source.view()
+        live, index, docs, k = self._writable(resource, view, namespace, name)
+        if live["metadata"].get("deletionTimestamp"):
+            return web.json_response(live)
+        docs = list(docs)
+        del docs[index]
+        if resource.kind == "Namespace":  # what is in it goes with it
+            docs = [docs[0]] + [
+                d for d in docs[1:]
+                if d.get("kind") == "Namespace"
+                or ((d.get("metadata") or {}).get("namespace") or "default") != name
+            ]  # fmt: skip
+        await self._check(resource, name, docs, None)
+        entry = dict(self.store.get(k) or self._entry_from(live))
+        entry["deletionTimestamp"] = now()
+        return await self._commit(
+            resource, k, docs, entry, dry_run, 200, view, namespace, name, live
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _namespace_of(
+        self, resource: Resource, namespace: str | None, meta: dict[str, Any]
+    ) -> str | None:
+        if not resource.namespaced:
+            if namespace is not None:
+                raise WriteError(
+                    404, "NotFound", "the server could not find the requested resource"
+                )
+            meta.pop("namespace", None)
+            return None
+        given = meta.get("namespace")
+        ns = namespace or given or "default"
+        if given and given != ns:
+            raise WriteError(
+                400, "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )  # fmt: skip
+        meta["namespace"] = ns
+        return str(ns)
+
+    def _namespace_exists(self, view: LabView, namespace: str) -> bool:
+        from .server import RESOURCES
+
+        ns_resource = next(r for r in RESOURCES if r.kind == "Namespace")
+        found = self.current(ns_resource, view, None, namespace)
+        return found is not None and not found["metadata"].get("deletionTimestamp")
+
+    def _writable(
+        self, resource: Resource, view: LabView, namespace: str | None, name: str
+    ) -> tuple[dict[str, Any], int, list[dict[str, Any]], str]:
+        """The live object, its design document's index, the design, its key; or the
+        refusal: 404 when there is no such object, 405 when the lab made it itself."""
+        live = self.current(resource, view, namespace, name)
+        if live is None:
+            raise not_found(resource, name)
+        docs = list(self.docs())
+        k = key(resource.kind, namespace, name)
+        index = self._find(docs, k)
+        if index is None:
+            if live["metadata"].get("deletionTimestamp"):
+                return live, -1, docs, k
+            raise refused(_why_fixed(resource, live))
+        return live, index, docs, k
+
+    def _entry_from(self, live: dict[str, Any]) -> dict[str, Any]:
+        meta = live["metadata"]
+        return {
+            "uid": meta.get("uid") or new_uid(),
+            "creationTimestamp": meta.get("creationTimestamp") or now(),
+            "generation": meta.get("generation", 1),
+            "resourceVersion": meta.get("resourceVersion", "0"),
+            "managedFields": meta.get("managedFields", []),
+        }
+
+    async def _check(
+        self, resource: Resource, name: str, docs: list[dict[str, Any]], index: int | None
+    ) -> None:
+        causes = await asyncio.to_thread(_validate, self.state, docs, index)
+        if causes:
+            raise invalid(resource, name, causes)
+
+    async def _commit(
+        self,
+        resource: Resource,
+        k: str,
+        docs: list[dict[str, Any]],
+        entry: dict[str, Any],
+        dry_run: bool,
+        code: int,
+        view: LabView,
+        namespace: str | None,
+        name: str,
+        live: dict[str, Any] | None = None,
+    ) -> web.Response:
+        entry["resourceVersion"] = (
+            str(self.store.rv + 1)
+            if dry_run
+            else self.store.next_rv(int(view.resource_version or 0))
+        )
+        if dry_run:
+            saved_entries, saved_docs = self.store.entries, (self._docs, self._docs_key)
+            self.store.entries = {**saved_entries, k: entry}
+            self._docs, self._docs_key = docs, self._docs_key
+            try:
+                obj = self.current(resource, view, namespace, name) or live
+            finally:
+                self.store.entries = saved_entries
+                self._docs, self._docs_key = saved_docs
+            return web.json_response(obj, status=code)
+        self.store.put(k, entry)
+        self.store.save()
+        design.write_text(self.state, design.dump(docs))
+        self._docs, self._docs_key = docs, None
+        obj = self.current(resource, view, namespace, name) or live
+        self.kick()
+        return web.json_response(obj, status=code)
+
+    # -- the reconcile ------------------------------------------------------------------------
+    def kick(self) -> None:
+        """Reconcile the lab to its design soon (one reconcile at a time; writes that come
+        while one runs are taken by the next)."""
+        self._dirty.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._worker())
+
+    async def _worker(self) -> None:
+        while self._dirty.is_set():
+            self._dirty.clear()
+            error = await self._reconcile_once()
+            async with self.lock:
+                self.store.error = error
+                self._purge()
+                self.store.save()
+            self.reconciles += 1
+
+    async def _reconcile_once(self) -> str | None:
+        argv = [sys.executable, "-m", "multihome.kube.reconciler", str(self.state.dir)]
+        for _ in range(3000):  # an up of the lab from the command line holds its lock
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await proc.communicate()
+            if proc.returncode != LOCKED:
+                text = err.decode(errors="replace").strip()
+                if proc.returncode:
+                    log.warning("reconcile failed: %s", text)
+                    return text or f"the reconcile exited with {proc.returncode}"
+                return None
+            await asyncio.sleep(0.2)
+        return "the lab stayed locked by another up"
+
+    def _purge(self) -> None:
+        """Forget the metadata of objects that are gone from both the design and the lab."""
+        from .server import RESOURCES
+
+        try:
+            view = self.source.view()
+            docs = design.read(self.state)
+        except (FileNotFoundError, LabError):
+            return
+        present = {self._doc_key(d) for d in docs[1:]}
+        for r in RESOURCES:
+            if r.kind not in WRITABLE:
+                continue
+            for obj in view.objects(r.qualified, r.objects):
+                m = obj["metadata"]
+                present.add(key(r.kind, m.get("namespace"), m["name"]))
+        for k in list(self.store.entries):
+            if k not in present:
+                self.store.drop(k)
+
+
+# -- bodies ---------------------------------------------------------------------------------
+async def _raw(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise WriteError(
+            413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}"
+        ) from None
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await _raw(request)
+    ctype = request.content_type
+    try:
+        if ctype in ("application/yaml", "application/apply-patch+yaml"):
+            value = yaml.safe_load(raw)
+        else:
+            value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        what = "YAML" if "yaml" in ctype else "JSON"
+        raise WriteError(
+            400, "BadRequest", f"the body of the request is not valid {what}: {_one_line(exc)}"
+        ) from None
+    if not isinstance(value, dict):
+        raise WriteError(400, "BadRequest", "the body of the request is not an object")
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _check_kind(resource: Resource, body: dict[str, Any], required: bool = False) -> None:
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if (required or kind) and kind != resource.kind:
+        raise WriteError(
+            400, "BadRequest",
+            f"the kind of the object ({kind}) does not match the resource on the URL "
+            f"({resource.qualified}, kind {resource.kind})",
+        )  # fmt: skip
+    if (required or api_version) and api_version != resource.group_version:
+        raise WriteError(
+            400, "BadRequest",
+            f"the API version in the data ({api_version}) does not match the expected API "
+            f"version ({resource.group_version})",
+        )  # fmt: skip
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for v in values:
+        if v != "All":
+            raise WriteError(
+                400, "BadRequest", f'Invalid dry run value: "{v}" (only "All" is supported)'
+            )
+    return bool(values)
+
+
+def _manager(request: web.Request, operation: str) -> str:
+    given = request.query.get("fieldManager")
+    if given:
+        return given
+    agent = request.headers.get(hdrs.USER_AGENT, "")
+    return agent.split("/", 1)[0] or "unknown"
+
+
+def _what(kind: str) -> str:
+    return {"Node": "machines", "Event": "record of what happened"}.get(kind, "own")
+
+
+def _why_fixed(resource: Resource, live: dict[str, Any]) -> str:
+    name = live["metadata"]["name"]
+    owners = live["metadata"].get("ownerReferences") or []
+    if owners:
+        o = owners[0]
+        if o.get("kind") == "InstanceManager":
+            return (
+                f'{resource.singular} "{name}" is Longhorn\'s instance manager, which the lab '
+                "runs from its Longhorn setting: change the storage-network Setting instead"
+            )
+        return (
+            f'{resource.singular} "{name}" is run by {o.get("kind")} {o.get("name")}: '
+            f"change or delete the {o.get('kind')} instead"
+        )
+    if resource.kind == "Namespace":
+        return f"namespace \"{name}\" is one of the cluster's own: the lab's API does not change it"
+    return f"{resource.singular} \"{name}\" is the lab's own: the lab's API does not change it"
+
+
+def _spec_of(doc: dict[str, Any]) -> Any:
+    return {k: v for k, v in doc.items() if k not in ("metadata", "status", "kind", "apiVersion")}
+
+
+def _desired(kind: str, obj: dict[str, Any], doc: dict[str, Any]) -> None:
+    """``obj`` (from the lab) with the spec and the user's metadata as ``doc`` has them."""
+    for k, v in doc.items():
+        if k in ("metadata", "status", "apiVersion", "kind"):
+            continue
+        if k == "spec" and kind == "Pod" and isinstance(v, dict):
+            old = obj.get("spec") or {}
+            spec = {d: old[d] for d in POD_DEFAULTS if d in old}
+            spec.update(copy.deepcopy(v))
+            obj["spec"] = spec
+        elif k == "spec" and kind == "Namespace":
+            continue
+        elif k == "spec" and isinstance(v, dict) and isinstance(obj.get("spec"), dict):
+            spec = copy.deepcopy(v)
+            if kind in ("Deployment", "StatefulSet"):
+                spec.setdefault("replicas", 1)
+            obj["spec"] = spec
+        else:
+            obj[k] = copy.deepcopy(v)
+    meta = obj["metadata"]
+    user = doc.get("metadata") or {}
+    labels = dict(user.get("labels") or {})
+    if kind == "Namespace":
+        labels[NS_NAME_LABEL] = meta["name"]
+    server = {a: v for a, v in (meta.get("annotations") or {}).items() if _server_annotation(a)}
+    annotations = {**(user.get("annotations") or {}), **server}
+    for field_name, value in (("labels", labels), ("annotations", annotations)):
+        if value:
+            meta[field_name] = value
+        else:
+            meta.pop(field_name, None)
+
+
+def _body_of(
+    resource: Resource,
+    obj: dict[str, Any],
+    namespace: str | None,
+    live: dict[str, Any] | None,
+    old_doc: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What the design records of a written object: its user fields, without what the server
+    fills in (status, server metadata, Multus' and Calico's annotations, a pod's defaults)."""
+    meta = obj.get("metadata") or {}
+    out_meta: dict[str, Any] = {"name": meta["name"]}
+    if namespace is not None:
+        out_meta["namespace"] = namespace
+    labels = {k: v for k, v in (meta.get("labels") or {}).items()
+              if not (resource.kind == "Namespace" and k == NS_NAME_LABEL)}  # fmt: skip
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if not _server_annotation(k)}  # fmt: skip
+    if labels:
+        out_meta["labels"] = labels
+    if annotations:
+        out_meta["annotations"] = annotations
+    body: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion") or resource.group_version,
+        "kind": resource.kind,
+        "metadata": out_meta,
+    }
+    if resource.kind == "Setting":  # the lab file may have v1beta1; the API serves v1beta2
+        body["apiVersion"] = (old_doc or {}).get("apiVersion") or resource.group_version
+    for k, v in obj.items():
+        if k in ("apiVersion", "kind", "metadata", "status"):
+            continue
+        body[k] = copy.deepcopy(v)
+    old_spec = (old_doc or {}).get("spec") or {}
+    live_spec = (live or {}).get("spec") or {}
+    spec = body.get("spec")
+    if isinstance(spec, dict):
+        if resource.kind == "Pod":
+            for d in POD_DEFAULTS:
+                if d in spec and d not in old_spec and spec[d] == live_spec.get(d):
+                    del spec[d]
+        if (
+            resource.kind in ("Deployment", "StatefulSet")
+            and "replicas" not in old_spec
+            and (live is not None and spec.get("replicas") == live_spec.get("replicas"))
+        ):
+            spec.pop("replicas", None)
+        if resource.kind == "Namespace":
+            del body["spec"]
+    return body
+
+
+def _validate(state: Any, docs: list[dict[str, Any]], index: int | None) -> list[tuple[str, str]]:
+    """What a real cluster (or the lab) would refuse in the changed design, each with the
+    field of the written object it concerns (empty: none)."""
+    from multihome.lab import reconcile
+    from multihome.lab.api import DesignRefused, check_design, load_plan
+    from multihome.plan import PlanError, build_plan
+    from multihome.spec import SpecError
+
+    text, lines = _dump_with_lines(docs, index)
+    filename = "<api>"
+    try:
+        lab_file = design.load(text, filename)
+    except SpecError as exc:
+        errors = [exc, *exc.more]
+        return [(_field(e.location, lines), e.message) for e in errors]
+    try:
+        check_design(lab_file)
+    except DesignRefused as exc:
+        from multihome.check import Kind
+
+        return [
+            (_field(f.location, lines), f.message) for f in exc.findings if f.kind is Kind.REFUSED
+        ]
+    try:
+        placed = {
+            f"{p['namespace']}/{p['name']}": p["node"]
+            for p in json.loads(state.read_text(state.dir / "status.json"))["pods"]
+        }
+        plan = build_plan(lab_file, placed)
+    except PlanError as exc:
+        return [("", str(exc))]
+    changed = reconcile.infrastructure_changes(load_plan(state.name), plan)
+    if changed:
+        return [("", f"the change would touch the lab's {', '.join(changed)}, which a running "
+                     "lab can't take")]  # fmt: skip
+    return []
+
+
+def _dump_with_lines(
+    docs: list[dict[str, Any]], index: int | None
+) -> tuple[str, dict[int, str] | None]:
+    """The design's text, and for the document at ``index`` the field path at each line."""
+    parts = []
+    line = 1
+    lines: dict[int, str] | None = None
+    for i, doc in enumerate(docs):
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+        if i:
+            parts.append("---\n")
+            line += 1
+        if i == index:
+            lines = {line + n: p for n, p in _line_paths(text).items()}
+        parts.append(text)
+        line += text.count("\n")
+    return "".join(parts), lines
+
+
+def _line_paths(text: str) -> dict[int, str]:
+    """0-based line within ``text`` -> the dotted path of the key written there."""
+    found: dict[int, str] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                child = f"{path}.{k.value}" if path else str(k.value)
+                found.setdefault(k.start_mark.line, child)
+                walk(v, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for n, item in enumerate(node.value):
+                child = f"{path}[{n}]"
+                found.setdefault(item.start_mark.line, child)
+                walk(item, child)
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, "")
+    return found
+
+
+def _field(location: Any, lines: dict[int, str] | None) -> str:
+    if location is None or lines is None or location.file != "<api>":
+        return ""
+    line = location.line
+    before = [n for n in lines if n <= line]
+    if not before or line > max(lines) + 1:
+        return ""
+    return lines[max(before)]
