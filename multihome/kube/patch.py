@@ -67,7 +67,9 @@ def json_patch(target: dict[str, Any], patch: Any) -> dict[str, Any]:
     try:
         result = jsonpatch.JsonPatch(patch).apply(target)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-        raise PatchError(f"the server rejected our request due to an error in our request: {exc}")
+        raise PatchError(
+            f"the server rejected our request due to an error in our request: {exc}"
+        ) from None
     except (TypeError, KeyError, AttributeError) as exc:
         raise PatchError(f"invalid JSON patch: {exc}", 400) from exc
     if not isinstance(result, dict):

@@ -36,6 +36,7 @@ from multihome.lab.api import LabError
 
 from . import apply as ssa
 from . import patch as patches
+from . import protowire
 from .meta import MetaStore, key, new_uid
 from .reconciler import LOCKED
 
@@ -56,6 +57,7 @@ POD_DEFAULTS = ("restartPolicy", "dnsPolicy", "schedulerName", "serviceAccountNa
 SERVER_ANNOTATIONS = ("k8s.v1.cni.cncf.io/network-status", "cni.projectcalico.org/")
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 MAX_BODY = 1024 * 1024
+BODY_TYPES = ("application/json", "application/yaml")
 _NAME_CHARS = string.ascii_lowercase + string.digits
 
 
@@ -194,7 +196,7 @@ class Writer:
             meta = obj["metadata"]
             meta["uid"] = entry["uid"]
             meta["creationTimestamp"] = entry["creationTimestamp"]
-            if resource.kind != "Pod":
+            if resource.kind not in ("Pod", "Namespace"):
                 meta["generation"] = entry.get("generation", 1)
             meta["resourceVersion"] = str(
                 max(int(entry["resourceVersion"]), int(view.resource_version or 0))
@@ -493,7 +495,8 @@ class Writer:
             raise WriteError(
                 400,
                 "BadRequest",
-                f"the name of the object ({applied['metadata'].get('name')}) does not match the name on the URL ({name})",
+                f"the name of the object ({applied['metadata'].get('name')}) does not match "
+                f"the name on the URL ({name})",
             )
         applied["metadata"]["name"] = name
         self._namespace_of(resource, namespace, applied["metadata"])
@@ -579,7 +582,8 @@ class Writer:
         if given and given != ns:
             raise WriteError(
                 400, "BadRequest",
-                "the namespace of the provided object does not match the namespace sent on the request",
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request",
             )  # fmt: skip
         meta["namespace"] = ns
         return str(ns)
@@ -721,15 +725,29 @@ class Writer:
 async def _raw(request: web.Request) -> bytes:
     try:
         return await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         raise WriteError(
             413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}"
         ) from None
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await _raw(request)
     ctype = request.content_type
+    if ctype == protowire.MEDIA_TYPE:
+        try:
+            return protowire.decode(await _raw(request), ("Namespace",))
+        except (protowire.ProtoError, UnicodeDecodeError) as exc:
+            raise WriteError(
+                415, "UnsupportedMediaType",
+                f"{exc}: send it as application/json (kubectl create -f FILE does)",
+            ) from None  # fmt: skip
+    if ctype not in BODY_TYPES:
+        raise WriteError(
+            415, "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: "
+            + ", ".join(BODY_TYPES),
+        )  # fmt: skip
+    raw = await _raw(request)
     try:
         if ctype in ("application/yaml", "application/apply-patch+yaml"):
             value = yaml.safe_load(raw)

@@ -66,12 +66,13 @@ def load(text: str, filename: str = DESIGN_FILE) -> LabFile:
 
 def apply(state: LabState) -> dict[str, Any]:
     """Bring the running lab to its recorded design: ``up`` of the running lab (plan,
-    validate's gate, reconcile of the pods). Returns the lab's status; a design that
-    changes nothing that runs is not an error."""
+    validate's gate, reconcile of the pods). A pod whose attachment fails stays
+    ContainerCreating with its error, as on a real cluster (the next changes still apply).
+    Returns the lab's status; a design that changes nothing that runs is not an error."""
     from . import api
 
     lab_file = load(state.read_text(state.dir / DESIGN_FILE), str(state.dir / DESIGN_FILE))
     try:
-        return api.up(lab_file)
+        return api.up(lab_file, keep_going=True)
     except LabRunning:
         return api.status(state.name)
