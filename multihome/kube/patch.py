@@ -8,6 +8,7 @@ merge key (``containers`` by ``name``, ``ports`` by ``containerPort``, ...), the
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import jsonpatch
@@ -68,7 +69,8 @@ def json_patch(target: dict[str, Any], patch: Any) -> dict[str, Any]:
         result = jsonpatch.JsonPatch(patch).apply(target)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
         raise PatchError(
-            f"the server rejected our request due to an error in our request: {exc}"
+            "the server rejected our request due to an error in our request: "
+            + re.sub(r" \(<class '\w+'>\)", "", str(exc))
         ) from None
     except (TypeError, KeyError, AttributeError) as exc:
         raise PatchError(f"invalid JSON patch: {exc}", 400) from exc

@@ -93,7 +93,10 @@ def status(code: int, reason: str, message: str, **details: Any) -> web.Response
     }
     if not details:
         del body["details"]
-    return web.json_response(body, status=code)
+    # exactly "application/json", as the API server sends it (lightkube reads errors only so)
+    return web.Response(
+        body=json_dumps(body).encode(), status=code, content_type="application/json"
+    )
 
 
 def not_found_path() -> web.Response:

@@ -69,6 +69,11 @@ class WriteError(Exception):
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _json(obj: Any, status: int = 200) -> web.Response:
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -280,6 +285,7 @@ class Writer:
                 "the server does not allow this method on the requested resource (a collection)",
             )
         if method == "DELETE":
+            dry_run = dry_run or await _delete_options_dry_run(request)
             async with self.lock:
                 return await self._delete(resource, namespace, name, dry_run)
         if method == "PUT":
@@ -534,7 +540,7 @@ class Writer:
         managed: list[dict[str, Any]],
         dry_run: bool,
     ) -> web.Response:
-        body = json.loads(response.text or "{}")
+        body = json.loads(response.body or b"{}")  # type: ignore[arg-type]
         body["metadata"]["managedFields"] = managed
         if not dry_run:
             k = key(resource.kind, namespace, name)
@@ -542,7 +548,7 @@ class Writer:
             if entry is not None:
                 entry["managedFields"] = managed
                 self.store.save()
-        return web.json_response(body, status=response.status)
+        return _json(body, status=response.status)
 
     async def _delete(
         self, resource: Resource, namespace: str | None, name: str, dry_run: bool
@@ -550,7 +556,7 @@ class Writer:
         view = self.source.view()
         live, index, docs, k = self._writable(resource, view, namespace, name)
         if live["metadata"].get("deletionTimestamp"):
-            return web.json_response(live)
+            return _json(live)
         docs = list(docs)
         del docs[index]
         if resource.kind == "Namespace":  # what is in it goes with it
@@ -656,14 +662,14 @@ class Writer:
             finally:
                 self.store.entries = saved_entries
                 self._docs, self._docs_key = saved_docs
-            return web.json_response(obj, status=code)
+            return _json(obj, status=code)
         self.store.put(k, entry)
         self.store.save()
         design.write_text(self.state, design.dump(docs))
         self._docs, self._docs_key = docs, None
         obj = self.current(resource, view, namespace, name) or live
         self.kick()
-        return web.json_response(obj, status=code)
+        return _json(obj, status=code)
 
     # -- the reconcile ------------------------------------------------------------------------
     def kick(self) -> None:
@@ -761,6 +767,23 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WriteError(400, "BadRequest", "the body of the request is not an object")
     return value
+
+
+async def _delete_options_dry_run(request: web.Request) -> bool:
+    """``dryRun`` of the DeleteOptions a DELETE may carry as its body (kubectl sends it so)."""
+    raw = await _raw(request)
+    if not raw.strip():
+        return False
+    try:
+        options = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WriteError(400, "BadRequest", f"invalid DeleteOptions: {_one_line(exc)}") from None
+    values = options.get("dryRun") if isinstance(options, dict) else None
+    if not values:
+        return False
+    if values != ["All"]:
+        raise WriteError(400, "BadRequest", f"Invalid dry run value: {values}")
+    return True
 
 
 def _one_line(exc: BaseException) -> str:
@@ -950,20 +973,21 @@ def _validate(state: Any, docs: list[dict[str, Any]], index: int | None) -> list
     return []
 
 
-def _dump_with_lines(
-    docs: list[dict[str, Any]], index: int | None
-) -> tuple[str, dict[int, str] | None]:
-    """The design's text, and for the document at ``index`` the field path at each line."""
+def _dump_with_lines(docs: list[dict[str, Any]], index: int | None) -> tuple[str, dict[int, str]]:
+    """The design's text, and the field path written at each line: bare for the document at
+    ``index`` (the object written), else prefixed with its document's kind and name."""
     parts = []
     line = 1
-    lines: dict[int, str] | None = None
+    lines: dict[int, str] = {}
     for i, doc in enumerate(docs):
         text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
         if i:
             parts.append("---\n")
             line += 1
-        if i == index:
-            lines = {line + n: p for n, p in _line_paths(text).items()}
+        meta = doc.get("metadata") or {}
+        where = "/".join(str(x) for x in (meta.get("namespace"), meta.get("name")) if x)
+        prefix = "" if i == index else f"{doc.get('kind')} {where} "
+        lines.update({line + n: prefix + p for n, p in _line_paths(text).items()})
         parts.append(text)
         line += text.count("\n")
     return "".join(parts), lines
@@ -991,11 +1015,8 @@ def _line_paths(text: str) -> dict[int, str]:
     return found
 
 
-def _field(location: Any, lines: dict[int, str] | None) -> str:
-    if location is None or lines is None or location.file != "<api>":
+def _field(location: Any, lines: dict[int, str]) -> str:
+    if location is None or location.file != "<api>":
         return ""
-    line = location.line
-    before = [n for n in lines if n <= line]
-    if not before or line > max(lines) + 1:
-        return ""
-    return lines[max(before)]
+    before = [n for n in lines if n <= location.line]
+    return lines[max(before)] if before else ""

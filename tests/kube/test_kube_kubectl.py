@@ -221,7 +221,7 @@ def test_errors_are_api_statuses(lab: dict[str, Any]) -> None:
     assert done.stderr.strip() == 'Error from server (NotFound): pods "nope" not found'
     done = kubectl(lab, "get", "--raw", "/api/v2")
     assert done.returncode == 1 and "NotFound" in done.stderr
-    done = kubectl(lab, "delete", "pod", "-n", NS, "net-tools", "--wait=false")
+    done = kubectl(lab, "delete", "node", "multi-homed-wrk-1", "--wait=false")
     assert done.returncode == 1 and "MethodNotAllowed" in done.stderr
 
 
@@ -253,7 +253,7 @@ def test_the_token_is_needed_and_checked(lab: dict[str, Any]) -> None:
     assert (code, body["reason"], body["kind"]) == (401, "Unauthorized", "Status")
     code, body = _raw(lab, "/api/v1/nodes", token)
     assert code == 200 and body["kind"] == "NodeList"
-    code, body = _raw(lab, "/api/v1/namespaces/default/pods", token, method="POST")
+    code, body = _raw(lab, "/api/v1/nodes", token, method="POST")
     assert (code, body["reason"]) == (405, "MethodNotAllowed")
 
 
