@@ -126,6 +126,7 @@ class Writer:
         self._docs_key: tuple[int, int] | None = None
         self._docs: list[dict[str, Any]] = []
         self.reconciles = 0
+        self._proc: asyncio.subprocess.Process | None = None
 
     # -- the design ---------------------------------------------------------------------------
     def docs(self) -> list[dict[str, Any]]:
@@ -696,7 +697,11 @@ class Writer:
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
-            _, err = await proc.communicate()
+            self._proc = proc
+            try:
+                _, err = await proc.communicate()
+            finally:
+                self._proc = None
             if proc.returncode != LOCKED:
                 text = err.decode(errors="replace").strip()
                 if proc.returncode:
@@ -705,6 +710,16 @@ class Writer:
                 return None
             await asyncio.sleep(0.2)
         return "the lab stayed locked by another up"
+
+    async def stop(self) -> None:
+        """The server stops (``down``): end the reconcile it started, by its PID, so that it
+        does not go on with a lab being taken down."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
 
     def _purge(self) -> None:
         """Forget the metadata of objects that are gone from both the design and the lab."""

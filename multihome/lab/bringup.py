@@ -98,6 +98,20 @@ def up(
         state.release()
 
 
+def reconcile_running(
+    lab_file: LabFile, progress: Progress = quiet, *, keep_going: bool = False
+) -> dict[str, Any]:
+    """Apply a changed design to the lab that runs (as ``up`` does), never build one: a lab
+    taken down meanwhile is a ``LabError`` (checked under the lab's lock)."""
+    state = LabState(lab_file.lab.metadata.name)
+    try:
+        if not state.exists():
+            raise LabError(f"lab {state.name!r} is not up", code=2)
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
+    return _reconcile(state, lab_file, progress, keep_going)
+
+
 def _placed(state: LabState) -> dict[str, str]:
     """Where the running lab's pods are: ``namespace/name`` -> node."""
     data = json.loads(state.read_text(status_path(state)))

@@ -4,8 +4,8 @@ and applying a changed design to the running lab.
 ``up`` writes the design it built (the Lab document, its ``resources`` inlined, then every
 manifest) and so does a reconcile of a changed file; the lab's API changes the manifests in
 it (a ``kubectl create`` is a new document) and applies it with :func:`apply`, which is
-``up`` of the running lab: the same plan, validate gate and reconcile a changed lab file
-goes through (``bringup``), one at a time (the lab's lock).
+``up`` of the running lab: the same validate gate, plan and reconcile a changed lab file
+goes through (``bringup``), one at a time (the lab's lock), and never a new lab.
 """
 
 from __future__ import annotations
@@ -65,14 +65,16 @@ def load(text: str, filename: str = DESIGN_FILE) -> LabFile:
 
 
 def apply(state: LabState) -> dict[str, Any]:
-    """Bring the running lab to its recorded design: ``up`` of the running lab (plan,
-    validate's gate, reconcile of the pods). A pod whose attachment fails stays
-    ContainerCreating with its error, as on a real cluster (the next changes still apply).
-    Returns the lab's status; a design that changes nothing that runs is not an error."""
-    from . import api
+    """Bring the running lab to its recorded design: ``up`` of the running lab (validate's
+    gate, plan, reconcile of the pods); a lab that is not up (any more) is a ``LabError``.
+    A pod whose attachment fails stays ContainerCreating with its error, as on a real
+    cluster (the next changes still apply). Returns the lab's status; a design that
+    changes nothing that runs is not an error."""
+    from . import api, bringup
 
     lab_file = load(state.read_text(state.dir / DESIGN_FILE), str(state.dir / DESIGN_FILE))
+    api.check_design(lab_file)
     try:
-        return api.up(lab_file, keep_going=True)
+        return bringup.reconcile_running(lab_file, keep_going=True)
     except LabRunning:
         return api.status(state.name)
