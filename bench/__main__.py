@@ -31,6 +31,7 @@ BENCHMARKS = [
     "verify",
     "neighbours",
     "kube_get",
+    "kube_write",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire

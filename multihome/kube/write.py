@@ -25,6 +25,7 @@ import logging
 import secrets
 import string
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -683,7 +684,10 @@ class Writer:
     async def _worker(self) -> None:
         while self._dirty.is_set():
             self._dirty.clear()
+            started = time.perf_counter()
             error = await self._reconcile_once()
+            log.info("reconcile %s in %.1fms", "failed" if error else "done",
+                     (time.perf_counter() - started) * 1000)  # fmt: skip
             async with self.lock:
                 self.store.error = error
                 self._purge()
