@@ -160,6 +160,16 @@ def _remove(obj: Any, path: Path) -> None:
         parent[:] = [x for x in parent if not (isinstance(x, dict) and x.get(key) == want)]
 
 
+def _prune_empty(obj: Any, path: Path) -> None:
+    """Drop the maps along ``path`` that removing a field left empty (not list elements)."""
+    while path and path[-1][0] == "f":
+        found, value = value_at(obj, path)
+        if not found or value not in ({}, []):
+            return
+        _remove(obj, path)
+        path = path[:-1]
+
+
 def merge(live: Any, applied: Any, field: str = "", associative: bool = True) -> Any:
     """``applied`` merged into ``live``: maps field by field, associative lists by key."""
     if isinstance(live, dict) and isinstance(applied, dict):
@@ -284,8 +294,13 @@ def apply(
     result = merge(base, applied, associative=associative)
     if mine is not None:
         owned_by_others = set().union(*(e.fields for e in others)) if others else set()
-        for path in sorted(mine.fields - wanted - owned_by_others, key=len, reverse=True):
+        removed: list[Path] = []
+        for path in sorted(mine.fields - wanted - owned_by_others, key=len):
+            if any(path[: len(r)] == r for r in removed):
+                continue  # its element or map went already
             _remove(result, path)
+            removed.append(path)
+            _prune_empty(result, path[:-1])
     entry = Entry(manager, "Apply", api_version, now, wanted)
     new = [e if e is not mine else entry for e in managed]
     if mine is None:

@@ -22,10 +22,12 @@ import copy
 import datetime
 import json
 import logging
+import re
 import secrets
 import string
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +130,8 @@ class Writer:
         self._docs: list[dict[str, Any]] = []
         self.reconciles = 0
         self._proc: asyncio.subprocess.Process | None = None
+        self.listeners: list[Callable[[], None]] = []
+        """Called after each write is recorded and after each reconcile (a watch wakes)."""
 
     # -- the design ---------------------------------------------------------------------------
     def docs(self) -> list[dict[str, Any]]:
@@ -670,8 +674,16 @@ class Writer:
         design.write_text(self.state, design.dump(docs))
         self._docs, self._docs_key = docs, None
         obj = self.current(resource, view, namespace, name) or live
+        self._notify()
         self.kick()
         return _json(obj, status=code)
+
+    def _notify(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a listener's fault is not the write's
+                log.exception("write listener failed")
 
     # -- the reconcile ------------------------------------------------------------------------
     def kick(self) -> None:
@@ -692,6 +704,7 @@ class Writer:
                 self.store.error = error
                 self._purge()
                 self.store.save()
+            self._notify()
             self.reconciles += 1
 
     async def _reconcile_once(self) -> str | None:
@@ -968,7 +981,13 @@ def _validate(state: Any, docs: list[dict[str, Any]], index: int | None) -> list
         lab_file = design.load(text, filename)
     except SpecError as exc:
         errors = [exc, *exc.more]
-        return [(_field(e.location, lines), e.message) for e in errors]
+        found = []
+        for e in errors:
+            where = _field(e.location, lines)
+            # the loader names the manifest and the path first: the Status says them already
+            message = re.sub(r"^\w+ [\w./-]+: [\w.\[\]-]+: ", "", e.message)
+            found.append((where, message))
+        return found
     try:
         check_design(lab_file)
     except DesignRefused as exc:

@@ -254,6 +254,11 @@ def test_every_patch_type(lab: dict[str, Any]) -> None:
     got = json.loads(ok(kubectl(lab, "get", "pod", "-n", NS, "tools-p", "-o", "json")))
     assert got["metadata"]["labels"] == {"a": "1", "b": "2"}
     assert got["spec"]["containers"] == [{"name": "tools", "image": "busybox"}]
+    got["metadata"]["labels"]["c"] = "3"  # replace: a PUT with the resourceVersion read
+    out = ok(kubectl(lab, "replace", *lab["validate"], "-f", "-", stdin=json.dumps(got)))
+    assert out.strip() == "pod/tools-p replaced"
+    done = kubectl(lab, "replace", *lab["validate"], "-f", "-", stdin=json.dumps(got))
+    assert done.returncode == 1 and "the object has been modified" in done.stderr
     done = kubectl(
         lab, *pod, "--type=json", "-p", '[{"op":"test","path":"/metadata/name","value":"x"}]'
     )
