@@ -448,8 +448,8 @@ class Writer:
         if ctype == patches.APPLY:
             return await self._apply(request, resource, namespace, name, raw, dry_run, view)
         try:
-            given = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            given = _bounded(json.loads(raw))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise WriteError(400, "BadRequest", f"error decoding patch: {exc}") from None
         live, _, _, _ = self._writable(resource, view, namespace, name)
         target = copy.deepcopy(live)
@@ -493,8 +493,8 @@ class Writer:
             )  # fmt: skip
         force = request.query.get("force") in ("1", "true")
         try:
-            applied = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
+            applied = _bounded(yaml.safe_load(raw))
+        except (yaml.YAMLError, RecursionError) as exc:
             raise WriteError(400, "BadRequest", f"error decoding YAML: {_one_line(exc)}") from None
         if not isinstance(applied, dict):
             raise WriteError(
@@ -788,10 +788,10 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await _raw(request)
     try:
         if ctype in ("application/yaml", "application/apply-patch+yaml"):
-            value = yaml.safe_load(raw)
+            value = _bounded(yaml.safe_load(raw))
         else:
-            value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            value = _bounded(json.loads(raw))
+    except (ValueError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as exc:
         what = "YAML" if "yaml" in ctype else "JSON"
         raise WriteError(
             400, "BadRequest", f"the body of the request is not valid {what}: {_one_line(exc)}"
@@ -808,7 +808,7 @@ async def _delete_options_dry_run(request: web.Request) -> bool:
         return False
     try:
         options = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WriteError(400, "BadRequest", f"invalid DeleteOptions: {_one_line(exc)}") from None
     values = options.get("dryRun") if isinstance(options, dict) else None
     if not values:
@@ -816,6 +816,31 @@ async def _delete_options_dry_run(request: web.Request) -> bool:
     if values != ["All"]:
         raise WriteError(400, "BadRequest", f"Invalid dry run value: {values}")
     return True
+
+
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+
+def _bounded(value: Any) -> Any:
+    """``value`` when it is nested at most ``MAX_DEPTH`` deep and has at most ``MAX_NODES``
+    values once YAML's aliases are expanded (walked without recursion); else a 400."""
+    stack = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if depth > MAX_DEPTH or seen > MAX_NODES:
+            raise WriteError(
+                400, "BadRequest",
+                f"the body of the request is nested deeper than {MAX_DEPTH} levels or holds "
+                f"more than {MAX_NODES} values (YAML aliases expanded)",
+            )  # fmt: skip
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
 
 
 def _one_line(exc: BaseException) -> str:

@@ -321,6 +321,16 @@ def test_bad_input_gets_the_api_servers_status(lab: dict[str, Any]) -> None:
     net_tools["metadata"]["resourceVersion"] = "1"
     code, body = raw(lab, "PUT", f"{pods}/net-tools", json.dumps(net_tools).encode())
     assert (code, body["reason"]) == (409, "Conflict")
+    for deep in (b"[" * 100000 + b"]" * 100000, b"[" * 500 + b"]" * 500):
+        code, body = raw(lab, "POST", pods, deep)
+        assert (code, body["reason"]) == (400, "BadRequest")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    code, body = raw(lab, "PATCH", f"{pods}/net-tools?fieldManager=x", bomb.encode(),
+                     "application/apply-patch+yaml")  # fmt: skip
+    assert (code, body["reason"]) == (400, "BadRequest")
     code, body = raw(lab, "POST", pods, b"{" + b" " * (2 * 1024 * 1024) + b"}")
     assert (code, body["reason"]) == (413, "RequestEntityTooLarge")
     code, body = raw(
