@@ -168,6 +168,8 @@ class Writer:
         """``objects`` (the lab's, from its status and plan) as the API server serves them:
         the spec as the design has it, the objects written but not reconciled yet, and the
         metadata kept for what was written."""
+        if resource.kind == "Event":
+            return self._events(objects)
         if resource.kind not in WRITABLE:
             return objects
         try:
@@ -187,6 +189,19 @@ class Writer:
         for k, doc in written.items():
             if k not in seen:
                 found.append(self._served(resource, self._pending(resource, doc), doc, k, view))
+        return found
+
+    def _events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Events name their pod by the uid the API serves (``kubectl describe`` matches it)."""
+        if not self.store.entries:
+            return events
+        found = []
+        for event in events:
+            about = event.get("involvedObject") or {}
+            entry = self.store.get(key("Pod", about.get("namespace"), str(about.get("name"))))
+            if about.get("kind") == "Pod" and entry is not None:
+                event = dict(event, involvedObject=dict(about, uid=entry["uid"]))
+            found.append(event)
         return found
 
     def _served(

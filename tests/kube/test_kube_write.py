@@ -428,3 +428,21 @@ def test_lightkube_pod_and_nad(lab: dict[str, Any]) -> None:
     with pytest.raises(ApiError) as err:
         until(lambda: client.get(nad_type, "lk-net", namespace=NS) and False, timeout=30)
     assert err.value.status.code == 404
+
+
+def test_a_failing_pod_stays_creating_and_the_lab_goes_on(lab: dict[str, Any]) -> None:
+    broken = pod_yaml("tools-f").replace(f"{NS}/{NAD}", f"{NS}/nope-nad")
+    ok(kubectl(lab, "create", *lab["validate"], "-f", "-", stdin=broken))
+
+    def phase() -> str:
+        return ok(kubectl(lab, "get", "pod", "-n", NS, "tools-f", "-o",
+                          "jsonpath={.status.containerStatuses[0].state.waiting.reason}"))  # fmt: skip
+
+    assert until(lambda: phase() == "ContainerCreating")
+    described = ok(kubectl(lab, "describe", "pod", "-n", NS, "tools-f"))
+    assert "FailedCreatePodSandBox" in described and '"nope-nad" not found' in described
+    ok(kubectl(lab, "create", *lab["validate"], "-f", "-", stdin=pod_yaml("tools-g")))
+    ok(kubectl(lab, "wait", "-n", NS, "--for=condition=Ready", "pod/tools-g", "--timeout=90s"))
+    for name in ("tools-f", "tools-g"):
+        ok(kubectl(lab, "delete", "pod", "-n", NS, name, "--wait", "--timeout=90s"))
+    assert {p["name"] for p in api.status()["pods"] if p["namespace"] == NS} == {"net-tools"}
