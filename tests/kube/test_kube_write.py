@@ -446,3 +446,17 @@ def test_a_failing_pod_stays_creating_and_the_lab_goes_on(lab: dict[str, Any]) -
     for name in ("tools-f", "tools-g"):
         ok(kubectl(lab, "delete", "pod", "-n", NS, name, "--wait", "--timeout=90s"))
     assert {p["name"] for p in api.status()["pods"] if p["namespace"] == NS} == {"net-tools"}
+
+
+def test_a_changed_file_and_the_api_share_the_design(lab: dict[str, Any]) -> None:
+    from multihome.spec import load_lab_text
+
+    design = (Path(lab["dir"]) / "design.yaml").read_text()
+    grown = load_lab_text(design + "---\n" + pod_yaml("tools-file"), "grown.yaml")
+    api.up(grown)  # what `multihome up grown.yaml` does to the running lab
+    assert "tools-file" in (Path(lab["dir"]) / "design.yaml").read_text()
+    phase = ok(kubectl(lab, "get", "pod", "-n", NS, "tools-file", "-o", "jsonpath={.status.phase}"))
+    assert phase == "Running"
+    ok(kubectl(lab, "delete", "pod", "-n", NS, "tools-file", "--wait", "--timeout=90s"))
+    assert "tools-file" not in (Path(lab["dir"]) / "design.yaml").read_text()
+    assert "tools-file" not in {p["name"] for p in api.status()["pods"]}
