@@ -421,6 +421,13 @@ class Writer:
         self._namespace_of(resource, namespace, body["metadata"])
         view = self.source.view()
         live, index, docs, k = self._writable(resource, view, namespace, name)
+        if index < 0:
+            raise WriteError(
+                409, "Conflict",
+                f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object is '
+                "being deleted (the lab is detaching it)",
+                _details(resource, name),
+            )  # fmt: skip
         rv = body["metadata"].get("resourceVersion")
         if rv and str(rv) != live["metadata"].get("resourceVersion"):
             raise WriteError(
