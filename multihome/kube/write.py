@@ -596,11 +596,29 @@ class Writer:
         await self._check(resource, name, docs, None)
         entry = dict(self.store.get(k) or self._entry_from(live))
         entry["deletionTimestamp"] = now()
+        if resource.kind == "Namespace" and not dry_run:
+            self._terminating_in(name, view, entry["deletionTimestamp"])
         return await self._commit(
             resource, k, docs, entry, dry_run, 200, view, namespace, name, live
         )
 
     # -- helpers ------------------------------------------------------------------------------
+    def _terminating_in(self, namespace: str, view: LabView, stamp: str) -> None:
+        """What a deleted namespace holds is served as being deleted too, until it is gone."""
+        from .server import RESOURCES
+
+        for r in RESOURCES:
+            if not r.namespaced or r.kind not in WRITABLE:
+                continue
+            for obj in self.overlay(r, view.objects(r.qualified, r.objects), view):
+                meta = obj["metadata"]
+                if meta.get("namespace") != namespace or meta.get("deletionTimestamp"):
+                    continue
+                k = key(r.kind, namespace, meta["name"])
+                entry = dict(self.store.get(k) or self._entry_from(obj))
+                entry["deletionTimestamp"] = stamp
+                self.store.put(k, entry)
+
     def _namespace_of(
         self, resource: Resource, namespace: str | None, meta: dict[str, Any]
     ) -> str | None:

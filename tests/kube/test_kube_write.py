@@ -374,7 +374,10 @@ def test_namespace_deployment_statefulset_and_setting(lab: dict[str, Any]) -> No
         kubectl(lab, "get", "deploy", "-n", "team", "web", "-o", "jsonpath={.metadata.generation}")
     )
     assert gen == "2"
-    ok(kubectl(lab, "delete", "namespace", "team", "--wait", "--timeout=90s"))
+    ok(kubectl(lab, "delete", "namespace", "team", "--wait=false"))
+    terminating = ok(kubectl(lab, "get", "pods", "-n", "team", "--no-headers"))
+    assert all(" Terminating " in line for line in terminating.splitlines()), terminating
+    ok(kubectl(lab, "wait", "--for=delete", "namespace/team", "--timeout=90s"))
     assert not running_pods("team")
     setting = ("-n", "longhorn-system", "storage-network")
     ok(kubectl(lab, "label", "settings.longhorn.io", *setting, "checked=yes"))
