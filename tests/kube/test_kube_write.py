@@ -449,6 +449,8 @@ def test_a_failing_pod_stays_creating_and_the_lab_goes_on(lab: dict[str, Any]) -
     for name in ("tools-f", "tools-g"):
         ok(kubectl(lab, "delete", "pod", "-n", NS, name, "--wait", "--timeout=90s"))
     assert {p["name"] for p in api.status()["pods"] if p["namespace"] == NS} == {"net-tools"}
+    # the reconcile really removed them (a failed one keeps the old plan)
+    assert {p.name for p in api.load_plan().pods if p.namespace == NS} == {"net-tools"}
 
 
 def test_a_changed_file_and_the_api_share_the_design(lab: dict[str, Any]) -> None:
@@ -463,3 +465,24 @@ def test_a_changed_file_and_the_api_share_the_design(lab: dict[str, Any]) -> Non
     ok(kubectl(lab, "delete", "pod", "-n", NS, "tools-file", "--wait", "--timeout=90s"))
     assert "tools-file" not in (Path(lab["dir"]) / "design.yaml").read_text()
     assert "tools-file" not in {p["name"] for p in api.status()["pods"]}
+
+
+def test_down_while_a_write_is_reconciled(lab: dict[str, Any]) -> None:
+    """Last: down waits for the lab's own reconcile, and nothing builds the lab again."""
+    ok(kubectl(lab, "create", *lab["validate"], "-f", "-", stdin=pod_yaml("tools-z")))
+    assert api.down("multi-homed") == ["multi-homed"]
+    time.sleep(1.0)  # a reconcile that went on would have made the lab again by now
+    assert not LabState("multi-homed").exists()
+    ours = [
+        pid
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and str(lab["dir"]).encode() in _cmdline(pid)
+    ]
+    assert ours == []
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
