@@ -1033,47 +1033,15 @@ def _body_of(
 
 
 def _validate(state: Any, docs: list[dict[str, Any]], index: int | None) -> list[tuple[str, str]]:
-    """What a real cluster (or the lab) would refuse in the changed design, each with the
-    field of the written object it concerns (empty: none)."""
-    from multihome.lab import reconcile
-    from multihome.lab.api import DesignRefused, check_design, load_plan
-    from multihome.plan import PlanError, build_plan
-    from multihome.spec import SpecError
-
+    """What a real cluster (or the lab) would refuse in the changed design (``lab.design``
+    judges), each with the field of the written object it concerns (empty: none)."""
     text, lines = _dump_with_lines(docs, index)
-    filename = "<api>"
-    try:
-        lab_file = design.load(text, filename)
-    except SpecError as exc:
-        errors = [exc, *exc.more]
-        found = []
-        for e in errors:
-            where = _field(e.location, lines)
-            # the loader names the manifest and the path first: the Status says them already
-            message = re.sub(r"^\w+ [\w./-]+: [\w.\[\]-]+: ", "", e.message)
-            found.append((where, message))
-        return found
-    try:
-        check_design(lab_file)
-    except DesignRefused as exc:
-        from multihome.check import Kind
-
-        return [
-            (_field(f.location, lines), f.message) for f in exc.findings if f.kind is Kind.REFUSED
-        ]
-    try:
-        placed = {
-            f"{p['namespace']}/{p['name']}": p["node"]
-            for p in json.loads(state.read_text(state.dir / "status.json"))["pods"]
-        }
-        plan = build_plan(lab_file, placed)
-    except PlanError as exc:
-        return [("", str(exc))]
-    changed = reconcile.infrastructure_changes(load_plan(state.name), plan)
-    if changed:
-        return [("", f"the change would touch the lab's {', '.join(changed)}, which a running "
-                     "lab can't take")]  # fmt: skip
-    return []
+    found = []
+    for location, message in design.problems(state, text, "<api>"):
+        # the loader names the manifest and the path first: the Status says them already
+        message = re.sub(r"^\w+ [\w./-]+: [\w.\[\]-]+: ", "", message)
+        found.append((_field(location, lines), message))
+    return found
 
 
 def _dump_with_lines(docs: list[dict[str, Any]], index: int | None) -> tuple[str, dict[int, str]]:

@@ -5,11 +5,13 @@ and applying a changed design to the running lab.
 manifest) and so does a reconcile of a changed file; the lab's API changes the manifests in
 it (a ``kubectl create`` is a new document) and applies it with :func:`apply`, which is
 ``up`` of the running lab: the same validate gate, plan and reconcile a changed lab file
-goes through (``bringup``), one at a time (the lab's lock), and never a new lab.
+goes through (``bringup``), one at a time (the lab's lock), and never a new lab;
+:func:`problems` says beforehand what would stop a changed design (the API's 422).
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -19,6 +21,7 @@ from .state import LabState
 
 if TYPE_CHECKING:
     from multihome.spec import LabFile
+    from multihome.spec.errors import Location
 
 DESIGN_FILE = "design.yaml"
 
@@ -62,6 +65,39 @@ def load(text: str, filename: str = DESIGN_FILE) -> LabFile:
     from multihome.spec import load_lab_text
 
     return load_lab_text(text, filename)
+
+
+def problems(state: LabState, text: str, filename: str) -> list[tuple[Location | None, str]]:
+    """What stops ``text`` from becoming the running lab's design, each with where: it does
+    not load, validate finds what a real cluster would refuse, it can't be planned, or it
+    changes what a running lab can't take (its machines and wires). Empty: it can be
+    applied (``apply``) as a changed lab file would be."""
+    from multihome.check import Kind
+    from multihome.plan import PlanError, build_plan
+    from multihome.spec import SpecError
+
+    from . import reconcile
+    from .api import DesignRefused, check_design, load_plan, status_path
+
+    try:
+        lab_file = load(text, filename)
+    except SpecError as exc:
+        return [(e.location, e.message) for e in (exc, *exc.more)]
+    try:
+        check_design(lab_file)
+    except DesignRefused as exc:
+        return [(f.location, f.message) for f in exc.findings if f.kind is Kind.REFUSED]
+    running = json.loads(state.read_text(status_path(state)))["pods"]
+    placed = {f"{p['namespace']}/{p['name']}": p["node"] for p in running}
+    try:
+        plan = build_plan(lab_file, placed)
+    except PlanError as exc:
+        return [(None, str(exc))]
+    changed = reconcile.infrastructure_changes(load_plan(state.name), plan)
+    if changed:
+        what = ", ".join(changed)
+        return [(None, f"the change would touch the lab's {what}, which a running lab can't take")]
+    return []
 
 
 def apply(state: LabState) -> dict[str, Any]:
