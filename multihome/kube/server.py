@@ -20,9 +20,10 @@ from multihome.lab.api import LabError, exec_argv
 
 from . import execws, tables
 from .objects import LabView
+from .requests import MAX_BODY, WriteError
 from .selectors import SelectorError, field_selector, label_selector
 from .state import LabSource
-from .write import MAX_BODY, WRITABLE, WRITE_VERBS, WriteError, Writer
+from .write import WRITABLE, WRITE_VERBS, Writer
 
 log = logging.getLogger("multihome.kube")
 

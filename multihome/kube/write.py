@@ -12,7 +12,8 @@ a new pod is attached for real, a deleted one detached and its lease released, w
 Reads see the design through :meth:`Writer.overlay`: the spec as written, the status as the
 lab has it, and the metadata the API server keeps (``meta``). Writes are serialised (one
 ``asyncio.Lock``); what the lab can't change (nodes, events, pods run by a workload or by
-Longhorn, the cluster's own namespaces) is refused before anything is changed.
+Longhorn, the cluster's own namespaces) is refused before anything is changed. Reading the
+request is ``requests``'; turning objects into design documents and back, ``documents``'.
 """
 
 from __future__ import annotations
@@ -22,26 +23,40 @@ import copy
 import datetime
 import json
 import logging
-import re
 import secrets
 import string
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from multihome.lab import design
 from multihome.lab.api import LabError
 
 from . import apply as ssa
 from . import patch as patches
-from . import protowire
+from .documents import NS_NAME_LABEL, body_of, desired, spec_of, validate
 from .meta import MetaStore, key, new_uid
 from .reconciler import LOCKED
+from .requests import (
+    WriteError,
+    bounded,
+    check_kind,
+    delete_dry_run,
+    details,
+    dry_run_of,
+    field_manager,
+    invalid,
+    json_response,
+    not_found,
+    one_line,
+    read_object,
+    read_raw,
+    refused,
+)
 
 if TYPE_CHECKING:
     from .objects import LabView
@@ -54,66 +69,11 @@ WRITABLE = ("Pod", "NetworkAttachmentDefinition", "Namespace", "Deployment", "Da
             "StatefulSet", "Setting")  # fmt: skip
 WRITE_VERBS = ("create", "delete", "patch", "update")
 BUILTIN = ("Pod", "Namespace", "Deployment", "DaemonSet", "StatefulSet")
-SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-POD_DEFAULTS = ("restartPolicy", "dnsPolicy", "schedulerName", "serviceAccountName",
-                "terminationGracePeriodSeconds", "nodeName")  # fmt: skip
-SERVER_ANNOTATIONS = ("k8s.v1.cni.cncf.io/network-status", "cni.projectcalico.org/")
-NS_NAME_LABEL = "kubernetes.io/metadata.name"
-MAX_BODY = 1024 * 1024
-BODY_TYPES = ("application/json", "application/yaml")
 _NAME_CHARS = string.ascii_lowercase + string.digits
-
-
-@dataclass
-class WriteError(Exception):
-    code: int
-    reason: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def _json(obj: Any, status: int = 200) -> web.Response:
-    body = json.dumps(obj, separators=(",", ":")).encode()
-    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _server_annotation(name: str) -> bool:
-    return any(name == a or (a.endswith("/") and name.startswith(a)) for a in SERVER_ANNOTATIONS)
-
-
-def _details(resource: Resource, name: str, **more: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {"name": name, "kind": resource.name}
-    if resource.group:
-        found["group"] = resource.group
-    found.update(more)
-    return found
-
-
-def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> WriteError:
-    """The API server's 422: ``Kind "name" is invalid: field: message, ...``."""
-    text = ", ".join(f"{f}: {m}" if f else m for f, m in causes)
-    listed = [
-        {"reason": "FieldValueInvalid", "message": m, **({"field": f} if f else {})}
-        for f, m in causes
-    ]
-    return WriteError(
-        422, "Invalid", f'{resource.kind} "{name}" is invalid: {text}',
-        {"name": name, "group": resource.group, "kind": resource.kind, "causes": listed},
-    )  # fmt: skip
-
-
-def not_found(resource: Resource, name: str) -> WriteError:
-    return WriteError(
-        404, "NotFound", f'{resource.qualified} "{name}" not found', _details(resource, name)
-    )
-
-
-def refused(message: str) -> WriteError:
-    return WriteError(405, "MethodNotAllowed", message)
 
 
 class Writer:
@@ -217,7 +177,7 @@ class Writer:
             return obj
         obj = copy.deepcopy(obj)
         if doc is not None:
-            _desired(resource.kind, obj, doc)
+            desired(resource.kind, obj, doc)
         if entry is not None:
             meta = obj["metadata"]
             meta["uid"] = entry["uid"]
@@ -282,7 +242,7 @@ class Writer:
         self, request: web.Request, resource: Resource, namespace: str | None, name: str | None
     ) -> web.Response:
         method = request.method
-        dry_run = _dry_run(request)
+        dry_run = dry_run_of(request)
         if resource.kind not in WRITABLE:
             raise refused(
                 f"{resource.name} are the lab's {_what(resource.kind)}: the lab's API does not "
@@ -296,7 +256,7 @@ class Writer:
                     "MethodNotAllowed",
                     "the server does not allow this method on the requested resource",
                 )
-            body = await _body(request)
+            body = await read_object(request)
             async with self.lock:
                 return await self._create(request, resource, namespace, body, dry_run)
         if name is None:
@@ -306,11 +266,11 @@ class Writer:
                 "the server does not allow this method on the requested resource (a collection)",
             )
         if method == "DELETE":
-            dry_run = dry_run or await _delete_options_dry_run(request)
+            dry_run = dry_run or await delete_dry_run(request)
             async with self.lock:
                 return await self._delete(resource, namespace, name, dry_run)
         if method == "PUT":
-            body = await _body(request)
+            body = await read_object(request)
             async with self.lock:
                 return await self._update(request, resource, namespace, name, body, dry_run)
         if method == "PATCH":
@@ -327,7 +287,7 @@ class Writer:
                     f"the body of the request was in an unknown format - accepted media types "
                     f"include: {patches.JSON}, {patches.MERGE}, {patches.APPLY}",
                 )  # fmt: skip
-            raw = await _raw(request)
+            raw = await read_raw(request)
             async with self.lock:
                 return await self._patch(request, resource, namespace, name, ctype, raw, dry_run)
         raise WriteError(
@@ -353,7 +313,7 @@ class Writer:
             raise WriteError(400, "BadRequest", "metadata: must be an object")
         if body.get("metadata") is None:
             body["metadata"] = meta = {}
-        _check_kind(resource, body)
+        check_kind(resource, body)
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = str(meta["generateName"]) + "".join(
                 secrets.choice(_NAME_CHARS) for _ in range(5)
@@ -376,15 +336,15 @@ class Writer:
                 409, "AlreadyExists",
                 ("object is being deleted: " if terminating else "")
                 + f'{resource.qualified} "{name}" already exists',
-                _details(resource, name),
+                details(resource, name),
             )  # fmt: skip
         if namespace is not None and not self._namespace_exists(view, namespace):
             raise WriteError(404, "NotFound", f'namespaces "{namespace}" not found',
                              {"name": namespace, "kind": "namespaces"})  # fmt: skip
-        doc = _body_of(resource, body, namespace, None, None)
+        doc = body_of(resource, body, namespace, None, None)
         docs.append(doc)
         await self._check(resource, name, docs, len(docs) - 1)
-        manager = _manager(request, "create")
+        manager = field_manager(request, "create")
         stamp = now()
         managed = ssa.track_update(
             None, doc, [], manager, resource.group_version, stamp,
@@ -411,7 +371,7 @@ class Writer:
     ) -> web.Response:
         if not isinstance(body.get("metadata"), dict):
             raise WriteError(400, "BadRequest", "metadata: must be an object")
-        _check_kind(resource, body)
+        check_kind(resource, body)
         given = body["metadata"].get("name")
         if given != name:
             raise WriteError(
@@ -426,7 +386,7 @@ class Writer:
                 409, "Conflict",
                 f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object is '
                 "being deleted (the lab is detaching it)",
-                _details(resource, name),
+                details(resource, name),
             )  # fmt: skip
         rv = body["metadata"].get("resourceVersion")
         if rv and str(rv) != live["metadata"].get("resourceVersion"):
@@ -434,10 +394,10 @@ class Writer:
                 409, "Conflict",
                 f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object has '
                 "been modified; please apply your changes to the latest version and try again",
-                _details(resource, name),
+                details(resource, name),
             )  # fmt: skip
         old_doc = docs[index]
-        doc = _body_of(resource, body, namespace, live, old_doc)
+        doc = body_of(resource, body, namespace, live, old_doc)
         docs[index] = doc
         await self._check(resource, name, docs, index)
         entry = dict(self.store.get(k) or self._entry_from(live))
@@ -449,10 +409,10 @@ class Writer:
             ]
         else:
             entry["managedFields"] = ssa.track_update(
-                old_doc, doc, managed, _manager(request, operation), resource.group_version,
+                old_doc, doc, managed, field_manager(request, operation), resource.group_version,
                 now(), associative=resource.kind in BUILTIN,
             )  # fmt: skip
-        if _spec_of(doc) != _spec_of(old_doc):
+        if spec_of(doc) != spec_of(old_doc):
             entry["generation"] = int(entry.get("generation", 1)) + 1
         return await self._commit(resource, k, docs, entry, dry_run, 200, view, namespace, name)
 
@@ -470,7 +430,7 @@ class Writer:
         if ctype == patches.APPLY:
             return await self._apply(request, resource, namespace, name, raw, dry_run, view)
         try:
-            given = _bounded(json.loads(raw))
+            given = bounded(json.loads(raw))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise WriteError(400, "BadRequest", f"error decoding patch: {exc}") from None
         live, _, _, _ = self._writable(resource, view, namespace, name)
@@ -515,16 +475,16 @@ class Writer:
             )  # fmt: skip
         force = request.query.get("force") in ("1", "true")
         try:
-            applied = _bounded(yaml.safe_load(raw))
+            applied = bounded(yaml.safe_load(raw))
         except (yaml.YAMLError, RecursionError) as exc:
-            raise WriteError(400, "BadRequest", f"error decoding YAML: {_one_line(exc)}") from None
+            raise WriteError(400, "BadRequest", f"error decoding YAML: {one_line(exc)}") from None
         if not isinstance(applied, dict):
             raise WriteError(
                 400, "BadRequest", "error decoding YAML: the apply configuration is not an object"
             )
         if not isinstance(applied.get("metadata"), dict):
             raise invalid(resource, name, [("metadata", "Required value")])
-        _check_kind(resource, applied, required=True)
+        check_kind(resource, applied, required=True)
         if applied["metadata"].get("name") not in (None, name):
             raise WriteError(
                 400,
@@ -576,7 +536,7 @@ class Writer:
             if entry is not None:
                 entry["managedFields"] = managed
                 self.store.save()
-        return _json(body, status=response.status)
+        return json_response(body, status=response.status)
 
     async def _delete(
         self, resource: Resource, namespace: str | None, name: str, dry_run: bool
@@ -584,7 +544,7 @@ class Writer:
         view = self.source.view()
         live, index, docs, k = self._writable(resource, view, namespace, name)
         if live["metadata"].get("deletionTimestamp"):
-            return _json(live)
+            return json_response(live)
         docs = list(docs)
         del docs[index]
         if resource.kind == "Namespace":  # what is in it goes with it
@@ -677,7 +637,7 @@ class Writer:
     async def _check(
         self, resource: Resource, name: str, docs: list[dict[str, Any]], index: int | None
     ) -> None:
-        causes = await asyncio.to_thread(_validate, self.state, docs, index)
+        causes = await asyncio.to_thread(validate, self.state, docs, index)
         if causes:
             raise invalid(resource, name, causes)
 
@@ -708,7 +668,7 @@ class Writer:
             finally:
                 self.store.entries = saved_entries
                 self._docs, self._docs_key = saved_docs
-            return _json(obj, status=code)
+            return json_response(obj, status=code)
         self.store.put(k, entry)
         self.store.save()
         design.write_text(self.state, design.dump(docs))
@@ -716,7 +676,7 @@ class Writer:
         obj = self.current(resource, view, namespace, name) or live
         self._notify()
         self.kick()
-        return _json(obj, status=code)
+        return json_response(obj, status=code)
 
     def _notify(self) -> None:
         for listener in list(self.listeners):
@@ -800,125 +760,6 @@ class Writer:
 
 
 # -- bodies ---------------------------------------------------------------------------------
-async def _raw(request: web.Request) -> bytes:
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise WriteError(
-            413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}"
-        ) from None
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    ctype = request.content_type
-    if ctype == protowire.MEDIA_TYPE:
-        try:
-            return protowire.decode(await _raw(request), ("Namespace",))
-        except (protowire.ProtoError, UnicodeDecodeError) as exc:
-            raise WriteError(
-                415, "UnsupportedMediaType",
-                f"{exc}: send it as application/json (kubectl create -f FILE does)",
-            ) from None  # fmt: skip
-    if ctype not in BODY_TYPES:
-        raise WriteError(
-            415, "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: "
-            + ", ".join(BODY_TYPES),
-        )  # fmt: skip
-    raw = await _raw(request)
-    try:
-        if ctype in ("application/yaml", "application/apply-patch+yaml"):
-            value = _bounded(yaml.safe_load(raw))
-        else:
-            value = _bounded(json.loads(raw))
-    except (ValueError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as exc:
-        what = "YAML" if "yaml" in ctype else "JSON"
-        raise WriteError(
-            400, "BadRequest", f"the body of the request is not valid {what}: {_one_line(exc)}"
-        ) from None
-    if not isinstance(value, dict):
-        raise WriteError(400, "BadRequest", "the body of the request is not an object")
-    return value
-
-
-async def _delete_options_dry_run(request: web.Request) -> bool:
-    """``dryRun`` of the DeleteOptions a DELETE may carry as its body (kubectl sends it so)."""
-    raw = await _raw(request)
-    if not raw.strip():
-        return False
-    try:
-        options = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise WriteError(400, "BadRequest", f"invalid DeleteOptions: {_one_line(exc)}") from None
-    values = options.get("dryRun") if isinstance(options, dict) else None
-    if not values:
-        return False
-    if values != ["All"]:
-        raise WriteError(400, "BadRequest", f"Invalid dry run value: {values}")
-    return True
-
-
-MAX_DEPTH = 64
-MAX_NODES = 200_000
-
-
-def _bounded(value: Any) -> Any:
-    """``value`` when it is nested at most ``MAX_DEPTH`` deep and has at most ``MAX_NODES``
-    values once YAML's aliases are expanded (walked without recursion); else a 400."""
-    stack = [(value, 1)]
-    seen = 0
-    while stack:
-        item, depth = stack.pop()
-        seen += 1
-        if depth > MAX_DEPTH or seen > MAX_NODES:
-            raise WriteError(
-                400, "BadRequest",
-                f"the body of the request is nested deeper than {MAX_DEPTH} levels or holds "
-                f"more than {MAX_NODES} values (YAML aliases expanded)",
-            )  # fmt: skip
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return value
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _check_kind(resource: Resource, body: dict[str, Any], required: bool = False) -> None:
-    kind, api_version = body.get("kind"), body.get("apiVersion")
-    if (required or kind) and kind != resource.kind:
-        raise WriteError(
-            400, "BadRequest",
-            f"the kind of the object ({kind}) does not match the resource on the URL "
-            f"({resource.qualified}, kind {resource.kind})",
-        )  # fmt: skip
-    if (required or api_version) and api_version != resource.group_version:
-        raise WriteError(
-            400, "BadRequest",
-            f"the API version in the data ({api_version}) does not match the expected API "
-            f"version ({resource.group_version})",
-        )  # fmt: skip
-
-
-def _dry_run(request: web.Request) -> bool:
-    values = request.query.getall("dryRun", [])
-    for v in values:
-        if v != "All":
-            raise WriteError(
-                400, "BadRequest", f'Invalid dry run value: "{v}" (only "All" is supported)'
-            )
-    return bool(values)
-
-
-def _manager(request: web.Request, operation: str) -> str:
-    given = request.query.get("fieldManager")
-    if given:
-        return given
-    agent = request.headers.get(hdrs.USER_AGENT, "")
-    return agent.split("/", 1)[0] or "unknown"
 
 
 def _what(kind: str) -> str:
@@ -942,152 +783,3 @@ def _why_fixed(resource: Resource, live: dict[str, Any]) -> str:
     if resource.kind == "Namespace":
         return f"namespace \"{name}\" is one of the cluster's own: the lab's API does not change it"
     return f"{resource.singular} \"{name}\" is the lab's own: the lab's API does not change it"
-
-
-def _spec_of(doc: dict[str, Any]) -> Any:
-    return {k: v for k, v in doc.items() if k not in ("metadata", "status", "kind", "apiVersion")}
-
-
-def _desired(kind: str, obj: dict[str, Any], doc: dict[str, Any]) -> None:
-    """``obj`` (from the lab) with the spec and the user's metadata as ``doc`` has them."""
-    for k, v in doc.items():
-        if k in ("metadata", "status", "apiVersion", "kind"):
-            continue
-        if k == "spec" and kind == "Pod" and isinstance(v, dict):
-            old = obj.get("spec") or {}
-            spec = {d: old[d] for d in POD_DEFAULTS if d in old}
-            spec.update(copy.deepcopy(v))
-            obj["spec"] = spec
-        elif k == "spec" and kind == "Namespace":
-            continue
-        elif k == "spec" and isinstance(v, dict) and isinstance(obj.get("spec"), dict):
-            spec = copy.deepcopy(v)
-            if kind in ("Deployment", "StatefulSet"):
-                spec.setdefault("replicas", 1)
-            obj["spec"] = spec
-        else:
-            obj[k] = copy.deepcopy(v)
-    meta = obj["metadata"]
-    user = doc.get("metadata") or {}
-    labels = dict(user.get("labels") or {})
-    if kind == "Namespace":
-        labels[NS_NAME_LABEL] = meta["name"]
-    server = {a: v for a, v in (meta.get("annotations") or {}).items() if _server_annotation(a)}
-    annotations = {**(user.get("annotations") or {}), **server}
-    for field_name, value in (("labels", labels), ("annotations", annotations)):
-        if value:
-            meta[field_name] = value
-        else:
-            meta.pop(field_name, None)
-
-
-def _body_of(
-    resource: Resource,
-    obj: dict[str, Any],
-    namespace: str | None,
-    live: dict[str, Any] | None,
-    old_doc: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """What the design records of a written object: its user fields, without what the server
-    fills in (status, server metadata, Multus' and Calico's annotations, a pod's defaults)."""
-    meta = obj.get("metadata") or {}
-    out_meta: dict[str, Any] = {"name": meta["name"]}
-    if namespace is not None:
-        out_meta["namespace"] = namespace
-    labels = {k: v for k, v in (meta.get("labels") or {}).items()
-              if not (resource.kind == "Namespace" and k == NS_NAME_LABEL)}  # fmt: skip
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if not _server_annotation(k)}  # fmt: skip
-    if labels:
-        out_meta["labels"] = labels
-    if annotations:
-        out_meta["annotations"] = annotations
-    body: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion") or resource.group_version,
-        "kind": resource.kind,
-        "metadata": out_meta,
-    }
-    if resource.kind == "Setting":  # the lab file may have v1beta1; the API serves v1beta2
-        body["apiVersion"] = (old_doc or {}).get("apiVersion") or resource.group_version
-    for k, v in obj.items():
-        if k in ("apiVersion", "kind", "metadata", "status"):
-            continue
-        body[k] = copy.deepcopy(v)
-    old_spec = (old_doc or {}).get("spec") or {}
-    live_spec = (live or {}).get("spec") or {}
-    spec = body.get("spec")
-    if isinstance(spec, dict):
-        if resource.kind == "Pod":
-            for d in POD_DEFAULTS:
-                if d in spec and d not in old_spec and spec[d] == live_spec.get(d):
-                    del spec[d]
-        if (
-            resource.kind in ("Deployment", "StatefulSet")
-            and "replicas" not in old_spec
-            and (live is not None and spec.get("replicas") == live_spec.get("replicas"))
-        ):
-            spec.pop("replicas", None)
-        if resource.kind == "Namespace":
-            del body["spec"]
-    return body
-
-
-def _validate(state: Any, docs: list[dict[str, Any]], index: int | None) -> list[tuple[str, str]]:
-    """What a real cluster (or the lab) would refuse in the changed design (``lab.design``
-    judges), each with the field of the written object it concerns (empty: none)."""
-    text, lines = _dump_with_lines(docs, index)
-    found = []
-    for location, message in design.problems(state, text, "<api>"):
-        # the loader names the manifest and the path first: the Status says them already
-        message = re.sub(r"^\w+ [\w./-]+: [\w.\[\]-]+: ", "", message)
-        found.append((_field(location, lines), message))
-    return found
-
-
-def _dump_with_lines(docs: list[dict[str, Any]], index: int | None) -> tuple[str, dict[int, str]]:
-    """The design's text, and the field path written at each line: bare for the document at
-    ``index`` (the object written), else prefixed with its document's kind and name."""
-    parts = []
-    line = 1
-    lines: dict[int, str] = {}
-    for i, doc in enumerate(docs):
-        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-        if i:
-            parts.append("---\n")
-            line += 1
-        meta = doc.get("metadata") or {}
-        where = "/".join(str(x) for x in (meta.get("namespace"), meta.get("name")) if x)
-        prefix = "" if i == index else f"{doc.get('kind')} {where} "
-        lines.update({line + n: prefix + p for n, p in _line_paths(text).items()})
-        parts.append(text)
-        line += text.count("\n")
-    return "".join(parts), lines
-
-
-def _line_paths(text: str) -> dict[int, str]:
-    """0-based line within ``text`` -> the dotted path of the key written there."""
-    found: dict[int, str] = {}
-
-    def walk(node: yaml.Node, path: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                child = f"{path}.{k.value}" if path else str(k.value)
-                found.setdefault(k.start_mark.line, child)
-                walk(v, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for n, item in enumerate(node.value):
-                child = f"{path}[{n}]"
-                found.setdefault(item.start_mark.line, child)
-                walk(item, child)
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, "")
-    return found
-
-
-def _field(location: Any, lines: dict[int, str]) -> str:
-    if location is None or location.file != "<api>":
-        return ""
-    before = [n for n in lines if n <= location.line]
-    return lines[max(before)] if before else ""

@@ -9,7 +9,7 @@ import pytest
 
 from multihome.kube import apply as ssa
 from multihome.kube import patch, protowire
-from multihome.kube.write import _dump_with_lines, _field
+from multihome.kube.documents import dump_with_lines, field_at
 from multihome.spec.errors import Location
 
 POD = {
@@ -131,9 +131,9 @@ def test_protobuf_namespace_and_refusals() -> None:
 def test_field_paths_from_the_designs_lines() -> None:
     lab = {"apiVersion": "multihome.dev/v1alpha1", "kind": "Lab", "metadata": {"name": "l"},
            "spec": {"expect": [{"from": "a/b"}]}}  # fmt: skip
-    text, lines = _dump_with_lines([lab, POD], 1)
+    text, lines = dump_with_lines([lab, POD], 1)
     at = text.splitlines().index("  - name: two") + 1
-    assert _field(Location("<api>", at, 3), lines) == "spec.containers[1]"
+    assert field_at(Location("<api>", at, 3), lines) == "spec.containers[1]"
     at = text.splitlines().index("  - from: a/b") + 1
-    assert _field(Location("<api>", at, 3), lines) == "Lab l spec.expect[0]"
-    assert _field(Location("other.yaml", at, 3), lines) == ""
+    assert field_at(Location("<api>", at, 3), lines) == "Lab l spec.expect[0]"
+    assert field_at(Location("other.yaml", at, 3), lines) == ""
