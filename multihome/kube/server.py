@@ -321,7 +321,9 @@ class Api:
     ) -> web.Response:
         if _wants_table(request.headers.get(hdrs.ACCEPT, "")):
             return web.json_response(
-                tables.table(resource.columns, resource.row, objects, view.resource_version)
+                tables.table(
+                    resource.columns, resource.row, objects, self.writer.resource_version(view)
+                )
             )
         if single:
             return web.json_response(objects[0])
@@ -334,7 +336,7 @@ class Api:
             {
                 "kind": f"{resource.kind}List",
                 "apiVersion": resource.group_version,
-                "metadata": {"resourceVersion": view.resource_version},
+                "metadata": {"resourceVersion": self.writer.resource_version(view)},
                 "items": items,
             }
         )

@@ -122,6 +122,10 @@ class Writer:
         return next((i for i, d in enumerate(docs[1:], 1) if self._doc_key(d) == k), None)
 
     # -- reads ------------------------------------------------------------------------------
+    def resource_version(self, view: LabView) -> str:
+        """A list's resourceVersion: the newest of the lab's status and of the writes."""
+        return str(max(int(view.resource_version or 0), self.store.rv))
+
     def overlay(
         self, resource: Resource, objects: list[dict[str, Any]], view: LabView
     ) -> list[dict[str, Any]]:

@@ -389,6 +389,8 @@ def test_namespace_deployment_statefulset_and_setting(lab: dict[str, Any]) -> No
 def test_metadata_is_kept_in_the_labs_dir(lab: dict[str, Any]) -> None:
     ok(kubectl(lab, "label", "pod", "-n", NS, "net-tools", "kept=yes"))
     first = json.loads(ok(kubectl(lab, "get", "pod", "-n", NS, "net-tools", "-o", "json")))
+    listed = raw(lab, "GET", f"/api/v1/namespaces/{NS}/pods")[1]
+    assert int(listed["metadata"]["resourceVersion"]) >= int(first["metadata"]["resourceVersion"])
     saved = json.loads((Path(lab["dir"]) / "api-objects.json").read_text())
     entry = saved["objects"][f"Pod/{NS}/net-tools"]
     assert entry["uid"] == first["metadata"]["uid"]
