@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := containernetworking-plugins dnsmasq-base iproute2 util-linux procps curl netplan.io graphviz tcpdump chromium kubectl
+APT_PACKAGES := containernetworking-plugins dnsmasq-base iproute2 util-linux procps curl netplan.io graphviz tcpdump chromium kubectl iputils-ping
 
 # `make test-kernel` only: a VM with a kernel that has 802.1q, ipvlan and bridge VLAN filtering.
 KERNEL_VM_APT_PACKAGES := qemu-system-x86 debootstrap e2fsprogs

@@ -31,6 +31,8 @@ BENCHMARKS = [
     "verify",
     "neighbours",
     "kube_get",
+    "kube_api",
+    "verify_live",
     "kube_write",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks

@@ -344,11 +344,36 @@ def down(name: NameArg = None) -> None:
     """Remove everything the lab made (idempotent; works after a crashed up)."""
     from multihome.lab import api
 
+    _unmerge_kubeconfigs(name)
     try:
         removed = api.down(name)
     except (api.LabError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc)
     out.print(f"removed lab {', '.join(removed)}" if removed else "no lab to remove")
+
+
+def _unmerge_kubeconfigs(name: str | None) -> None:
+    """Before down removes the lab's directory (the record is there): take out of the user's
+    kubeconfig what ``kubeconfig --merge`` put in."""
+    from multihome.kube.merge import MergeError, unmerge
+    from multihome.lab.state import LabState, StateError, list_labs
+
+    try:
+        names = [name] if name else list_labs()
+    except (StateError, OSError):
+        return  # down says what is wrong with the state
+    for lab in names:
+        try:
+            state = LabState(lab)
+        except (StateError, ValueError):
+            return  # not a lab's name: down says so
+        try:
+            paths = unmerge(state)
+        except (MergeError, StateError, OSError) as exc:
+            out.print(f"kubeconfig: left as it is ({exc})")
+            continue
+        for path in paths:
+            out.print(f"removed context multihome-{lab} from {path}")
 
 
 def _age(created: float) -> str:
@@ -661,16 +686,34 @@ def fault(
 
 
 @app.command()
-def kubeconfig(name: NameArg = None) -> None:
+def kubeconfig(
+    name: NameArg = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="Add the lab as a context (multihome-NAME) to your kubeconfig ($KUBECONFIG's "
+            "first file, else ~/.kube/config); down takes it out again.",
+        ),
+    ] = False,
+) -> None:
     """Print the path of the running lab's kubeconfig (its Kubernetes API on 127.0.0.1):
     kubectl --kubeconfig "$(multihome kubeconfig)" get pods -A -o wide"""
     from multihome.kube import kubeconfig_path
+    from multihome.kube.merge import MergeError
+    from multihome.kube.merge import merge as merge_into
     from multihome.lab import api
+    from multihome.lab.state import LabState
 
     try:
         path = kubeconfig_path(name)
-    except (api.LabError, OSError, RuntimeError, ValueError) as exc:
+        if merge:
+            merged, context = merge_into(LabState(path.parent.name, root=path.parent.parent))
+    except (api.LabError, MergeError, OSError, RuntimeError, ValueError) as exc:
         _lab_error(exc, tried=EXIT_USAGE)
+    if merge:
+        out.print(f"added context {context} to {merged}: kubectl --context {context} get pods -A")
+        return
     sys.stdout.write(f"{path}\n")
 
 
@@ -732,20 +775,43 @@ def verify(
     all_scenarios: Annotated[
         bool, typer.Option("--all-scenarios", help="Verify every scenario of the lab file.")
     ] = False,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            "--kubeconfig",
+            help="Verify a real cluster through its API instead: NAME is then the lab file "
+            "that says what should be (default: the built-in seed design).",
+        ),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig's context to use.")
+    ] = None,
+    no_exec: Annotated[
+        bool,
+        typer.Option("--no-exec", help="With --kubeconfig: read the API only, no exec in pods."),
+    ] = False,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
     reachability and isolation, which VLAN the traffic crosses, and the lab's expect entries.
+    With --kubeconfig, the same checks judge a real cluster read through its API.
     Exit 0: all pass; 1: a check failed; 2: verify could not run (no lab up)."""
     from multihome import verify as verifier
 
-    if scenario or all_scenarios:
-        _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
-    try:
-        report = verifier.run(name)
-    except verifier.VerifyError as exc:
-        if _State.debug:
-            raise
-        _fail(str(exc), exc.code)
+    if kubeconfig is not None:
+        if html is not None or scenario or all_scenarios:
+            _fail("--html and --scenario verify a running lab, not --kubeconfig's cluster")
+        report = _verify_cluster(name, kubeconfig, context, not no_exec)
+    else:
+        if context is not None or no_exec:
+            _fail("--context and --no-exec go with --kubeconfig")
+        if scenario or all_scenarios:
+            _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
+        try:
+            report = verifier.run(name)
+        except verifier.VerifyError as exc:
+            if _State.debug:
+                raise
+            _fail(str(exc), exc.code)
     if junit is not None:
         try:
             junit.write_text(report.junit(), encoding="utf-8")
@@ -755,6 +821,31 @@ def verify(
         _write_html(report, name, html)
     print_verify_report(report, output)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+def _verify_cluster(target: str | None, kubeconfig: Path, context: str | None, exec_: bool) -> Any:
+    """``verify --kubeconfig``: the design (a lab file, a running lab's name, or the seed)
+    against the cluster's API."""
+    from multihome.cluster import ClusterError
+    from multihome.verify import live
+
+    plan, _ = _design_or_lab(target) if target is not None else _design_or_lab_file(None)
+    try:
+        return live.run(plan, str(kubeconfig), context, exec_=exec_)
+    except ClusterError as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.code)
+
+
+def _design_or_lab_file(lab: Path | None) -> tuple[Any, None]:
+    from multihome.plan import PlanError, build_plan
+
+    lab_file = _load(lab)
+    try:
+        return build_plan(lab_file), None
+    except PlanError as exc:
+        _fail(f"{lab_file.path}: cannot verify against this design: {exc}", EXIT_FAILED)
 
 
 # -- pictures and packets -------------------------------------------------------------------

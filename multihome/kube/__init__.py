@@ -5,8 +5,10 @@ lab's other processes (recorded in its journal, the lab's token in its environme
 by ``down`` by recorded PID). It makes a CA, a server certificate for 127.0.0.1 and a bearer
 token (``tls``), listens on a free port of 127.0.0.1, and writes ``LABDIR/kubeconfig``; it
 reads the lab's ``status.json`` and ``plan.json`` on each request (``state``), so ``multihome
-get`` and the API always agree. Objects are built in ``objects``, their server-side Tables in
-``tables``, selectors in ``selectors``, the HTTP side in ``server`` and exec in ``execws``.
+get`` and the API always agree. Objects are built in ``objects``, their resourceVersions and
+changes in ``versions``, their server-side Tables in ``tables``, selectors in ``selectors``, the
+HTTP side in ``server``, watches in ``watch``, the OpenAPI documents in ``openapi``, exec in
+``execws``, logs in ``logs``; ``merge`` puts the lab into the user's kubeconfig on request.
 """
 
 from __future__ import annotations

@@ -88,6 +88,11 @@ class LabView:
             ),
             None,
         )
+        # flannel and Calico write the address of the NIC Canal is pinned to; on a NIC
+        # without one neither starts, and the node has neither annotation
+        iface = self.plan["cluster"].get("canal_iface")
+        canal = next((c for c in n["nics"] if c["name"] == iface), None) if iface else mgmt
+        canal_cidr = canal["address"] if canal and canal["address"] else None
         backend = self.plan["cluster"].get("canal_backend") or "vxlan"
         annotations = {
             "flannel.alpha.coreos.com/backend-data": "null"
@@ -95,11 +100,14 @@ class LabView:
             else json.dumps({"VNI": 1, "VtepMAC": "00:00:00:00:00:00"}, separators=(",", ":")),
             "flannel.alpha.coreos.com/backend-type": backend,
             "flannel.alpha.coreos.com/kube-subnet-manager": "true",
-            "flannel.alpha.coreos.com/public-ip": n["internal_ip"],
             "node.alpha.kubernetes.io/ttl": "0",
-            "projectcalico.org/IPv4Address": mgmt["address"] if mgmt else n["internal_ip"] + "/32",
             "volumes.kubernetes.io/controller-managed-attach-detach": "true",
         }
+        if canal_cidr or (canal is None and not iface):
+            cidr = canal_cidr or n["internal_ip"] + "/32"
+            annotations["flannel.alpha.coreos.com/public-ip"] = cidr.split("/")[0]
+            annotations["projectcalico.org/IPv4Address"] = cidr
+        annotations = dict(sorted(annotations.items()))
         meta = self._meta("Node", n["name"])
         meta["labels"] = labels
         meta["annotations"] = annotations
@@ -226,8 +234,9 @@ class LabView:
                     f'name="multus-cni-network" failed (add): {pod["error"]}',
                     {"component": "kubelet", "host": node},
                 ))  # fmt: skip
-            for kind, reason, message, source in said:
-                found.append(self._event(pod, len(found), kind, reason, message, source))
+            # numbered within the pod: another pod coming or going renames none of these
+            for index, (kind, reason, message, source) in enumerate(said):
+                found.append(self._event(pod, index, kind, reason, message, source))
         return found
 
     def _event(

@@ -1,8 +1,9 @@
 """The HTTP side of the lab's API (aiohttp): bearer-token authentication, discovery
-(``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP/VERSION``), ``get`` and ``list``
-of the served resources (label and field selectors, server-side Table output), ``pods/exec``,
-and errors as ``Status`` objects with the API server's reasons and codes. Writes (create,
-update, patch, delete) go to ``write.Writer``, which also overlays what was written on reads."""
+(``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP/VERSION``, the OpenAPI documents
+in ``openapi``), ``get``, ``list`` and ``watch`` (``watch``) of the served resources (label and
+field selectors, server-side Table output), ``pods/exec``, ``pods/log`` (``logs``), and errors
+as ``Status`` objects with the API server's reasons and codes. Writes (create, update, patch,
+delete) go to ``write.Writer``, which also overlays what was written on reads."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from aiohttp import hdrs, web
 
 from multihome.lab.api import LabError, exec_argv
 
-from . import execws, tables
+from . import execws, logs, openapi, tables, watch
 from .objects import LabView
 from .requests import MAX_BODY, WriteError
 from .selectors import SelectorError, field_selector, label_selector
@@ -62,7 +63,7 @@ RESOURCES = [
              LabView.nodes, tables.NODE_COLUMNS, tables.node_row, ("no",)),
     Resource("", "v1", "pods", "pod", "Pod", True, LabView.pods, tables.POD_COLUMNS,
              tables.pod_row, ("po",), ("all",),
-             (("exec", "PodExecOptions", ("create", "get")),)),
+             (("exec", "PodExecOptions", ("create", "get")), ("log", "Pod", ("get",)))),
     Resource("", "v1", "events", "event", "Event", True, LabView.events, tables.EVENT_COLUMNS,
              tables.event_row, ("ev",)),
     Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions",
@@ -120,10 +121,13 @@ class Api:
         self.port = port
         self.by_path = {(r.group_version, r.name): r for r in RESOURCES}
         self.writer = Writer(source)
+        self.watches = watch.Hub(source, RESOURCES)
+        self.served = openapi.served_of(RESOURCES)
 
     # -- plumbing ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.on_shutdown.append(self.watches.close)
         app.router.add_route("*", "/{path:.*}", self._dispatch)
         return app
 
@@ -161,6 +165,9 @@ class Api:
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return web.json_response({"paths": sorted(self._paths())})
+        if parts[0] == "openapi" and len(parts) >= 2:
+            found = openapi.respond(request, parts, self.version, self.served)
+            return self._get_only(request) or found or not_found_path()
         if parts == ["version"]:
             return self._get_only(request) or web.json_response(self._version())
         if parts[0] == "api":
@@ -282,11 +289,17 @@ class Api:
         if sub is not None:
             if (resource.name, sub) == ("pods", "exec") and namespace is not None and name:
                 return await self._exec(request, namespace, name)
+            if (resource.name, sub) == ("pods", "log") and namespace is not None and name:
+                return self._get_only(request) or await logs.serve(
+                    request, self.source, namespace, name
+                )
             return not_found_path()
         if request.method not in ("GET", "HEAD"):
             return await self.writer.handle(request, resource, namespace, name)
         if request.query.get("watch") in ("1", "true"):
-            return status(405, "MethodNotAllowed", "watch is not served by the lab's API yet")
+            return await self.watches.serve(
+                request, resource, namespace, name, self._table_of(request, resource)
+            )
         view = self.source.view()
         objects = self.writer.overlay(
             resource, view.objects(resource.qualified, resource.objects), view
@@ -303,6 +316,11 @@ class Api:
         objects = [o for o in objects if match_labels(o) and match_fields(o)]
         objects.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return self._respond(request, resource, objects, view, single=False)
+
+    def _table_of(self, request: web.Request, resource: Resource) -> watch.TableOf | None:
+        if not _wants_table(request.headers.get(hdrs.ACCEPT, "")):
+            return None
+        return lambda objs, rv: tables.table(resource.columns, resource.row, objs, rv)
 
     def _not_found(self, resource: Resource, name: str) -> web.Response:
         details: dict[str, Any] = {"name": name, "kind": resource.name}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ class LabSource:
         self._key: tuple[int, int] | None = None
         self._view: LabView | None = None
         self._running = (True, 0.0)
+        # called with each new reading before anyone sees it (watch stamps resourceVersions)
+        self.observer: Callable[[LabView], None] | None = None
 
     def _is_running(self) -> bool:
         value, when = self._running
@@ -46,6 +49,9 @@ class LabSource:
             status: dict[str, Any] = json.loads(self.state.read_text(path))
             status["running"] = alive
             plan = json.loads(self.state.read_text(self.state.dir / PLAN_FILE))
-            self._view = LabView(status, plan, str(st.st_mtime_ns // 1000))
+            view = LabView(status, plan, str(st.st_mtime_ns // 1000))
+            if self.observer is not None:
+                self.observer(view)
+            self._view = view
             self._key = key
         return self._view

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multihome.lab import forkpool, neighbours, netlink
 from multihome.lab.daemons import socket_answers
 
 from .counters import Stream, StreamResult, measure
 from .probes import Probe, ProbeResult, run_probes
+
+if TYPE_CHECKING:
+    from multihome.cluster import Objects
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class NetnsFacts:
     routes: tuple[Route, ...] = ()
     error: str | None = None
     """Why it could not be read (the namespace is gone, ...)."""
+    origin: str = "kernel"
+    """Where the facts come from: ``kernel`` (netlink, or ``ip`` run in the pod), or
+    ``network-status`` (what Multus recorded: a read-only run against a cluster's API)."""
 
     @property
     def defaults(self) -> tuple[Route, ...]:
@@ -101,6 +107,9 @@ class Evidence:
     """Path -> None when something accepted the connection, else why not."""
     leases: dict[str, Any] = field(default_factory=dict)
     """Network -> its DHCP server's leases (``checks.leases.read_leases``)."""
+    cluster: Objects | None = None
+    """The objects a cluster's API returned (``verify --kubeconfig``); None for the lab's
+    own collector, which reads the kernel, not the API."""
 
 
 def _link_local(cidr: str) -> bool:

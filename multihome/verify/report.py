@@ -31,13 +31,16 @@ class CheckResult:
     evidence: tuple[str, ...] = ()
     cause: str | None = None
     """For a failure: the likely cause and what to change; for a skip: why."""
+    tier: str | None = None
+    """Against a cluster's API: the tier whose evidence it needs (``read-only``, ``exec``,
+    ``probes``); None for the lab's own verify."""
 
     @property
     def name(self) -> str:
         return f"{self.id} {self.subject}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "id": self.id,
             "subject": self.subject,
             "title": self.title,
@@ -45,6 +48,9 @@ class CheckResult:
             "evidence": list(self.evidence),
             "cause": self.cause,
         }
+        if self.tier is not None:
+            found["tier"] = self.tier
+        return found
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,9 @@ class Report:
                 details.append("\n" + label, style="bold")
                 details.append(check.cause)
             table.add_row(
-                Text(check.id),
+                Text(check.id) + Text(f"\n({check.tier})", style="dim")
+                if check.tier
+                else Text(check.id),
                 Text(check.status.upper(), style=colours[check.status]),
                 details,
             )
@@ -117,7 +125,10 @@ class Report:
         lines = [f"{'CHECK'.ljust(width)}   RESULT   WHAT AND EVIDENCE"]
         indent = " " * (width + 12)
         for check in self.checks:
-            lines.append(f"{check.id.ljust(width)}   {check.status.upper():<6}   {check.title}")
+            tier = f" [{check.tier}]" if check.tier else ""
+            lines.append(
+                f"{check.id.ljust(width)}   {check.status.upper():<6}   {check.title}{tier}"
+            )
             shown = check.evidence if check.status == "fail" else check.evidence[:PASS_LINES]
             lines += [f"{indent}  {line}" for line in shown]
             if check.cause:
@@ -145,6 +156,9 @@ class Report:
             case = ET.SubElement(
                 suite, "testcase", classname=f"multihome.verify.{check.id}", name=check.subject
             )
+            if check.tier is not None:
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="tier", value=check.tier)
             if check.status == "fail":
                 failure = ET.SubElement(
                     case, "failure", message=check.cause or check.title, type=check.id

@@ -130,6 +130,8 @@ class LabView:
     """Node -> its directory in the lab's state (behind its /run/cni, /etc/cni/net.d, ...)."""
     faults: tuple[Fault, ...] = ()
     """The faults applied to the lab (``multihome fault``), by number."""
+    source: Literal["lab", "cluster"] = "lab"
+    """What was read: the running lab, or a cluster through its API (``verify.live``)."""
 
     def machine(self, name: str) -> MachineView | None:
         return self.nodes.get(name) or self.hosts.get(name)

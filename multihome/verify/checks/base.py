@@ -34,6 +34,16 @@ ALLOW_ATTEMPTS = 4
 DENY_DEADLINE = 0.5
 """A path that exists in the lab answers in milliseconds; silence this long means none."""
 STREAM_SIZE = 256 * 1024
+NOT_MEASURED = "not measured: "
+"""How evidence a collector could not gather starts its text (a probe's detail, a
+namespace's error). A check judges what was measured: it fails on what failed there, and
+when nothing measured failed but some of it could not be measured, its cause is that text
+(no verdict: ``verify.live`` makes it a skip with that reason)."""
+
+
+def unmeasured(text: str | None) -> bool:
+    """Whether a probe's detail (or an error) says the evidence could not be gathered."""
+    return text is not None and NOT_MEASURED in text
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .base import (
     segments_text,
     size_text,
     spread_pairs,
+    unmeasured,
 )
 
 Pair = tuple[PodPlan, PodView, str, PodPlan, PodView, str]
@@ -103,20 +104,22 @@ def _pod_to_pod(ctx: Context, pairs: list[Pair], ev: Evidence) -> CheckResult:
             "skip",
             cause="no two nodes run a pod that keeps its default route on eth0",
         )
-    lines, causes = [], []
+    lines, causes, skipped = [], [], []
     for a, va, _, b, vb, dst in pairs:
         result = ev.probes[f"pod-to-pod:{a.ref}:{b.ref}"]
         lines.append(f"{at(a, va)} -> {at(b, vb)} {dst}: {result.detail}")
-        if not result.answered:
+        if unmeasured(result.detail):
+            skipped.append(result.detail)
+        elif not result.answered:
             causes.append(_explain(ctx, va, dst, ev))
-    if causes:
+    if causes or skipped:
         return CheckResult(
             "pod-to-pod",
             "cluster network",
             title,
             "fail",
             tuple(lines),
-            "; ".join(dict.fromkeys(causes)),
+            "; ".join(dict.fromkeys(causes or skipped[:1])),
         )
     nodes = len({va.node for _, va, _, _, _, _ in pairs} | {vb.node for *_, vb, _ in pairs})
     summary = f"{len(pairs)} pod pairs on {nodes} nodes answer over eth0"
@@ -141,7 +144,7 @@ def _segment(ctx: Context, pairs: list[Pair], ev: Evidence) -> CheckResult:
             title,
             "fail",
             (f"{line}: {result.error}",),
-            _explain(ctx, va, dst, ev),
+            result.error if unmeasured(result.error) else _explain(ctx, va, dst, ev),
         )
     names = ctx.lab.bridges
     grown = result.segments

@@ -37,6 +37,8 @@ def _source(ctx: Context, exp: ExpectPlan) -> _Source | str:
     if exp.source_kind == "pod":
         pod = next((p for p in ctx.plan.pods if p.ref == exp.from_), None)
         view = ctx.lab.pods.get(exp.from_)
+        if pod is not None and view is None and ctx.lab.source == "cluster":
+            return f"{exp.from_} is not in the cluster"
         if pod is None or view is None:
             return f"{exp.from_} is not running (Pending: no node can run it)"
         if not view.running:

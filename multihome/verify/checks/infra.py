@@ -16,7 +16,7 @@ from multihome.plan import NetworkPlan, NodePlan
 from ..collect import SWITCH, Evidence, NetnsFacts, Work
 from ..probes import Probe
 from ..report import CheckResult
-from .base import Context, Judge
+from .base import Context, Judge, unmeasured
 
 DHCP_DEADLINE = 2.0
 
@@ -123,6 +123,8 @@ def _dhcp(
     who = _client_name(ctx, client)
     line = f"DISCOVER out of {who}: {result.detail}"
     offer = result.offer
+    if unmeasured(result.detail):
+        return CheckResult("dhcp-server", net.name, title, "fail", (line,), result.detail)
     if offer is None:
         return CheckResult(
             "dhcp-server",

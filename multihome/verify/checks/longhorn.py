@@ -27,6 +27,7 @@ from .base import (
     short,
     size_text,
     spread_pairs,
+    unmeasured,
 )
 
 REPLICA_PORT = LONGHORN_REPLICA_PORT
@@ -133,11 +134,14 @@ def _reach(
 ) -> CheckResult:
     assert ctx.plan.longhorn is not None
     subject = ctx.plan.longhorn.storage_network
-    lines, causes = [], []
+    lines, causes, skipped = [], [], []
     for (a, va, _), (b, vb, dst) in pairs:
         result = ev.probes[f"longhorn:{a.ref}:{b.ref}"]
         route = ev.routes.get((va.netns, dst))
         lines.append(f"{at(a, va)} -> {at(b, vb)} {dst}: {result.detail}, {route_text(route)}")
+        if unmeasured(result.detail):
+            skipped.append(result.detail)
+            continue
         if result.answered and route is not None and route.dev == ifname:
             continue
         if route is None or route.dev != ifname:
@@ -153,14 +157,14 @@ def _reach(
                 if na != nb
                 else f"no answer over {ifname} on {na}"
             )
-    if causes:
+    if causes or skipped:
         return CheckResult(
             "longhorn-reach",
             subject,
             _reach_title(ifname, split) + note,
             "fail",
             tuple(lines),
-            "; ".join(dict.fromkeys(causes)),
+            "; ".join(dict.fromkeys(causes or skipped[:1])),
         )
     summary = f"{len(pairs)} pairs answer, each out of {ifname}"
     title = _reach_title(ifname, split)
@@ -195,8 +199,14 @@ def _segment(ctx: Context, ifname: str, pair: tuple[Member, Member], ev: Evidenc
     port = f":{REPLICA_PORT}" if REPLICA_PORT in vb.serves.tcp else " (a sink)"
     line = f"{size_text(STREAM_SIZE)} over TCP {at(a, va)} -> {at(b, vb)} {dst}{port}"
     if result.error:
-        return CheckResult("longhorn-segment", key, title, "fail", (f"{line}: {result.error}",),
-                           f"the replication stream did not get through on {ifname}")  # fmt: skip
+        cause = (
+            result.error
+            if unmeasured(result.error)
+            else f"the replication stream did not get through on {ifname}"
+        )
+        return CheckResult(
+            "longhorn-segment", key, title, "fail", (f"{line}: {result.error}",), cause
+        )
     names = ctx.lab.bridges
     grown = result.segments
     storage_bridge = ctx.bridge(storage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..collect import Evidence, Work
 from ..report import CheckResult
-from .base import Context, Judge, allow, route_text, spread_pairs
+from .base import Context, Judge, allow, route_text, spread_pairs, unmeasured
 
 
 def derive(ctx: Context, work: Work) -> Judge:
@@ -20,10 +20,16 @@ def derive(ctx: Context, work: Work) -> Judge:
         title = f"nodes reach each other by node-ip on {mgmt}"
         if not pairs:
             return [CheckResult("node-ip", mgmt, title, "skip", cause="the lab has one node")]
-        failed, causes = [], []
+        failed: list[str] = []
+        causes: list[str] = []
+        skipped: list[str] = []
         for a, b in pairs:
             result = ev.probes[f"node-ip:{a.name}:{b.name}"]
             route = ev.routes.get((ctx.lab.nodes[a.name].netns, str(b.node_ip)))
+            if unmeasured(result.detail):
+                failed.append(f"{a.name} -> {b.name} {b.node_ip}: {result.detail}")
+                skipped.append(result.detail)
+                continue
             if result.answered and route is not None and route.dev == a.management_nic:
                 continue
             failed.append(f"{a.name} -> {b.name} {b.node_ip}: {result.detail}, {route_text(route)}")
@@ -40,7 +46,12 @@ def derive(ctx: Context, work: Work) -> Judge:
         if failed:
             return [
                 CheckResult(
-                    "node-ip", mgmt, title, "fail", tuple(failed), "; ".join(dict.fromkeys(causes))
+                    "node-ip",
+                    mgmt,
+                    title,
+                    "fail",
+                    tuple(failed),
+                    "; ".join(dict.fromkeys(causes or skipped[:1])),
                 )
             ]
         first = ev.probes[f"node-ip:{pairs[0][0].name}:{pairs[0][1].name}"]

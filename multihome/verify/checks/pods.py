@@ -62,6 +62,17 @@ def _lost(ctx: Context, pod: PodPlan, view: PodView, iface: InterfacePlan, ev: E
 
 def _interfaces(ctx: Context, pod: PodPlan, view: PodView | None, ev: Evidence) -> CheckResult:
     title = _title(pod)
+    if view is None and ctx.lab.source == "cluster":
+        return CheckResult(
+            "interfaces",
+            pod.ref,
+            title,
+            "fail",
+            ("not in the cluster",),
+            f"no pod {pod.ref} in the cluster (by name, by its workload on "
+            f"{pod.node or 'its node'}): apply it (multihome render writes it), or fix its "
+            "name or namespace in the lab file",
+        )
     if pod.node is not None and view is None:
         return CheckResult(
             "interfaces",
@@ -120,6 +131,8 @@ def _interfaces(ctx: Context, pod: PodPlan, view: PodView | None, ev: Evidence) 
         + (f" on {i.lab_network}" if i.lab_network else "")
         for i in pod.interfaces
     )
+    if facts.origin != "kernel":
+        summary += f" (as {facts.origin} records them)"
     return CheckResult("interfaces", pod.ref, title, "pass", (summary, *lines))
 
 
@@ -131,7 +144,7 @@ def _compare(
     problems: list[str],
     causes: list[str],
 ) -> None:
-    if not found.up:
+    if not found.up and found.kind != "network-status":
         problems.append(f"{iface.name} is down")
         causes.append(f"{iface.name} was left down after the attachment")
     if not found.addresses and (iface.cluster or iface.ipam_types):
@@ -216,10 +229,11 @@ def _network_status(pod: PodPlan, view: PodView, facts: NetnsFacts | None) -> Ch
     summary = ", ".join(
         f"{e.get('interface')}={'/'.join(e.get('ips') or ()) or '-'}" for e in entries
     )
+    match = "match the kernel" if facts.origin == "kernel" else "match the design (kernel not read)"
     return CheckResult(
         "network-status",
         pod.ref,
         title,
         "pass",
-        (f"{len(entries)} entries match the kernel: {summary}; default: {cluster}",),
+        (f"{len(entries)} entries {match}: {summary}; default: {cluster}",),
     )

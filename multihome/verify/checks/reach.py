@@ -20,6 +20,7 @@ from .base import (
     deny,
     route_text,
     short,
+    unmeasured,
 )
 
 
@@ -81,18 +82,26 @@ def _reach(
     over = "/".join(ifnames)
     title = f"{short(pod.ref)} reaches {network} over {over}"
     subject = f"{pod.ref} {network}"
-    lines, causes = [], []
+    lines, causes, skipped = [], [], []
     for t in targets:
         result = ev.probes[f"reach:{pod.ref}:{t.address}"]
         route = ev.routes.get((view.netns, t.address))
         probe = ev_probe_text(t)
         lines.append(f"{t.label} {probe}: {result.detail}, {route_text(route)}")
+        if unmeasured(result.detail):
+            skipped.append(result.detail)
+            continue
         if result.answered and route is not None and route.dev in ifnames:
             continue
         causes.append(_why(ctx, pod, view, network, ifnames, t, result.outcome, route, ev))
-    if causes:
+    if causes or skipped:
         return CheckResult(
-            "reach", subject, title, "fail", tuple(lines), "; ".join(dict.fromkeys(causes))
+            "reach",
+            subject,
+            title,
+            "fail",
+            tuple(lines),
+            "; ".join(dict.fromkeys(causes or skipped[:1])),
         )
     named = " and ".join(f"{t.label} ({ev_probe_text(t)})" for t in targets)
     verb = "answers" if len(targets) == 1 else "answer"
@@ -159,13 +168,16 @@ def _isolation(
 ) -> CheckResult:
     title = f"{short(pod.ref)} does not reach {network} (it has no interface there)"
     subject = f"{pod.ref} {network}"
-    lines, causes = [], []
+    lines, causes, skipped = [], [], []
     node = ctx.lab.nodes[view.node]
     for t in targets:
         result = ev.probes[f"isolation:{pod.ref}:{t.address}"]
         route = ev.routes.get((view.netns, t.address))
         lines.append(f"{t.label} ping {t.address}: {result.detail} ({route_text(route)})")
         if result.satisfies("deny"):
+            continue
+        if unmeasured(result.detail):
+            skipped.append(result.detail)
             continue
         if result.outcome == "error":
             causes.append(
@@ -181,9 +193,14 @@ def _isolation(
         causes.append(
             f"{short(pod.ref)} reached {t.label} on {network} without an interface there: {how}"
         )
-    if causes:
+    if causes or skipped:
         return CheckResult(
-            "isolation", subject, title, "fail", tuple(lines), "; ".join(dict.fromkeys(causes))
+            "isolation",
+            subject,
+            title,
+            "fail",
+            tuple(lines),
+            "; ".join(dict.fromkeys(causes or skipped[:1])),
         )
     named = [f"{t.label} {t.address}" for t in targets]
     summary = (

@@ -9,7 +9,7 @@ from multihome.plan import PodPlan
 from ..collect import Evidence, NetnsFacts, Route, Work
 from ..report import CheckResult
 from ..view import PodView
-from .base import Context, Judge, nad_default_routes, short
+from .base import NOT_MEASURED, Context, Judge, nad_default_routes, short
 
 
 def derive(ctx: Context, work: Work) -> Judge:
@@ -57,6 +57,9 @@ def _judge(ctx: Context, pod: PodPlan, view: PodView, facts: NetnsFacts | None) 
     if facts is None or facts.error:
         why = facts.error if facts else "not read"
         return CheckResult("default-route", pod.ref, title, "fail", (f"cannot read: {why}",))
+    if facts.origin != "kernel":
+        why = f"{NOT_MEASURED}the pod's routes are read by exec into it: drop --no-exec"
+        return CheckResult("default-route", pod.ref, title, "fail", (why,))
     defaults = facts.defaults
     shown = tuple(_route(r) for r in defaults) or ("no default route",)
     right = [r for r in defaults if r.dev == want and (gateway is None or r.via == gateway)]
