@@ -274,9 +274,9 @@ def canal_refusal(plan: Plan, wanted: list[Wanted], nodes: list[dict[str, Any]])
         want = next((str(n.address.ip) for n in p.nics if n.name == iface and n.address), None)
         if now_ip == want:
             continue
-        was = addresses.get(now_ip, "the NIC with")
+        was = f"{addresses[now_ip]} ({now_ip})" if now_ip in addresses else f"the NIC with {now_ip}"
         to = f"{iface} ({want})" if want else f"{iface} (no address in the design)"
-        moves.append(f"{p.name}: {was} ({now_ip}) -> {to}")
+        moves.append(f"{p.name}: {was} -> {to}")
     if not moves:
         return None
     return Refusal(
@@ -379,7 +379,7 @@ def run(
         nodes = [n.to_dict() for n in client.list(Node)]
     except (ApiError, httpx2.HTTPError) as exc:
         raise _api_failure("list nodes", exc) from exc
-    refusals = [canal_refusal(plan, todo, nodes)]
+    refusals = [canal_refusal(plan, objects, nodes)]
     storage, note = storage_refusal(client, todo, before)
     refusals.append(storage)
     if note:

@@ -1,0 +1,158 @@
+"""``multihome apply --kubeconfig`` end to end against the lab's own Kubernetes API on a
+running seed: a dry run of the seed's own design changes nothing; a changed design (a new
+pod, a relabelled NAD) is created and changed for real (the pod attached: its net1 in the
+kernel) and a second apply finds everything unchanged; a Canal NIC change is refused without
+--force and goes through with it; a bad kubeconfig is exit 2 without a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "verify"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "lab"))
+
+import variants
+from verifykit import lab_up
+
+from multihome.kube import kubeconfig_path
+from multihome.lab import api
+
+NS = "multus-network-attachments"
+CHANGED = (
+    variants.edit(
+        (
+            "  name: macvlan-private-dhcp\n  namespace: multus-network-attachments\n",
+            "  name: macvlan-private-dhcp\n  namespace: multus-network-attachments\n"
+            "  labels: {tier: services}\n",
+        )
+    )
+    + """---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tools-b
+  namespace: multus-network-attachments
+  annotations:
+    k8s.v1.cni.cncf.io/networks: multus-network-attachments/macvlan-private-dhcp
+spec:
+  containers:
+  - name: tools
+    command: ["/bin/bash", "-c", "sleep 2000000000000"]
+    image: ubuntu
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("liveapply")
+    with lab_up(variants.load(variants.SEED), root / "state"):
+        yield kubeconfig_path("multi-homed")
+
+
+def apply(
+    *args: str, lab: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "multihome", "apply"]
+    if lab is not None:
+        argv.append(lab)
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
+    )
+
+
+def lines(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """Object label -> action, from the per-object lines."""
+    found = {}
+    for line in done.stdout.splitlines():
+        parts = line.split(maxsplit=1)
+        actions = ("created", "changed", "unchanged", "skipped", "failed")
+        if line.startswith("  ") and len(parts) == 2 and parts[0] in actions:
+            found[parts[1].split(":")[0]] = parts[0]
+    return found
+
+
+def test_dry_run_of_the_seeds_own_design_changes_nothing(kubeconfig: Path) -> None:
+    done = apply("--kubeconfig", str(kubeconfig), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    seen = lines(done)
+    assert seen.pop("HelmChartConfig kube-system/rke2-canal") == "skipped"
+    assert "does not serve helmchartconfigs.helm.cattle.io" in done.stdout
+    assert set(seen.values()) == {"unchanged"}, done.stdout
+    assert len(seen) == 5
+    assert "nodes/<node>/etc/rancher/rke2/config.yaml" in done.stdout
+    assert "waiting" not in done.stdout  # a dry run waits for nothing
+
+
+def test_a_changed_design_is_applied_for_real_then_unchanged(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    lab = tmp_path / "changed.yaml"
+    lab.write_text(CHANGED)
+    dry = apply(str(lab), "--kubeconfig", str(kubeconfig), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert lines(dry)["Pod multus-network-attachments/tools-b"] == "created"
+    assert "+    tier: services" in dry.stdout
+    assert "tools-b" not in {p["name"] for p in api.status("multi-homed")["pods"]}
+    done = apply(str(lab), "--kubeconfig", str(kubeconfig), "--timeout", "120")
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = lines(done)
+    assert seen["Pod multus-network-attachments/tools-b"] == "created"
+    assert seen["NetworkAttachmentDefinition multus-network-attachments/macvlan-private-dhcp"] == (
+        "changed"
+    )
+    assert "2/2 ready" in done.stdout and "verify (read-only tier):" in done.stdout
+    assert "interfaces         PASS     tools-b has eth0, net1" in done.stdout
+    argv = api.exec_argv(f"{NS}/tools-b", ["ip", "-j", "-4", "addr", "show", "dev", "net1"])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+    assert json.loads(out)[0]["addr_info"][0]["local"].startswith("172.16.60.")
+    again = apply(str(lab), "--kubeconfig", str(kubeconfig), "--timeout", "60")
+    assert again.returncode == 0, again.stdout + again.stderr
+    seen = lines(again)
+    seen.pop("HelmChartConfig kube-system/rke2-canal")
+    assert set(seen.values()) == {"unchanged"}, again.stdout
+
+
+CANAL_MOVED = variants.edit(
+    ("      iface: ens192\n", "      iface: ens224\n"),
+    (
+        "        - {name: ens224, network: vlan50}\n",
+        "        - {name: ens224, network: vlan50, address: 172.16.50.11}\n",
+    ),
+    name="canal-moved",
+)
+"""A lab whose Canal runs on ens224 (wrk-1's has an address there: flannel's public-ip)."""
+
+
+def test_a_canal_nic_change_is_refused_without_force(tmp_path: Path) -> None:
+    with lab_up(variants.load(CANAL_MOVED), tmp_path / "state"):
+        config = str(kubeconfig_path("canal-moved"))
+        done = apply("--kubeconfig", config, "--dry-run")  # the seed: Canal on ens192
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "refused: Canal's NIC (rke2-canal's flannel.iface ens192)" in done.stderr
+        assert (
+            "multi-homed-wrk-1: the NIC with 172.16.50.11 -> ens192 (172.16.40.47)" in done.stderr
+        )
+        assert "it would disrupt: flannel and Calico restart on every node" in done.stderr
+        assert "--force applies it anyway" in done.stderr
+        assert "unchanged" not in done.stdout
+        forced = apply("--kubeconfig", config, "--dry-run", "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert "forced past: Canal's NIC" in forced.stdout
+        assert "unchanged   Pod multus-network-attachments/net-tools" in forced.stdout
+
+
+def test_a_bad_kubeconfig_is_exit_2(tmp_path: Path) -> None:
+    done = apply("--kubeconfig", str(tmp_path / "none"), "--dry-run")
+    assert done.returncode == 2
+    assert "cannot read kubeconfig" in done.stderr and "Traceback" not in done.stderr
+    bad = tmp_path / "bad"
+    bad.write_text("apiVersion: v1\nkind: Config\nclusters: [\n")
+    done = apply("--kubeconfig", str(bad))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr

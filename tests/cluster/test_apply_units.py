@@ -1,0 +1,101 @@
+"""``multihome apply``'s pure parts: the dependency order, the per-object diff, the Canal
+refusal judged from the nodes' flannel annotations, and which rendered files go through the
+API (no cluster)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multihome.cluster.apply import (
+    STEPS,
+    Wanted,
+    canal_refusal,
+    diff,
+    ordered,
+    shown,
+)
+from multihome.plan import build_plan
+from multihome.render import render_in_memory
+from multihome.render.apiset import api_objects, off_api
+from multihome.spec import load_lab
+
+
+def _obj(api: str, kind: str, name: str, ns: str | None = "default") -> Wanted:
+    meta: dict[str, Any] = {"name": name}
+    if ns is not None:
+        meta["namespace"] = ns
+    return Wanted({"apiVersion": api, "kind": kind, "metadata": meta})
+
+
+def test_order_namespaces_then_custom_resources_then_settings_then_workloads() -> None:
+    given = [
+        _obj("v1", "Pod", "p"),
+        _obj("apps/v1", "Deployment", "d"),
+        _obj("longhorn.io/v1beta2", "Setting", "storage-network", "longhorn-system"),
+        _obj("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "n1"),
+        _obj("helm.cattle.io/v1", "HelmChartConfig", "rke2-canal", "kube-system"),
+        _obj("v1", "Namespace", "ns", None),
+        _obj("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "n0"),
+    ]
+    names = [w.name for w in ordered(given)]
+    assert names == ["ns", "n1", "rke2-canal", "n0", "storage-network", "p", "d"]
+    assert STEPS[ordered(given)[0].step] == "namespaces"
+
+
+def test_the_seeds_objects_in_apply_order_and_what_is_not_applied() -> None:
+    rendering = render_in_memory(load_lab(None))
+    wanted = ordered([Wanted(o.body, o.source) for o in api_objects(rendering)])
+    assert [w.label() for w in wanted] == [
+        "Namespace multus-network-attachments",
+        "NetworkAttachmentDefinition multus-network-attachments/macvlan-longhorn-dhcp",
+        "NetworkAttachmentDefinition multus-network-attachments/macvlan-private-dhcp",
+        "HelmChartConfig kube-system/rke2-canal",
+        "Setting longhorn-system/storage-network",
+        "Pod multus-network-attachments/net-tools",
+    ]
+    off = {o.rendered for o in off_api(rendering)}
+    assert "nodes/<node>/etc/rancher/rke2/config.yaml" in off
+    assert "nodes/<node>/etc/netplan/60-multihome.yaml" in off
+    assert "server/var/lib/rancher/rke2/server/manifests/multihome-cni-dhcp.yaml" in off
+    assert any("DHCP server of vlan50" in o.what for o in off_api(rendering))
+
+
+def test_diff_ignores_status_and_server_metadata() -> None:
+    live = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "a", "uid": "u", "resourceVersion": "7", "managedFields": [{}]},
+        "status": {"phase": "Active"},
+    }
+    after = {**live, "metadata": {**live["metadata"], "resourceVersion": "8"}}
+    assert diff("Namespace a", live, after) == ("unchanged", "")
+    assert shown(live) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}
+    labelled = {**after, "metadata": {**after["metadata"], "labels": {"x": "y"}}}
+    action, text = diff("Namespace a", live, labelled)
+    assert action == "changed"
+    assert "+  labels:\n" in text and "+    x: y\n" in text and "--- Namespace a (cluster)" in text
+    action, text = diff("Namespace a", None, live)
+    assert action == "created" and "+kind: Namespace\n" in text and "status" not in text
+
+
+def _node(name: str, public_ip: str | None) -> dict[str, Any]:
+    annotations = {} if public_ip is None else {"flannel.alpha.coreos.com/public-ip": public_ip}
+    return {"metadata": {"name": name, "annotations": annotations}}
+
+
+def test_canal_refusal_names_each_node_whose_nic_would_move() -> None:
+    plan = build_plan(load_lab(None))
+    rendering = render_in_memory(load_lab(None))
+    wanted = [Wanted(o.body, o.source) for o in api_objects(rendering)]
+    same = [_node(n.name, str(n.node_ip)) for n in plan.nodes]
+    assert canal_refusal(plan, wanted, same) is None  # the seed pins Canal to ens192
+    moved = [*same[:3], _node("multi-homed-wrk-1", "172.16.50.40"), *same[4:]]
+    found = canal_refusal(plan, wanted, moved)
+    assert found is not None
+    assert (
+        "on 1 node(s): multi-homed-wrk-1: the NIC with 172.16.50.40 -> ens192 (172.16.40.47)"
+        in found.what
+    )
+    assert "pod traffic between nodes" in found.disrupts
+    # a node without the annotation (flannel not up yet) is not judged
+    assert canal_refusal(plan, wanted, [_node("multi-homed-wrk-1", None)]) is None
