@@ -34,6 +34,7 @@ BENCHMARKS = [
     "kube_api",
     "verify_live",
     "kube_write",
+    "apply",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire

@@ -867,6 +867,7 @@ def apply(
     namespaces, NADs, the HelmChartConfigs, Longhorn's settings, then the workloads; wait for
     the pods, then verify (read-only tier). Exit 0: applied and verified; 1: refused, failed
     or a check failed; 2: the cluster can't be read or lacks a kind the design needs."""
+    from multihome.check import Severity
     from multihome.cluster import ClusterError
     from multihome.cluster import apply as applier
     from multihome.render import DesignInvalid, RenderError, render_in_memory
@@ -878,7 +879,7 @@ def apply(
         rendering = render_in_memory(lab_file)
     except DesignInvalid as exc:
         findings = list(exc.findings)
-        errors = sum(1 for f in findings if f.severity.value == "error")
+        errors = sum(1 for f in findings if f.severity is Severity.ERROR)
         _print_findings(lab_file, findings, errors, len(findings) - errors, True)
         err.print("not applied: fix the errors above first")
         raise typer.Exit(EXIT_FAILED) from None

@@ -7,6 +7,7 @@ kernel) and a second apply finds everything unchanged; a Canal NIC change is ref
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,10 +72,9 @@ def lines(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
     """Object label -> action, from the per-object lines."""
     found = {}
     for line in done.stdout.splitlines():
-        parts = line.split(maxsplit=1)
-        actions = ("created", "changed", "unchanged", "skipped", "failed")
-        if line.startswith("  ") and len(parts) == 2 and parts[0] in actions:
-            found[parts[1].split(":")[0]] = parts[0]
+        m = re.match(r"^  (created|changed|unchanged|skipped|failed|not applied) +(\S+ \S+)", line)
+        if m:
+            found[m.group(2).rstrip(":")] = m.group(1)
     return found
 
 
@@ -156,3 +156,45 @@ def test_a_bad_kubeconfig_is_exit_2(tmp_path: Path) -> None:
     bad.write_text("apiVersion: v1\nkind: Config\nclusters: [\n")
     done = apply("--kubeconfig", str(bad))
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_fields_of_another_manager_are_a_conflict_without_force(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    from lightkube import Client, KubeConfig
+    from lightkube.types import PatchType
+
+    from multihome.cluster.read import NAD
+
+    client = Client(KubeConfig.from_file(kubeconfig))
+    theirs = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "macvlan-private-dhcp", "namespace": NS, "labels": {"tier": "x"}},
+    }
+    client.patch(
+        NAD, "macvlan-private-dhcp", theirs, namespace=NS, patch_type=PatchType.APPLY,
+        field_manager="someone-else", force=True,
+    )  # fmt: skip
+    lab = tmp_path / "changed.yaml"
+    lab.write_text(CHANGED)
+    done = apply(str(lab), "--kubeconfig", str(kubeconfig), "--timeout", "60")
+    assert done.returncode == 1
+    nad = "NetworkAttachmentDefinition multus-network-attachments/macvlan-private-dhcp"
+    assert lines(done)[nad] == "failed"
+    assert 'conflict with "someone-else"' in done.stdout and "--force takes" in done.stdout
+    assert lines(done)["Pod multus-network-attachments/net-tools"] == "not applied"
+    forced = apply(str(lab), "--kubeconfig", str(kubeconfig), "--force", "--timeout", "60")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert lines(forced)[nad] == "changed" and "+    tier: services" in forced.stdout
+    got = client.get(NAD, "macvlan-private-dhcp", namespace=NS)
+    assert got.metadata is not None and got.metadata.labels == {"tier": "services"}
+
+
+def test_a_design_that_validate_refuses_is_not_applied(kubeconfig: Path, tmp_path: Path) -> None:
+    lab = tmp_path / "bad.yaml"
+    lab.write_text(variants.CANAL_ENS224)
+    done = apply(str(lab), "--kubeconfig", str(kubeconfig), "--dry-run")
+    assert done.returncode == 1
+    assert "canal-iface-missing" in done.stdout + done.stderr
+    assert "not applied: fix the errors above first" in done.stderr
