@@ -37,6 +37,10 @@ class LabSource:
             self._running = (value, time.monotonic())
         return value
 
+    def refresh(self) -> None:
+        """Make the next :meth:`view` a new reading (a write changed what the API serves)."""
+        self._key = None
+
     def view(self) -> LabView:
         """The current objects (``FileNotFoundError`` while the lab has no status yet)."""
         path = self.state.dir / STATUS_FILE

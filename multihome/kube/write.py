@@ -38,6 +38,7 @@ from multihome.lab.api import LabError
 
 from . import apply as ssa
 from . import patch as patches
+from . import strict
 from .documents import NS_NAME_LABEL, body_of, desired, spec_of, validate
 from .meta import MetaStore, key, new_uid
 from .reconciler import LOCKED
@@ -79,7 +80,7 @@ def now() -> str:
 class Writer:
     """The write side of one lab's API (see the module's docstring)."""
 
-    def __init__(self, source: LabSource) -> None:
+    def __init__(self, source: LabSource, k8s_version: str = "v1.32.0") -> None:
         self.source = source
         self.state = source.state
         self.store = MetaStore(self.state)
@@ -90,8 +91,11 @@ class Writer:
         self._docs: list[dict[str, Any]] = []
         self.reconciles = 0
         self._proc: asyncio.subprocess.Process | None = None
+        self.k8s_version = k8s_version  # whose schemas fieldValidation checks against
+        self._builds: dict[str, Callable[[LabView], list[dict[str, Any]]]] = {}
         self.listeners: list[Callable[[], None]] = []
-        """Called after each write is recorded and after each reconcile (a watch wakes)."""
+        """Called after each write is recorded and after each reconcile: the API's reading
+        of the lab is renewed (new resourceVersions, watch events)."""
 
     # -- the design ---------------------------------------------------------------------------
     def docs(self) -> list[dict[str, Any]]:
@@ -122,9 +126,17 @@ class Writer:
         return next((i for i, d in enumerate(docs[1:], 1) if self._doc_key(d) == k), None)
 
     # -- reads ------------------------------------------------------------------------------
-    def resource_version(self, view: LabView) -> str:
-        """A list's resourceVersion: the newest of the lab's status and of the writes."""
-        return str(max(int(view.resource_version or 0), self.store.rv))
+    def build(self, resource: Resource) -> Callable[[LabView], list[dict[str, Any]]]:
+        """What the API serves of ``resource`` in a reading of the lab: the lab's objects
+        overlaid with the design and the kept metadata (``versions`` stamps these)."""
+        found = self._builds.get(resource.qualified)
+        if found is None:
+
+            def found(view: LabView) -> list[dict[str, Any]]:
+                return self.overlay(resource, lab_objects(view, resource), view)
+
+            self._builds[resource.qualified] = found
+        return found
 
     def overlay(
         self, resource: Resource, objects: list[dict[str, Any]], view: LabView
@@ -188,9 +200,6 @@ class Writer:
             meta["creationTimestamp"] = entry["creationTimestamp"]
             if resource.kind not in ("Pod", "Namespace"):
                 meta["generation"] = entry.get("generation", 1)
-            meta["resourceVersion"] = str(
-                max(int(entry["resourceVersion"]), int(view.resource_version or 0))
-            )
             if entry.get("managedFields"):
                 meta["managedFields"] = entry["managedFields"]
             if entry.get("deletionTimestamp"):
@@ -230,9 +239,20 @@ class Writer:
         return obj
 
     def current(
-        self, resource: Resource, view: LabView, namespace: str | None, name: str
+        self,
+        resource: Resource,
+        view: LabView,
+        namespace: str | None,
+        name: str,
+        *,
+        stamped: bool = True,
     ) -> dict[str, Any] | None:
-        objects = self.overlay(resource, view.objects(resource.qualified, resource.objects), view)
+        """The object as served: from the reading (with its resourceVersion), or, for a
+        dry run, overlaid afresh from the design and metadata as they are now."""
+        if stamped:
+            objects = view.objects(resource.qualified, self.build(resource))
+        else:
+            objects = self.overlay(resource, lab_objects(view, resource), view)
         for obj in objects:
             meta = obj["metadata"]
             if meta["name"] == name and (
@@ -247,6 +267,7 @@ class Writer:
     ) -> web.Response:
         method = request.method
         dry_run = dry_run_of(request)
+        mode = strict.directive(request.query)
         if resource.kind not in WRITABLE:
             raise refused(
                 f"{resource.name} are the lab's {_what(resource.kind)}: the lab's API does not "
@@ -261,8 +282,11 @@ class Writer:
                     "the server does not allow this method on the requested resource",
                 )
             body = await read_object(request)
+            warnings = strict.check_body(resource, self.k8s_version, body, mode)
             async with self.lock:
-                return await self._create(request, resource, namespace, body, dry_run)
+                return warned(
+                    await self._create(request, resource, namespace, body, dry_run), warnings
+                )
         if name is None:
             raise WriteError(
                 405,
@@ -275,8 +299,12 @@ class Writer:
                 return await self._delete(resource, namespace, name, dry_run)
         if method == "PUT":
             body = await read_object(request)
+            warnings = strict.check_body(resource, self.k8s_version, body, mode)
             async with self.lock:
-                return await self._update(request, resource, namespace, name, body, dry_run)
+                return warned(
+                    await self._update(request, resource, namespace, name, body, dry_run),
+                    warnings,
+                )
         if method == "PATCH":
             ctype = request.content_type
             if ctype not in patches.TYPES:
@@ -307,7 +335,9 @@ class Writer:
         namespace: str | None,
         body: dict[str, Any],
         dry_run: bool,
+        applied: list[dict[str, Any]] | None = None,
     ) -> web.Response:
+        """``applied``: the managedFields of a server-side apply that creates the object."""
         meta = (
             body.setdefault("metadata", {})
             if isinstance(body.get("metadata"), dict | None)
@@ -350,7 +380,7 @@ class Writer:
         await self._check(resource, name, docs, len(docs) - 1)
         manager = field_manager(request, "create")
         stamp = now()
-        managed = ssa.track_update(
+        managed = applied or ssa.track_update(
             None, doc, [], manager, resource.group_version, stamp,
             associative=resource.kind in BUILTIN,
         )  # fmt: skip
@@ -358,7 +388,6 @@ class Writer:
             "uid": new_uid(),
             "creationTimestamp": stamp,
             "generation": 1,
-            "resourceVersion": "0",
             "managedFields": managed,
         }
         return await self._commit(resource, k, docs, entry, dry_run, 201, view, namespace, name)
@@ -418,7 +447,9 @@ class Writer:
             )  # fmt: skip
         if spec_of(doc) != spec_of(old_doc):
             entry["generation"] = int(entry.get("generation", 1)) + 1
-        return await self._commit(resource, k, docs, entry, dry_run, 200, view, namespace, name)
+        return await self._commit(
+            resource, k, docs, entry, dry_run, 200, view, namespace, name, live
+        )
 
     async def _patch(
         self,
@@ -458,7 +489,13 @@ class Writer:
             )
         if result["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion"):
             result["metadata"].pop("resourceVersion", None)  # a patch without one is unconditional
-        return await self._update(request, resource, namespace, name, result, dry_run, "patch")
+        warnings = strict.check_patched(
+            resource, self.k8s_version, given, result, strict.directive(request.query)
+        )
+        return warned(
+            await self._update(request, resource, namespace, name, result, dry_run, "patch"),
+            warnings,
+        )
 
     async def _apply(
         self,
@@ -508,9 +545,7 @@ class Writer:
             )  # fmt: skip
             merged.setdefault("apiVersion", resource.group_version)
             merged.setdefault("kind", resource.kind)
-            request_copy = merged
-            response = await self._create(request, resource, namespace, request_copy, dry_run)
-            return await self._set_managed(response, resource, namespace, name, managed, dry_run)
+            return await self._create(request, resource, namespace, merged, dry_run, managed)
         live, _, _, _ = self._writable(resource, view, namespace, name)
         try:
             merged, managed = ssa.apply(
@@ -522,25 +557,6 @@ class Writer:
         merged["metadata"]["managedFields"] = managed
         merged["metadata"].pop("resourceVersion", None)
         return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
-
-    async def _set_managed(
-        self,
-        response: web.Response,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        managed: list[dict[str, Any]],
-        dry_run: bool,
-    ) -> web.Response:
-        body = json.loads(response.body or b"{}")  # type: ignore[arg-type]
-        body["metadata"]["managedFields"] = managed
-        if not dry_run:
-            k = key(resource.kind, namespace, name)
-            entry = self.store.get(k)
-            if entry is not None:
-                entry["managedFields"] = managed
-                self.store.save()
-        return json_response(body, status=response.status)
 
     async def _delete(
         self, resource: Resource, namespace: str | None, name: str, dry_run: bool
@@ -574,7 +590,7 @@ class Writer:
         for r in RESOURCES:
             if not r.namespaced or r.kind not in WRITABLE:
                 continue
-            for obj in self.overlay(r, view.objects(r.qualified, r.objects), view):
+            for obj in self.overlay(r, lab_objects(view, r), view):
                 meta = obj["metadata"]
                 if meta.get("namespace") != namespace or meta.get("deletionTimestamp"):
                     continue
@@ -634,7 +650,6 @@ class Writer:
             "uid": meta.get("uid") or new_uid(),
             "creationTimestamp": meta.get("creationTimestamp") or now(),
             "generation": meta.get("generation", 1),
-            "resourceVersion": meta.get("resourceVersion", "0"),
             "managedFields": meta.get("managedFields", []),
         }
 
@@ -658,27 +673,29 @@ class Writer:
         name: str,
         live: dict[str, Any] | None = None,
     ) -> web.Response:
-        entry["resourceVersion"] = (
-            str(self.store.rv + 1)
-            if dry_run
-            else self.store.next_rv(int(view.resource_version or 0))
-        )
         if dry_run:
             saved_entries, saved_docs = self.store.entries, (self._docs, self._docs_key)
             self.store.entries = {**saved_entries, k: entry}
             self._docs, self._docs_key = docs, self._docs_key
             try:
-                obj = self.current(resource, view, namespace, name) or live
+                obj = self.current(resource, view, namespace, name, stamped=False) or live
             finally:
                 self.store.entries = saved_entries
                 self._docs, self._docs_key = saved_docs
+            assert obj is not None
+            obj = copy.deepcopy(obj)
+            # nothing was stored: the version is the live object's (none for a create)
+            if live is not None and "resourceVersion" in live["metadata"]:
+                obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            else:
+                obj["metadata"].pop("resourceVersion", None)
             return json_response(obj, status=code)
         self.store.put(k, entry)
         self.store.save()
         design.write_text(self.state, design.dump(docs))
         self._docs, self._docs_key = docs, None
-        obj = self.current(resource, view, namespace, name) or live
-        self._notify()
+        self._notify()  # a new reading: the written object gets its resourceVersion
+        obj = self.current(resource, self.source.view(), namespace, name) or live
         self.kick()
         return json_response(obj, status=code)
 
@@ -755,7 +772,7 @@ class Writer:
         for r in RESOURCES:
             if r.kind not in WRITABLE:
                 continue
-            for obj in view.objects(r.qualified, r.objects):
+            for obj in lab_objects(view, r):
                 m = obj["metadata"]
                 present.add(key(r.kind, m.get("namespace"), m["name"]))
         for k in list(self.store.entries):
@@ -764,6 +781,19 @@ class Writer:
 
 
 # -- bodies ---------------------------------------------------------------------------------
+
+
+def warned(response: web.Response, warnings: list[str]) -> web.Response:
+    """``response`` with a ``Warning`` header per warning (kubectl prints each)."""
+    for text in warnings:
+        response.headers.add("Warning", "299 - " + json.dumps(text))
+    return response
+
+
+def lab_objects(view: LabView, resource: Resource) -> list[dict[str, Any]]:
+    """The lab's own objects of ``resource`` in a reading (from its status and plan), before
+    the writes' overlay."""
+    return view.objects("lab/" + resource.qualified, resource.objects)
 
 
 def _what(kind: str) -> str:
