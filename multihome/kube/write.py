@@ -19,6 +19,7 @@ request is ``requests``'; turning objects into design documents and back, ``docu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import json
@@ -93,6 +94,8 @@ class Writer:
         self._proc: asyncio.subprocess.Process | None = None
         self.k8s_version = k8s_version  # whose schemas fieldValidation checks against
         self._builds: dict[str, Callable[[LabView], list[dict[str, Any]]]] = {}
+        self._spare: asyncio.subprocess.Process | None = None
+        self._stopping = False
         self.listeners: list[Callable[[], None]] = []
         """Called after each write is recorded and after each reconcile: the API's reading
         of the lab is renewed (new resourceVersions, watch events)."""
@@ -728,36 +731,49 @@ class Writer:
             self._notify()
             self.reconciles += 1
 
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        """A reconcile process, started ahead: it imports what a reconcile needs, then waits
+        for a line on stdin (``go``; end of file: it exits)."""
+        argv = [sys.executable, "-m", "multihome.kube.reconciler", "--warm", str(self.state.dir)]
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
     async def _reconcile_once(self) -> str | None:
-        argv = [sys.executable, "-m", "multihome.kube.reconciler", str(self.state.dir)]
-        for _ in range(3000):  # an up of the lab from the command line holds its lock
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            self._proc = proc
-            try:
-                _, err = await proc.communicate()
-            finally:
-                self._proc = None
-            if proc.returncode != LOCKED:
-                text = err.decode(errors="replace").strip()
-                if proc.returncode:
-                    log.warning("reconcile failed: %s", text)
-                    return text or f"the reconcile exited with {proc.returncode}"
-                return None
-            await asyncio.sleep(0.2)
-        return "the lab stayed locked by another up"
+        try:
+            for _ in range(3000):  # an up of the lab from the command line holds its lock
+                proc, self._spare = self._spare or await self._spawn(), None
+                self._proc = proc
+                try:
+                    _, err = await proc.communicate(b"go\n")
+                finally:
+                    self._proc = None
+                if proc.returncode != LOCKED:
+                    text = err.decode(errors="replace").strip()
+                    if proc.returncode:
+                        log.warning("reconcile failed: %s", text)
+                        return text or f"the reconcile exited with {proc.returncode}"
+                    return None
+                await asyncio.sleep(0.2)
+            return "the lab stayed locked by another up"
+        finally:
+            # the next write's reconcile starts warm (a lab never written to keeps none)
+            if not self._stopping:
+                self._spare = await self._spawn()
 
     async def stop(self) -> None:
-        """The server stops (``down``): end the reconcile it started, by its PID, so that it
-        does not go on with a lab being taken down."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            proc.terminate()
-            await proc.wait()
+        """The server stops (``down``): end the reconcile it started and the spare one, by
+        their PIDs, so that nothing goes on with a lab being taken down."""
+        self._stopping = True
+        for proc in (self._proc, self._spare):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
 
     def _purge(self) -> None:
         """Forget the metadata of objects that are gone from both the design and the lab."""
