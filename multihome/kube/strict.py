@@ -107,12 +107,22 @@ def check_body(resource: Resource, k8s_version: str, body: Any, mode: str) -> li
 
 
 def check_patched(
-    resource: Resource, k8s_version: str, patch: Any, result: Any, mode: str
+    resource: Resource, k8s_version: str, patch: Any, live: Any, result: Any, mode: str
 ) -> list[str]:
-    """A patch's result: the warnings (Warn), or the 422 the API server words (Strict)."""
+    """A patch's result (or an update's body, ``patch`` None): the warnings (Warn), or the
+    422 (400 for an update) the API server words (Strict).
+    What the live object already has is not the patch's doing (the lab serves some status
+    fields newer than its version's schema, as ``status.hostIPs``)."""
     if mode == "Ignore":
         return []
-    fields = unknown_fields(resource, k8s_version, result)
+    had = set(unknown_fields(resource, k8s_version, live))
+    fields = [f for f in unknown_fields(resource, k8s_version, result) if f not in had]
+    if fields and mode == "Strict" and patch is None:  # an update: its body is decoded
+        raise WriteError(
+            400, "BadRequest",
+            f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+            f"{resource.kind}: {_message(fields)}",
+        )  # fmt: skip
     if fields and mode == "Strict":
         given = json.dumps(patch, separators=(",", ":"))
         raise WriteError(

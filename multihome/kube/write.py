@@ -302,11 +302,9 @@ class Writer:
                 return await self._delete(resource, namespace, name, dry_run)
         if method == "PUT":
             body = await read_object(request)
-            warnings = strict.check_body(resource, self.k8s_version, body, mode)
             async with self.lock:
-                return warned(
-                    await self._update(request, resource, namespace, name, body, dry_run),
-                    warnings,
+                return await self._update(
+                    request, resource, namespace, name, body, dry_run, validation=mode
                 )
         if method == "PATCH":
             ctype = request.content_type
@@ -404,7 +402,9 @@ class Writer:
         body: dict[str, Any],
         dry_run: bool,
         operation: str = "update",
+        validation: str | None = None,
     ) -> web.Response:
+        """``validation``: the fieldValidation of a PUT (a patch checks its own result)."""
         if not isinstance(body.get("metadata"), dict):
             raise WriteError(400, "BadRequest", "metadata: must be an object")
         check_kind(resource, body)
@@ -432,6 +432,11 @@ class Writer:
                 "been modified; please apply your changes to the latest version and try again",
                 details(resource, name),
             )  # fmt: skip
+        warnings = []
+        if validation is not None:
+            warnings = strict.check_patched(
+                resource, self.k8s_version, None, live, body, validation
+            )
         old_doc = docs[index]
         doc = body_of(resource, body, namespace, live, old_doc)
         docs[index] = doc
@@ -450,8 +455,9 @@ class Writer:
             )  # fmt: skip
         if spec_of(doc) != spec_of(old_doc):
             entry["generation"] = int(entry.get("generation", 1)) + 1
-        return await self._commit(
-            resource, k, docs, entry, dry_run, 200, view, namespace, name, live
+        return warned(
+            await self._commit(resource, k, docs, entry, dry_run, 200, view, namespace, name, live),
+            warnings,
         )
 
     async def _patch(
@@ -493,7 +499,7 @@ class Writer:
         if result["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion"):
             result["metadata"].pop("resourceVersion", None)  # a patch without one is unconditional
         warnings = strict.check_patched(
-            resource, self.k8s_version, given, result, strict.directive(request.query)
+            resource, self.k8s_version, given, live, result, strict.directive(request.query)
         )
         return warned(
             await self._update(request, resource, namespace, name, result, dry_run, "patch"),
