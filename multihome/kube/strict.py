@@ -4,7 +4,8 @@ definitions ``openapi`` serves) does not declare, and what the API server does w
 As the API server's decoder: ``Strict`` refuses a body with unknown fields (a create or an
 update: 400 ``<Kind> in version "<v>" cannot be handled as a <Kind>: strict decoding error:
 unknown field "spec.x"``; a patch, whose result is decoded: 422 ``patch: Invalid value``),
-``Warn`` (the default) answers with one ``Warning`` header per field, ``Ignore`` says nothing.
+``Warn`` (the default) answers with one ``Warning`` header per field, ``Ignore`` says nothing;
+both leave the unknown fields out of what is stored, as the decoder does.
 The paths are the decoder's: dotted, list items as ``[i]``, map values as ``[key]``. A CRD
 schema's ``x-kubernetes-preserve-unknown-fields`` and an untyped object end the walk."""
 
@@ -43,8 +44,11 @@ def _schemas(k8s_version: str, group: str, version: str, kind: str) -> tuple[Any
     return defs, names.get(kind)
 
 
-def unknown_fields(resource: Resource, k8s_version: str, body: Any) -> list[str]:
-    """The paths of the fields of ``body`` that the kind's schema does not declare."""
+def unknown_fields(
+    resource: Resource, k8s_version: str, body: Any, drop: frozenset[str] = frozenset()
+) -> list[str]:
+    """The paths of the fields of ``body`` that the kind's schema does not declare; those in
+    ``drop`` are removed from it (as the decoder leaves them out of the object)."""
     try:
         defs, name = _schemas(k8s_version, resource.group, resource.version, resource.kind)
     except (OSError, KeyError, ValueError):  # no bundle: nothing to check against
@@ -52,7 +56,7 @@ def unknown_fields(resource: Resource, k8s_version: str, body: Any) -> list[str]
     if name is None:
         return []
     found: list[str] = []
-    _walk(defs, defs[name], body, "", found)
+    _walk(defs, defs[name], body, "", found, drop)
     return found
 
 
@@ -65,8 +69,14 @@ def _resolve(defs: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _walk(
-    defs: dict[str, Any], schema: dict[str, Any], value: Any, path: str, found: list[str]
+    defs: dict[str, Any],
+    schema: dict[str, Any],
+    value: Any,
+    path: str,
+    found: list[str],
+    drop: frozenset[str] = frozenset(),
 ) -> None:
+    """Collect the unknown fields' paths in ``found``; remove those in ``drop``."""
     schema = _resolve(defs, schema)
     if schema.get("x-kubernetes-preserve-unknown-fields"):
         return
@@ -74,18 +84,20 @@ def _walk(
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         if props is not None:
-            for key, item in value.items():
+            for key, item in list(value.items()):
                 where = f"{path}.{key}" if path else str(key)
                 if key in props:
-                    _walk(defs, props[key], item, where, found)
+                    _walk(defs, props[key], item, where, found, drop)
                 else:
                     found.append(where)
+                    if where in drop:
+                        del value[key]
         elif isinstance(extra, dict):
             for key, item in value.items():
-                _walk(defs, extra, item, f"{path}[{key}]", found)
+                _walk(defs, extra, item, f"{path}[{key}]", found, drop)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            _walk(defs, schema["items"], item, f"{path}[{i}]", found)
+            _walk(defs, schema["items"], item, f"{path}[{i}]", found, drop)
 
 
 def _message(fields: list[str]) -> str:
@@ -97,6 +109,8 @@ def check_body(resource: Resource, k8s_version: str, body: Any, mode: str) -> li
     if mode == "Ignore":
         return []
     fields = unknown_fields(resource, k8s_version, body)
+    if fields and mode != "Strict":
+        unknown_fields(resource, k8s_version, body, frozenset(fields))  # left out, as decoded
     if fields and mode == "Strict":
         raise WriteError(
             400, "BadRequest",
@@ -117,6 +131,8 @@ def check_patched(
         return []
     had = set(unknown_fields(resource, k8s_version, live))
     fields = [f for f in unknown_fields(resource, k8s_version, result) if f not in had]
+    if fields and mode != "Strict":
+        unknown_fields(resource, k8s_version, result, frozenset(fields))
     if fields and mode == "Strict" and patch is None:  # an update: its body is decoded
         raise WriteError(
             400, "BadRequest",
