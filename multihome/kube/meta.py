@@ -1,12 +1,12 @@
 """The object metadata the API server keeps for what is written through it: uid,
-resourceVersion, generation, creationTimestamp, managedFields, a deletion under way and the
-last reconcile's error, persisted in the lab's directory (``api-objects.json``, through the
-lab's ``LabState``) so they stay the same across re-reads and restarts."""
+generation, creationTimestamp, managedFields, a deletion under way and the last reconcile's
+error (resourceVersions are ``versions``', for writes and the lab's changes alike), persisted
+in the lab's directory (``api-objects.json``, through the lab's ``LabState``) so they stay
+the same across re-reads and restarts."""
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -24,27 +24,20 @@ def new_uid() -> str:
 
 
 class MetaStore:
-    """``{key: {uid, creationTimestamp, generation, resourceVersion, managedFields,
-    deletionTimestamp}}`` and a resourceVersion counter (microseconds, never going back)."""
+    """``{key: {uid, creationTimestamp, generation, managedFields, deletionTimestamp}}``."""
 
     def __init__(self, state: LabState) -> None:
         self.state = state
         self.path = state.dir / META_FILE
         self.entries: dict[str, dict[str, Any]] = {}
-        self.rv = 0
         self.error: str | None = None
         if state.has(self.path):
             data = json.loads(state.read_text(self.path))
             self.entries = data.get("objects", {})
-            self.rv = int(data.get("resourceVersion", 0))
             self.error = data.get("reconcileError")
 
-    def next_rv(self, floor: int = 0) -> str:
-        self.rv = max(self.rv + 1, time.time_ns() // 1000, floor + 1)
-        return str(self.rv)
-
     def save(self) -> None:
-        data = {"resourceVersion": self.rv, "objects": self.entries, "reconcileError": self.error}
+        data = {"objects": self.entries, "reconcileError": self.error}
         self.state.write_atomic(self.path, json.dumps(data, indent=1) + "\n")
 
     def get(self, k: str) -> dict[str, Any] | None:

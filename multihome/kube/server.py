@@ -120,8 +120,9 @@ class Api:
         self.version = version
         self.port = port
         self.by_path = {(r.group_version, r.name): r for r in RESOURCES}
-        self.writer = Writer(source)
-        self.watches = watch.Hub(source, RESOURCES)
+        self.writer = Writer(source, version)
+        self.watches = watch.Hub(source, [(r.qualified, self.writer.build(r)) for r in RESOURCES])
+        self.writer.listeners.append(self.watches.renew)
         self.served = openapi.served_of(RESOURCES)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -301,9 +302,7 @@ class Api:
                 request, resource, namespace, name, self._table_of(request, resource)
             )
         view = self.source.view()
-        objects = self.writer.overlay(
-            resource, view.objects(resource.qualified, resource.objects), view
-        )
+        objects = view.objects(resource.qualified, self.writer.build(resource))
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         if name is not None:
@@ -339,9 +338,7 @@ class Api:
     ) -> web.Response:
         if _wants_table(request.headers.get(hdrs.ACCEPT, "")):
             return web.json_response(
-                tables.table(
-                    resource.columns, resource.row, objects, self.writer.resource_version(view)
-                )
+                tables.table(resource.columns, resource.row, objects, view.resource_version)
             )
         if single:
             return web.json_response(objects[0])
@@ -354,7 +351,7 @@ class Api:
             {
                 "kind": f"{resource.kind}List",
                 "apiVersion": resource.group_version,
-                "metadata": {"resourceVersion": self.writer.resource_version(view)},
+                "metadata": {"resourceVersion": view.resource_version},
                 "items": items,
             }
         )
@@ -366,7 +363,7 @@ class Api:
         view = self.source.view()
         pods = [
             p
-            for p in view.objects("pods", LabView.pods)
+            for p in view.objects("lab/pods", LabView.pods)
             if p["metadata"]["namespace"] == namespace and p["metadata"]["name"] == name
         ]
         if not pods:

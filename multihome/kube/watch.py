@@ -73,9 +73,10 @@ class _Watcher:
 class Hub:
     """The watches of one lab, and the versions they (and lists) see."""
 
-    def __init__(self, source: LabSource, resources: Iterable[Resource]) -> None:
+    def __init__(self, source: LabSource, builds: Iterable[tuple[str, Build]]) -> None:
         self.source = source
-        self.builds: list[tuple[str, Build]] = [(r.qualified, r.objects) for r in resources]
+        # what the API serves of each resource (the lab's objects with the writes overlaid)
+        self.builds: list[tuple[str, Build]] = list(builds)
         self.versions = Versions(source.state)
         self.watchers: set[_Watcher] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -97,6 +98,13 @@ class Hub:
                 w.queue.put_nowait(changes)
             except asyncio.QueueFull:
                 w.overflowed = True
+
+    def renew(self) -> None:
+        """A write or a reconcile changed what is served: read the lab anew now (stamping
+        the changes' versions and waking the watches) rather than at the next poll."""
+        self.source.refresh()
+        with contextlib.suppress(FileNotFoundError):  # going down: the next reading stamps
+            self.source.view()
 
     async def close(self, _app: web.Application | None = None) -> None:
         """End every open watch now (the server is stopping: its clients watch again)."""

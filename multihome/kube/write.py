@@ -19,6 +19,7 @@ request is ``requests``'; turning objects into design documents and back, ``docu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import json
@@ -38,6 +39,7 @@ from multihome.lab.api import LabError
 
 from . import apply as ssa
 from . import patch as patches
+from . import strict
 from .documents import NS_NAME_LABEL, body_of, desired, spec_of, validate
 from .meta import MetaStore, key, new_uid
 from .reconciler import LOCKED
@@ -79,7 +81,7 @@ def now() -> str:
 class Writer:
     """The write side of one lab's API (see the module's docstring)."""
 
-    def __init__(self, source: LabSource) -> None:
+    def __init__(self, source: LabSource, k8s_version: str = "v1.32.0") -> None:
         self.source = source
         self.state = source.state
         self.store = MetaStore(self.state)
@@ -90,8 +92,13 @@ class Writer:
         self._docs: list[dict[str, Any]] = []
         self.reconciles = 0
         self._proc: asyncio.subprocess.Process | None = None
+        self.k8s_version = k8s_version  # whose schemas fieldValidation checks against
+        self._builds: dict[str, Callable[[LabView], list[dict[str, Any]]]] = {}
+        self._spare: asyncio.subprocess.Process | None = None
+        self._stopping = False
         self.listeners: list[Callable[[], None]] = []
-        """Called after each write is recorded and after each reconcile (a watch wakes)."""
+        """Called after each write is recorded and after each reconcile: the API's reading
+        of the lab is renewed (new resourceVersions, watch events)."""
 
     # -- the design ---------------------------------------------------------------------------
     def docs(self) -> list[dict[str, Any]]:
@@ -122,9 +129,17 @@ class Writer:
         return next((i for i, d in enumerate(docs[1:], 1) if self._doc_key(d) == k), None)
 
     # -- reads ------------------------------------------------------------------------------
-    def resource_version(self, view: LabView) -> str:
-        """A list's resourceVersion: the newest of the lab's status and of the writes."""
-        return str(max(int(view.resource_version or 0), self.store.rv))
+    def build(self, resource: Resource) -> Callable[[LabView], list[dict[str, Any]]]:
+        """What the API serves of ``resource`` in a reading of the lab: the lab's objects
+        overlaid with the design and the kept metadata (``versions`` stamps these)."""
+        found = self._builds.get(resource.qualified)
+        if found is None:
+
+            def found(view: LabView) -> list[dict[str, Any]]:
+                return self.overlay(resource, lab_objects(view, resource), view)
+
+            self._builds[resource.qualified] = found
+        return found
 
     def overlay(
         self, resource: Resource, objects: list[dict[str, Any]], view: LabView
@@ -188,9 +203,6 @@ class Writer:
             meta["creationTimestamp"] = entry["creationTimestamp"]
             if resource.kind not in ("Pod", "Namespace"):
                 meta["generation"] = entry.get("generation", 1)
-            meta["resourceVersion"] = str(
-                max(int(entry["resourceVersion"]), int(view.resource_version or 0))
-            )
             if entry.get("managedFields"):
                 meta["managedFields"] = entry["managedFields"]
             if entry.get("deletionTimestamp"):
@@ -230,9 +242,20 @@ class Writer:
         return obj
 
     def current(
-        self, resource: Resource, view: LabView, namespace: str | None, name: str
+        self,
+        resource: Resource,
+        view: LabView,
+        namespace: str | None,
+        name: str,
+        *,
+        stamped: bool = True,
     ) -> dict[str, Any] | None:
-        objects = self.overlay(resource, view.objects(resource.qualified, resource.objects), view)
+        """The object as served: from the reading (with its resourceVersion), or, for a
+        dry run, overlaid afresh from the design and metadata as they are now."""
+        if stamped:
+            objects = view.objects(resource.qualified, self.build(resource))
+        else:
+            objects = self.overlay(resource, lab_objects(view, resource), view)
         for obj in objects:
             meta = obj["metadata"]
             if meta["name"] == name and (
@@ -247,6 +270,7 @@ class Writer:
     ) -> web.Response:
         method = request.method
         dry_run = dry_run_of(request)
+        mode = strict.directive(request.query)
         if resource.kind not in WRITABLE:
             raise refused(
                 f"{resource.name} are the lab's {_what(resource.kind)}: the lab's API does not "
@@ -261,8 +285,11 @@ class Writer:
                     "the server does not allow this method on the requested resource",
                 )
             body = await read_object(request)
+            warnings = strict.check_body(resource, self.k8s_version, body, mode)
             async with self.lock:
-                return await self._create(request, resource, namespace, body, dry_run)
+                return warned(
+                    await self._create(request, resource, namespace, body, dry_run), warnings
+                )
         if name is None:
             raise WriteError(
                 405,
@@ -276,7 +303,9 @@ class Writer:
         if method == "PUT":
             body = await read_object(request)
             async with self.lock:
-                return await self._update(request, resource, namespace, name, body, dry_run)
+                return await self._update(
+                    request, resource, namespace, name, body, dry_run, validation=mode
+                )
         if method == "PATCH":
             ctype = request.content_type
             if ctype not in patches.TYPES:
@@ -307,7 +336,9 @@ class Writer:
         namespace: str | None,
         body: dict[str, Any],
         dry_run: bool,
+        applied: list[dict[str, Any]] | None = None,
     ) -> web.Response:
+        """``applied``: the managedFields of a server-side apply that creates the object."""
         meta = (
             body.setdefault("metadata", {})
             if isinstance(body.get("metadata"), dict | None)
@@ -350,7 +381,7 @@ class Writer:
         await self._check(resource, name, docs, len(docs) - 1)
         manager = field_manager(request, "create")
         stamp = now()
-        managed = ssa.track_update(
+        managed = applied or ssa.track_update(
             None, doc, [], manager, resource.group_version, stamp,
             associative=resource.kind in BUILTIN,
         )  # fmt: skip
@@ -358,7 +389,6 @@ class Writer:
             "uid": new_uid(),
             "creationTimestamp": stamp,
             "generation": 1,
-            "resourceVersion": "0",
             "managedFields": managed,
         }
         return await self._commit(resource, k, docs, entry, dry_run, 201, view, namespace, name)
@@ -372,7 +402,9 @@ class Writer:
         body: dict[str, Any],
         dry_run: bool,
         operation: str = "update",
+        validation: str | None = None,
     ) -> web.Response:
+        """``validation``: the fieldValidation of a PUT (a patch checks its own result)."""
         if not isinstance(body.get("metadata"), dict):
             raise WriteError(400, "BadRequest", "metadata: must be an object")
         check_kind(resource, body)
@@ -400,6 +432,11 @@ class Writer:
                 "been modified; please apply your changes to the latest version and try again",
                 details(resource, name),
             )  # fmt: skip
+        warnings = []
+        if validation is not None:
+            warnings = strict.check_patched(
+                resource, self.k8s_version, None, live, body, validation
+            )
         old_doc = docs[index]
         doc = body_of(resource, body, namespace, live, old_doc)
         docs[index] = doc
@@ -418,7 +455,10 @@ class Writer:
             )  # fmt: skip
         if spec_of(doc) != spec_of(old_doc):
             entry["generation"] = int(entry.get("generation", 1)) + 1
-        return await self._commit(resource, k, docs, entry, dry_run, 200, view, namespace, name)
+        return warned(
+            await self._commit(resource, k, docs, entry, dry_run, 200, view, namespace, name, live),
+            warnings,
+        )
 
     async def _patch(
         self,
@@ -458,7 +498,13 @@ class Writer:
             )
         if result["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion"):
             result["metadata"].pop("resourceVersion", None)  # a patch without one is unconditional
-        return await self._update(request, resource, namespace, name, result, dry_run, "patch")
+        warnings = strict.check_patched(
+            resource, self.k8s_version, given, live, result, strict.directive(request.query)
+        )
+        return warned(
+            await self._update(request, resource, namespace, name, result, dry_run, "patch"),
+            warnings,
+        )
 
     async def _apply(
         self,
@@ -508,9 +554,7 @@ class Writer:
             )  # fmt: skip
             merged.setdefault("apiVersion", resource.group_version)
             merged.setdefault("kind", resource.kind)
-            request_copy = merged
-            response = await self._create(request, resource, namespace, request_copy, dry_run)
-            return await self._set_managed(response, resource, namespace, name, managed, dry_run)
+            return await self._create(request, resource, namespace, merged, dry_run, managed)
         live, _, _, _ = self._writable(resource, view, namespace, name)
         try:
             merged, managed = ssa.apply(
@@ -522,25 +566,6 @@ class Writer:
         merged["metadata"]["managedFields"] = managed
         merged["metadata"].pop("resourceVersion", None)
         return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
-
-    async def _set_managed(
-        self,
-        response: web.Response,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        managed: list[dict[str, Any]],
-        dry_run: bool,
-    ) -> web.Response:
-        body = json.loads(response.body or b"{}")  # type: ignore[arg-type]
-        body["metadata"]["managedFields"] = managed
-        if not dry_run:
-            k = key(resource.kind, namespace, name)
-            entry = self.store.get(k)
-            if entry is not None:
-                entry["managedFields"] = managed
-                self.store.save()
-        return json_response(body, status=response.status)
 
     async def _delete(
         self, resource: Resource, namespace: str | None, name: str, dry_run: bool
@@ -574,7 +599,7 @@ class Writer:
         for r in RESOURCES:
             if not r.namespaced or r.kind not in WRITABLE:
                 continue
-            for obj in self.overlay(r, view.objects(r.qualified, r.objects), view):
+            for obj in self.overlay(r, lab_objects(view, r), view):
                 meta = obj["metadata"]
                 if meta.get("namespace") != namespace or meta.get("deletionTimestamp"):
                     continue
@@ -634,7 +659,6 @@ class Writer:
             "uid": meta.get("uid") or new_uid(),
             "creationTimestamp": meta.get("creationTimestamp") or now(),
             "generation": meta.get("generation", 1),
-            "resourceVersion": meta.get("resourceVersion", "0"),
             "managedFields": meta.get("managedFields", []),
         }
 
@@ -658,27 +682,29 @@ class Writer:
         name: str,
         live: dict[str, Any] | None = None,
     ) -> web.Response:
-        entry["resourceVersion"] = (
-            str(self.store.rv + 1)
-            if dry_run
-            else self.store.next_rv(int(view.resource_version or 0))
-        )
         if dry_run:
             saved_entries, saved_docs = self.store.entries, (self._docs, self._docs_key)
             self.store.entries = {**saved_entries, k: entry}
             self._docs, self._docs_key = docs, self._docs_key
             try:
-                obj = self.current(resource, view, namespace, name) or live
+                obj = self.current(resource, view, namespace, name, stamped=False) or live
             finally:
                 self.store.entries = saved_entries
                 self._docs, self._docs_key = saved_docs
+            assert obj is not None
+            obj = copy.deepcopy(obj)
+            # nothing was stored: the version is the live object's (none for a create)
+            if live is not None and "resourceVersion" in live["metadata"]:
+                obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            else:
+                obj["metadata"].pop("resourceVersion", None)
             return json_response(obj, status=code)
         self.store.put(k, entry)
         self.store.save()
         design.write_text(self.state, design.dump(docs))
         self._docs, self._docs_key = docs, None
-        obj = self.current(resource, view, namespace, name) or live
-        self._notify()
+        self._notify()  # a new reading: the written object gets its resourceVersion
+        obj = self.current(resource, self.source.view(), namespace, name) or live
         self.kick()
         return json_response(obj, status=code)
 
@@ -711,36 +737,49 @@ class Writer:
             self._notify()
             self.reconciles += 1
 
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        """A reconcile process, started ahead: it imports what a reconcile needs, then waits
+        for a line on stdin (``go``; end of file: it exits)."""
+        argv = [sys.executable, "-m", "multihome.kube.reconciler", "--warm", str(self.state.dir)]
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
     async def _reconcile_once(self) -> str | None:
-        argv = [sys.executable, "-m", "multihome.kube.reconciler", str(self.state.dir)]
-        for _ in range(3000):  # an up of the lab from the command line holds its lock
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            self._proc = proc
-            try:
-                _, err = await proc.communicate()
-            finally:
-                self._proc = None
-            if proc.returncode != LOCKED:
-                text = err.decode(errors="replace").strip()
-                if proc.returncode:
-                    log.warning("reconcile failed: %s", text)
-                    return text or f"the reconcile exited with {proc.returncode}"
-                return None
-            await asyncio.sleep(0.2)
-        return "the lab stayed locked by another up"
+        try:
+            for _ in range(3000):  # an up of the lab from the command line holds its lock
+                proc, self._spare = self._spare or await self._spawn(), None
+                self._proc = proc
+                try:
+                    _, err = await proc.communicate(b"go\n")
+                finally:
+                    self._proc = None
+                if proc.returncode != LOCKED:
+                    text = err.decode(errors="replace").strip()
+                    if proc.returncode:
+                        log.warning("reconcile failed: %s", text)
+                        return text or f"the reconcile exited with {proc.returncode}"
+                    return None
+                await asyncio.sleep(0.2)
+            return "the lab stayed locked by another up"
+        finally:
+            # the next write's reconcile starts warm (a lab never written to keeps none)
+            if not self._stopping:
+                self._spare = await self._spawn()
 
     async def stop(self) -> None:
-        """The server stops (``down``): end the reconcile it started, by its PID, so that it
-        does not go on with a lab being taken down."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            proc.terminate()
-            await proc.wait()
+        """The server stops (``down``): end the reconcile it started and the spare one, by
+        their PIDs, so that nothing goes on with a lab being taken down."""
+        self._stopping = True
+        for proc in (self._proc, self._spare):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
 
     def _purge(self) -> None:
         """Forget the metadata of objects that are gone from both the design and the lab."""
@@ -755,7 +794,7 @@ class Writer:
         for r in RESOURCES:
             if r.kind not in WRITABLE:
                 continue
-            for obj in view.objects(r.qualified, r.objects):
+            for obj in lab_objects(view, r):
                 m = obj["metadata"]
                 present.add(key(r.kind, m.get("namespace"), m["name"]))
         for k in list(self.store.entries):
@@ -764,6 +803,19 @@ class Writer:
 
 
 # -- bodies ---------------------------------------------------------------------------------
+
+
+def warned(response: web.Response, warnings: list[str]) -> web.Response:
+    """``response`` with a ``Warning`` header per warning (kubectl prints each)."""
+    for text in warnings:
+        response.headers.add("Warning", "299 - " + json.dumps(text))
+    return response
+
+
+def lab_objects(view: LabView, resource: Resource) -> list[dict[str, Any]]:
+    """The lab's own objects of ``resource`` in a reading (from its status and plan), before
+    the writes' overlay."""
+    return view.objects("lab/" + resource.qualified, resource.objects)
 
 
 def _what(kind: str) -> str:

@@ -350,10 +350,11 @@ def test_bad_input_gets_the_api_servers_status(lab: dict[str, Any]) -> None:
 
 def test_namespace_deployment_statefulset_and_setting(lab: dict[str, Any]) -> None:
     assert ok(kubectl(lab, "create", "namespace", "team")).strip() == "namespace/team created"
-    template = yaml.safe_load(pod_yaml("x", ns="team"))
-    template["metadata"] = {
-        "labels": {"app": "web"},
-        "annotations": template["metadata"]["annotations"],
+    pod = yaml.safe_load(pod_yaml("x", ns="team"))
+    # a pod template has no apiVersion/kind (kubectl's strict field validation refuses them)
+    template = {
+        "metadata": {"labels": {"app": "web"}, "annotations": pod["metadata"]["annotations"]},
+        "spec": pod["spec"],
     }
     deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
               "metadata": {"name": "web", "namespace": "team"},
