@@ -198,3 +198,42 @@ def test_a_design_that_validate_refuses_is_not_applied(kubeconfig: Path, tmp_pat
     assert done.returncode == 1
     assert "canal-iface-missing" in done.stdout + done.stderr
     assert "not applied: fix the errors above first" in done.stderr
+
+
+def test_a_storage_network_change_says_the_volume_check_could_not_be_made(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    lab = tmp_path / "storage.yaml"
+    old, new = (
+        "storageNetwork: multus-network-attachments/macvlan-longhorn-dhcp",
+        ("storageNetwork: multus-network-attachments/macvlan-private-dhcp"),
+    )
+    lab.write_text(
+        variants.edit(
+            (old, new),
+            (
+                "value: multus-network-attachments/macvlan-longhorn-dhcp",
+                "value: multus-network-attachments/macvlan-private-dhcp",
+            ),
+        )
+    )
+    done = apply(str(lab), "--kubeconfig", str(kubeconfig), "--dry-run")
+    # the lab's API keeps its Setting equal to its Lab document's spec.longhorn (a 422; a
+    # real cluster takes it): the server's refusal is the object's failure, said literally,
+    # and the workloads after it are not applied
+    assert done.returncode == 1, done.stdout + done.stderr
+    seen = lines(done)
+    assert seen["Setting longhorn-system/storage-network"] == "failed"
+    assert 'Setting "storage-network" is invalid: value:' in done.stdout
+    assert seen["Pod multus-network-attachments/net-tools"] == "not applied"
+    assert (
+        "note: Longhorn's storage-network changes ('multus-network-attachments/macvlan-longhorn"
+        "-dhcp' -> 'multus-network-attachments/macvlan-private-dhcp'): whether volumes are "
+        "attached could not be checked (the cluster does not serve volumes.longhorn.io)"
+    ) in done.stdout
+
+
+def test_an_unknown_context_is_exit_2(kubeconfig: Path) -> None:
+    done = apply("--kubeconfig", str(kubeconfig), "--context", "nowhere", "--dry-run")
+    assert done.returncode == 2
+    assert "Context 'nowhere' not found" in done.stderr and "Traceback" not in done.stderr

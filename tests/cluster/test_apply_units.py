@@ -99,3 +99,71 @@ def test_canal_refusal_names_each_node_whose_nic_would_move() -> None:
     assert "pod traffic between nodes" in found.disrupts
     # a node without the annotation (flannel not up yet) is not judged
     assert canal_refusal(plan, wanted, [_node("multi-homed-wrk-1", None)]) is None
+
+
+def _volumes_client(answer: tuple[int, dict[str, Any]]) -> Any:
+    """A lightkube client whose cluster answers only the list of Longhorn's volumes."""
+    import httpx2
+    from lightkube import Client, KubeConfig
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        assert request.url.path == "/apis/longhorn.io/v1beta2/volumes", request.url
+        return httpx2.Response(answer[0], json=answer[1])
+
+    config = KubeConfig.from_dict(
+        {
+            "clusters": [{"name": "c", "cluster": {"server": "http://cluster.invalid"}}],
+            "users": [{"name": "u", "user": {"token": "not-a-secret"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+    )
+    return Client(config, transport=httpx2.MockTransport(handle))
+
+
+def _volume(name: str, state: str, node: str) -> dict[str, Any]:
+    # the fields of longhorn-manager's VolumeStatus (k8s/pkg/apis/longhorn/v1beta2/volume.go)
+    return {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "Volume",
+        "metadata": {"name": name, "namespace": "longhorn-system"},
+        "spec": {"numberOfReplicas": 3},
+        "status": {"state": state, "currentNodeID": node},
+    }
+
+
+def test_a_storage_network_change_is_refused_while_volumes_are_attached() -> None:
+    from multihome.cluster.apply import storage_refusal
+
+    setting = Wanted(
+        {
+            "apiVersion": "longhorn.io/v1beta2",
+            "kind": "Setting",
+            "metadata": {"name": "storage-network", "namespace": "longhorn-system"},
+            "value": "multus-network-attachments/new",
+        }
+    )
+    before: dict[str, dict[str, Any] | None] = {setting.label(): {"value": "ns/old"}}
+    volumes = {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "VolumeList",
+        "metadata": {"resourceVersion": "1"},
+        "items": [
+            _volume("pvc-1", "attached", "multi-homed-wrk-1"),
+            _volume("pvc-2", "detached", ""),
+        ],
+    }
+    refusal, note = storage_refusal(_volumes_client((200, volumes)), [setting], before)
+    assert note is None and refusal is not None
+    assert "from 'ns/old' to 'multus-network-attachments/new' while 1 volume(s)" in refusal.what
+    assert "pvc-1 on multi-homed-wrk-1" in refusal.what and "pvc-2" not in refusal.what
+    assert "detach every volume first" in refusal.disrupts
+    volumes["items"] = [_volume("pvc-2", "detached", "")]
+    assert storage_refusal(_volumes_client((200, volumes)), [setting], before) == (None, None)
+    missing = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+               "reason": "NotFound", "message": "the server could not find the requested resource"}  # fmt: skip
+    refusal, note = storage_refusal(_volumes_client((404, missing)), [setting], before)
+    assert refusal is None and note is not None
+    assert "could not be checked (the cluster does not serve volumes.longhorn.io)" in note
+    same: dict[str, dict[str, Any] | None] = {setting.label(): {"value": setting.body["value"]}}
+    assert storage_refusal(_volumes_client((500, {})), [setting], same) == (None, None)
