@@ -101,14 +101,14 @@ def test_canal_refusal_names_each_node_whose_nic_would_move() -> None:
     assert canal_refusal(plan, wanted, [_node("multi-homed-wrk-1", None)]) is None
 
 
-def _volumes_client(answer: tuple[int, dict[str, Any]]) -> Any:
-    """A lightkube client whose cluster answers only the list of Longhorn's volumes."""
+def _client(answers: dict[str, tuple[int, dict[str, Any]]]) -> Any:
+    """A lightkube client whose cluster answers ``answers`` by path (anything else: 500)."""
     import httpx2
     from lightkube import Client, KubeConfig
 
     def handle(request: httpx2.Request) -> httpx2.Response:
-        assert request.url.path == "/apis/longhorn.io/v1beta2/volumes", request.url
-        return httpx2.Response(answer[0], json=answer[1])
+        code, body = answers.get(request.url.path, (500, {"kind": "Status", "code": 500}))
+        return httpx2.Response(code, json=body)
 
     config = KubeConfig.from_dict(
         {
@@ -119,6 +119,15 @@ def _volumes_client(answer: tuple[int, dict[str, Any]]) -> Any:
         }
     )
     return Client(config, transport=httpx2.MockTransport(handle))
+
+
+VOLUMES = "/apis/longhorn.io/v1beta2/volumes"
+NOT_SERVED = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+              "reason": "NotFound", "message": "the server could not find the requested resource"}  # fmt: skip
+
+
+def _volumes_client(answer: tuple[int, dict[str, Any]]) -> Any:
+    return _client({VOLUMES: answer})
 
 
 def _volume(name: str, state: str, node: str) -> dict[str, Any]:
@@ -160,10 +169,66 @@ def test_a_storage_network_change_is_refused_while_volumes_are_attached() -> Non
     assert "detach every volume first" in refusal.disrupts
     volumes["items"] = [_volume("pvc-2", "detached", "")]
     assert storage_refusal(_volumes_client((200, volumes)), [setting], before) == (None, None)
-    missing = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
-               "reason": "NotFound", "message": "the server could not find the requested resource"}  # fmt: skip
-    refusal, note = storage_refusal(_volumes_client((404, missing)), [setting], before)
+    refusal, note = storage_refusal(_volumes_client((404, NOT_SERVED)), [setting], before)
     assert refusal is None and note is not None
     assert "could not be checked (the cluster does not serve volumes.longhorn.io)" in note
     same: dict[str, dict[str, Any] | None] = {setting.label(): {"value": setting.body["value"]}}
     assert storage_refusal(_volumes_client((500, {})), [setting], same) == (None, None)
+
+
+def test_a_cluster_without_multus_crd_is_a_clear_error_before_anything_is_applied() -> None:
+    import pytest
+
+    from multihome.cluster.apply import ApplyError, run
+
+    rendering = render_in_memory(load_lab(None))
+    wanted = [Wanted(o.body, o.source) for o in api_objects(rendering)]
+    empty = {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []}
+    client = _client(
+        {
+            "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions": (404, NOT_SERVED),
+            "/apis/helm.cattle.io/v1/helmchartconfigs": (200, empty),
+            "/apis/longhorn.io/v1beta2/settings": (200, empty),
+        }
+    )
+    with pytest.raises(ApplyError) as caught:
+        run(rendering.plan, wanted, client, dry_run=True)
+    assert str(caught.value) == (
+        "the cluster does not serve network-attachment-definitions.k8s.cni.cncf.io: Multus's "
+        "CRD is missing (RKE2 installs it when the servers' config.yaml has cni: [multus, "
+        "canal]); nothing was applied"
+    )
+    assert caught.value.code == 2
+
+
+def test_waiting_gives_up_at_the_timeout_saying_what_each_pod_does() -> None:
+    from multihome.cluster.apply import wait_ready
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "net-tools", "namespace": "multus-network-attachments"},
+        "spec": {"containers": [{"name": "c", "image": "ubuntu"}]},
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+                {"name": "c", "image": "ubuntu", "imageID": "", "ready": False,
+                 "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ],
+        },
+    }  # fmt: skip
+    client = _client({"/api/v1/namespaces/multus-network-attachments/pods/net-tools": (200, pod)})
+    wanted = [Wanted(pod)]
+    said: list[str] = []
+    left = wait_ready(client, wanted, timeout=0.3, say=said.append, interval=0.1)
+    assert left == {"Pod multus-network-attachments/net-tools": "ContainerCreating"}
+    assert len(said) == 1  # a line only when something changes
+    assert (
+        "0/1 ready; waiting for Pod multus-network-attachments/net-tools (ContainerCreating)"
+        in (said[0])
+    )
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    said.clear()
+    assert wait_ready(client, wanted, timeout=5, say=said.append) == {}
+    assert said[0].endswith("1/1 ready")
