@@ -945,10 +945,9 @@ def _print_apply(result: Any) -> None:
         out.print(line + (f": {o.note}" if o.note else ""))
         if o.diff:
             sys.stdout.write("".join("      " + x for x in o.diff.splitlines(keepends=True)))
-    counts: dict[str, int] = {}
-    for o in result.outcomes:
-        counts[o.action] = counts.get(o.action, 0) + 1
-    out.print(", ".join(f"{n} {a}" for a, n in counts.items()))
+    actions = ("created", "changed", "unchanged", "skipped", "failed", "not applied")
+    counts = {a: sum(1 for o in result.outcomes if o.action == a) for a in actions}
+    out.print(", ".join(f"{n} {a}" for a, n in counts.items() if n))
 
 
 def _design_or_lab_file(lab: Path | None) -> tuple[Any, None]:

@@ -237,3 +237,38 @@ def test_an_unknown_context_is_exit_2(kubeconfig: Path) -> None:
     done = apply("--kubeconfig", str(kubeconfig), "--context", "nowhere", "--dry-run")
     assert done.returncode == 2
     assert "Context 'nowhere' not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_dry_run_into_a_namespace_the_run_creates(kubeconfig: Path, tmp_path: Path) -> None:
+    lab = tmp_path / "newns.yaml"
+    lab.write_text(
+        variants.SEED
+        + """---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: tools
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: macvlan-private-dhcp
+  namespace: tools
+spec:
+  config: '{"cniVersion": "0.3.0", "type": "macvlan", "master": "ens256", "mode": "bridge",
+    "ipam": {"type": "dhcp"}}'
+"""
+    )
+    done = apply(str(lab), "--kubeconfig", str(kubeconfig), "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = lines(done)
+    assert seen["Namespace tools"] == "created"
+    assert seen["NetworkAttachmentDefinition tools/macvlan-private-dhcp"] == "created"
+    # the server can't dry-run an object in a namespace that does not exist yet
+    assert "its namespace tools is created first (not dry-run by the server)" in done.stdout
+    assert "1 unchanged" not in done.stdout and "2 created" in done.stdout
+    get = subprocess.run(
+        [sys.executable, "-m", "multihome", "get", "networks"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "tools" not in get.stdout.split()  # a dry run created nothing
