@@ -409,6 +409,12 @@ def run(
             message = exc.status.message or str(exc)
             if exc.status.code == 409:
                 message += " (--force takes the fields over)"
+            elif exc.status.code == 422 and w.kind == "Pod" and "Forbidden" in message:
+                # a pod's spec is immutable but for a few fields: it must be made anew
+                message += (
+                    f" (a pod's spec can't change: kubectl -n {w.namespace} delete pod "
+                    f"{w.name}, then apply again)"
+                )
             result.outcomes.append(Outcome(w, "failed", note=message))
             failed_step = w.step
             continue

@@ -107,7 +107,8 @@ def _client(answers: dict[str, tuple[int, dict[str, Any]]]) -> Any:
     from lightkube import Client, KubeConfig
 
     def handle(request: httpx2.Request) -> httpx2.Response:
-        code, body = answers.get(request.url.path, (500, {"kind": "Status", "code": 500}))
+        key = f"{request.method} {request.url.path}"
+        code, body = answers.get(key, answers.get(request.url.path, (500, {"code": 500})))
         return httpx2.Response(code, json=body)
 
     config = KubeConfig.from_dict(
@@ -232,3 +233,42 @@ def test_waiting_gives_up_at_the_timeout_saying_what_each_pod_does() -> None:
     said.clear()
     assert wait_ready(client, wanted, timeout=5, say=said.append) == {}
     assert said[0].endswith("1/1 ready")
+
+
+def test_a_pod_the_server_cannot_change_says_to_make_it_anew() -> None:
+    from multihome.cluster.apply import run
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "net-tools", "namespace": "multus-network-attachments"},
+        "spec": {"containers": [{"name": "c", "image": "ubuntu", "command": ["sleep", "1"]}]},
+    }
+    path = "/api/v1/namespaces/multus-network-attachments/pods/net-tools"
+    # the API server's answer to a pod update that changes more than it may (pods' validation)
+    forbidden = {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422,
+        "reason": "Invalid",
+        "message": 'Pod "net-tools" is invalid: spec: Forbidden: pod updates may not change '
+                   "fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
+                   "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+                   "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 "
+                   "if it was previously negative)",
+    }  # fmt: skip
+    nodes = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": []}
+    client = _client(
+        {
+            f"GET {path}": (200, {**pod, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
+            f"PATCH {path}": (422, forbidden),
+            "/api/v1/nodes": (200, nodes),
+        }
+    )
+    plan = build_plan(load_lab(None))
+    result = run(plan, [Wanted(pod)], client)
+    (outcome,) = result.outcomes
+    assert outcome.action == "failed" and not result.ok
+    assert outcome.note.startswith('Pod "net-tools" is invalid: spec: Forbidden')
+    assert outcome.note.endswith(
+        "(a pod's spec can't change: kubectl -n multus-network-attachments delete pod "
+        "net-tools, then apply again)"
+    )
