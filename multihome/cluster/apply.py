@@ -406,6 +406,8 @@ def run(
                 note = f"its namespace {w.namespace} is created first (not dry-run by the server)"
                 result.outcomes.append(Outcome(w, action, text, note))
                 continue
+            if exc.status.code in (401, 403):
+                raise _api_failure(f"apply {w.label()}", exc) from exc
             message = exc.status.message or str(exc)
             if exc.status.code == 409:
                 message += " (--force takes the fields over)"

@@ -272,3 +272,30 @@ def test_a_pod_the_server_cannot_change_says_to_make_it_anew() -> None:
         "(a pod's spec can't change: kubectl -n multus-network-attachments delete pod "
         "net-tools, then apply again)"
     )
+
+
+def test_credentials_that_may_not_patch_are_exit_2_naming_the_verb() -> None:
+    import pytest
+
+    from multihome.cluster import ClusterError
+    from multihome.cluster.apply import run
+
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tools"}}
+    forbidden = {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403,
+        "reason": "Forbidden",
+        "message": 'namespaces "tools" is forbidden: User "viewer" cannot patch resource '
+                   '"namespaces" in API group "" at the cluster scope',
+    }  # fmt: skip
+    nodes = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": []}
+    client = _client(
+        {
+            "GET /api/v1/namespaces/tools": (404, NOT_SERVED),
+            "PATCH /api/v1/namespaces/tools": (403, forbidden),
+            "/api/v1/nodes": (200, nodes),
+        }
+    )
+    with pytest.raises(ClusterError) as caught:
+        run(build_plan(load_lab(None)), [Wanted(ns)], client)
+    assert caught.value.code == 2
+    assert str(caught.value).startswith("not allowed to apply Namespace tools (403 Forbidden)")
