@@ -101,12 +101,15 @@ def test_canal_refusal_names_each_node_whose_nic_would_move() -> None:
     assert canal_refusal(plan, wanted, [_node("multi-homed-wrk-1", None)]) is None
 
 
-def _client(answers: dict[str, tuple[int, dict[str, Any]]]) -> Any:
-    """A lightkube client whose cluster answers ``answers`` by path (anything else: 500)."""
+def _client(answers: dict[str, tuple[int, dict[str, Any]]], seen: list[Any] | None = None) -> Any:
+    """A lightkube client whose cluster answers ``answers`` by ``METHOD path`` or path
+    (anything else: 500); ``seen`` gets every request."""
     import httpx2
     from lightkube import Client, KubeConfig
 
     def handle(request: httpx2.Request) -> httpx2.Response:
+        if seen is not None:
+            seen.append(request)
         key = f"{request.method} {request.url.path}"
         code, body = answers.get(key, answers.get(request.url.path, (500, {"code": 500})))
         return httpx2.Response(code, json=body)
@@ -299,3 +302,34 @@ def test_credentials_that_may_not_patch_are_exit_2_naming_the_verb() -> None:
         run(build_plan(load_lab(None)), [Wanted(ns)], client)
     assert caught.value.code == 2
     assert str(caught.value).startswith("not allowed to apply Namespace tools (403 Forbidden)")
+
+
+def test_each_object_is_one_server_side_apply_by_multihome_force_only_when_asked() -> None:
+    from multihome.cluster.apply import run
+
+    rendering = render_in_memory(load_lab(None))
+    wanted = [Wanted(o.body, o.source) for o in api_objects(rendering)]
+    hcc = next(w for w in wanted if w.kind == "HelmChartConfig")
+    path = "/apis/helm.cattle.io/v1/namespaces/kube-system/helmchartconfigs/rke2-canal"
+    empty = {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []}
+    applied = {**hcc.body, "metadata": {**hcc.body["metadata"], "uid": "u1"}}
+    answers = {
+        "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions": (200, empty),
+        "/apis/helm.cattle.io/v1/helmchartconfigs": (200, empty),
+        "/apis/longhorn.io/v1beta2/settings": (200, empty),
+        "/api/v1/nodes": (200, {**empty, "kind": "NodeList"}),
+        f"GET {path}": (404, NOT_SERVED),
+        f"PATCH {path}": (200, applied),
+    }
+    for force, dry_run in ((False, True), (True, False)):
+        seen: list[Any] = []
+        result = run(rendering.plan, [hcc], _client(answers, seen), dry_run=dry_run, force=force)
+        (outcome,) = result.outcomes
+        assert outcome.action == "created", outcome
+        assert "+  valuesContent:" in outcome.diff and "iface: ens192" in outcome.diff
+        (patch,) = [r for r in seen if r.method == "PATCH"]
+        assert patch.headers["content-type"] == "application/apply-patch+yaml"
+        query = dict(patch.url.params)
+        assert query["fieldManager"] == "multihome"
+        assert query.get("force") == ("true" if force else None)
+        assert query.get("dryRun") == ("All" if dry_run else None)
