@@ -14,10 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "verify"))
-sys.path.insert(0, str(Path(__file__).parent.parent / "lab"))
-
 import variants
 from verifykit import lab_up
 
