@@ -9,8 +9,11 @@ a new pod is attached for real, a deleted one detached and its lease released, w
 ``status.json`` shows and the reads follow. Until then a deleted object is served with its
 ``deletionTimestamp`` (``kubectl delete --wait`` waits for it to go; no finalizers).
 
-Reads see the design through :meth:`Writer.overlay`: the spec as written, the status as the
-lab has it, and the metadata the API server keeps (``meta``). Writes are serialised (one
+Reads see the design through :meth:`Writer.overlay` (``build``, which ``versions`` stamps):
+the spec as written, the status as the lab has it, and the metadata the API server keeps
+(``meta``); each recorded write renews the API's reading (``listeners``), so its answer
+carries the object's new resourceVersion and watches see it. ``fieldValidation`` is
+``strict``'s. Writes are serialised (one
 ``asyncio.Lock``); what the lab can't change (nodes, events, pods run by a workload or by
 Longhorn, the cluster's own namespaces) is refused before anything is changed. Reading the
 request is ``requests``'; turning objects into design documents and back, ``documents``'.
