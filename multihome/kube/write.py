@@ -50,7 +50,7 @@ from .requests import (
     WriteError,
     bounded,
     check_kind,
-    delete_dry_run,
+    delete_options,
     details,
     dry_run_of,
     field_manager,
@@ -300,9 +300,9 @@ class Writer:
                 "the server does not allow this method on the requested resource (a collection)",
             )
         if method == "DELETE":
-            dry_run = dry_run or await delete_dry_run(request)
+            dry, preconditions = await delete_options(request)
             async with self.lock:
-                return await self._delete(resource, namespace, name, dry_run)
+                return await self._delete(resource, namespace, name, dry_run or dry, preconditions)
         if method == "PUT":
             body = await read_object(request)
             async with self.lock:
@@ -571,10 +571,26 @@ class Writer:
         return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
 
     async def _delete(
-        self, resource: Resource, namespace: str | None, name: str, dry_run: bool
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        dry_run: bool,
+        preconditions: dict[str, str] | None = None,
     ) -> web.Response:
         view = self.source.view()
         live, index, docs, k = self._writable(resource, view, namespace, name)
+        for field, title in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            want = (preconditions or {}).get(field)
+            have = str(live["metadata"].get(field, ""))
+            if want is not None and want != have:
+                raise WriteError(
+                    409, "Conflict",
+                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": '
+                    f"Precondition failed: {title} in precondition: {want}, {title} in object "
+                    f"meta: {have}",
+                    details(resource, name),
+                )  # fmt: skip
         if live["metadata"].get("deletionTimestamp"):
             return json_response(live)
         docs = list(docs)
