@@ -106,21 +106,26 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     return value
 
 
-async def delete_dry_run(request: web.Request) -> bool:
-    """``dryRun`` of the DeleteOptions a DELETE may carry as its body (kubectl sends it so)."""
+async def delete_options(request: web.Request) -> tuple[bool, dict[str, str]]:
+    """The ``dryRun`` and ``preconditions`` (uid, resourceVersion) of the DeleteOptions a
+    DELETE may carry as its body (kubectl sends it so)."""
     raw = await read_raw(request)
     if not raw.strip():
-        return False
+        return False, {}
     try:
         options = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WriteError(400, "BadRequest", f"invalid DeleteOptions: {one_line(exc)}") from None
-    values = options.get("dryRun") if isinstance(options, dict) else None
+    if not isinstance(options, dict):
+        raise WriteError(400, "BadRequest", "invalid DeleteOptions: not an object")
+    given = options.get("preconditions") or {}
+    pre = {k: str(v) for k, v in given.items() if k in ("uid", "resourceVersion") and v}
+    values = options.get("dryRun")
     if not values:
-        return False
+        return False, pre
     if values != ["All"]:
         raise WriteError(400, "BadRequest", f"Invalid dry run value: {values}")
-    return True
+    return True, pre
 
 
 MAX_DEPTH = 64

@@ -8,8 +8,9 @@ Each pod is the DaemonSet's on one node (the dhcp daemon's only where the lab ru
 the nodes with a dhcp pod): ``hostNetwork`` (its IP the node's), owned by the
 DaemonSet (``ownerReferences``, controller), named ``<daemonset>-<5 chars>`` stably per node.
 Ready comes from the lab's real state: the node's sandbox runs and, for the dhcp daemon, its
-socket answers (``LabSource`` probes it; a killed daemon is a pod not Ready). The lab runs
-Canal's and Multus' work itself (its CNI chain), so their pods are Ready with the node. These
+socket answers (``LabSource`` probes it; a killed daemon is a pod not Ready); for Canal, the
+NIC it is pinned to has an address (as the Node's flannel/Calico annotations). The lab runs
+Canal's and Multus' work itself (its CNI chain); otherwise their pods are Ready with the node. These
 objects are read-only: the API refuses writes to them (405), as it does the lab's nodes."""
 
 from __future__ import annotations
@@ -198,6 +199,14 @@ def ready_on(view: LabView, what: str, node: str) -> tuple[bool, str]:
     """Whether the pod of ``what`` on ``node`` is Ready, and if not why (a waiting reason)."""
     if not view.status.get("running", True):
         return False, "the lab's sandbox is not running"
+    if what == "canal":
+        # as the lab's Node objects: flannel and Calico start only where the NIC Canal is
+        # pinned to has an address (calico-node's readiness, flanneld's interface lookup)
+        iface = view.plan["cluster"].get("canal_iface")
+        status = next((n for n in view.status["nodes"] if n["name"] == node), None)
+        nic = next((c for c in (status or {}).get("nics", []) if c["name"] == iface), None)
+        if iface and not (nic and nic.get("address")):
+            return False, f"kube-flannel: no IPv4 address on {iface}, the interface it is pinned to"
     if what == "dhcp":
         error = (view.status.get("dhcp_sockets") or {}).get(node, "not probed")
         if error is not None:

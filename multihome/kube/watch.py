@@ -2,9 +2,11 @@
 
 The wire format is the API server's: one ``WatchEvent`` JSON object a line (``ADDED``,
 ``MODIFIED``, ``DELETED``, ``BOOKMARK``, ``ERROR`` with a ``Status``), on a chunked 200
-response that ends at ``timeoutSeconds``. The events are the changes ``versions`` finds when
-``status.json`` changes (a reconcile of ``multihome up FILE``, or a write through the API):
-while any watch is open, ``Hub`` looks at the file every ``POLL`` seconds.
+response that ends at ``timeoutSeconds``. The events are the changes ``versions`` finds in
+what the API serves when ``status.json`` changes (a reconcile of ``multihome up FILE`` or of
+a write) and at once after each write (``Hub.renew``, the writer's listener: a created pod is
+ADDED Pending before its reconcile, a deleted one MODIFIED Terminating): while any watch is
+open, ``Hub`` also looks at the file every ``POLL`` seconds.
 
 resourceVersion as the conventions say: unset or ``0`` starts with an ADDED per object then
 the changes; a version from a list or an event resumes after it; one older than the kept

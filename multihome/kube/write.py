@@ -9,8 +9,11 @@ a new pod is attached for real, a deleted one detached and its lease released, w
 ``status.json`` shows and the reads follow. Until then a deleted object is served with its
 ``deletionTimestamp`` (``kubectl delete --wait`` waits for it to go; no finalizers).
 
-Reads see the design through :meth:`Writer.overlay`: the spec as written, the status as the
-lab has it, and the metadata the API server keeps (``meta``). Writes are serialised (one
+Reads see the design through :meth:`Writer.overlay` (``build``, which ``versions`` stamps):
+the spec as written, the status as the lab has it, and the metadata the API server keeps
+(``meta``); each recorded write renews the API's reading (``listeners``), so its answer
+carries the object's new resourceVersion and watches see it. ``fieldValidation`` is
+``strict``'s. Writes are serialised (one
 ``asyncio.Lock``); what the lab can't change (nodes, events, pods run by a workload or by
 Longhorn, the cluster's own namespaces) is refused before anything is changed. Reading the
 request is ``requests``'; turning objects into design documents and back, ``documents``'.
@@ -47,7 +50,7 @@ from .requests import (
     WriteError,
     bounded,
     check_kind,
-    delete_dry_run,
+    delete_options,
     details,
     dry_run_of,
     field_manager,
@@ -297,9 +300,9 @@ class Writer:
                 "the server does not allow this method on the requested resource (a collection)",
             )
         if method == "DELETE":
-            dry_run = dry_run or await delete_dry_run(request)
+            dry, preconditions = await delete_options(request)
             async with self.lock:
-                return await self._delete(resource, namespace, name, dry_run)
+                return await self._delete(resource, namespace, name, dry_run or dry, preconditions)
         if method == "PUT":
             body = await read_object(request)
             async with self.lock:
@@ -568,10 +571,26 @@ class Writer:
         return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
 
     async def _delete(
-        self, resource: Resource, namespace: str | None, name: str, dry_run: bool
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        dry_run: bool,
+        preconditions: dict[str, str] | None = None,
     ) -> web.Response:
         view = self.source.view()
         live, index, docs, k = self._writable(resource, view, namespace, name)
+        for field, title in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            want = (preconditions or {}).get(field)
+            have = str(live["metadata"].get(field, ""))
+            if want is not None and want != have:
+                raise WriteError(
+                    409, "Conflict",
+                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": '
+                    f"Precondition failed: {title} in precondition: {want}, {title} in object "
+                    f"meta: {have}",
+                    details(resource, name),
+                )  # fmt: skip
         if live["metadata"].get("deletionTimestamp"):
             return json_response(live)
         docs = list(docs)

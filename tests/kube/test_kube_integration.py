@@ -116,7 +116,17 @@ def test_a_stale_resource_version_is_a_conflict(lab: dict[str, Any]) -> None:
     assert code == 200
     newest = max(int(p["metadata"]["resourceVersion"]) for p in listed["items"])
     assert int(listed["metadata"]["resourceVersion"]) >= newest
-    ok(kubectl(lab, "delete", "pod", "-n", NS, "stale", "--wait=false"))
+    # a delete's preconditions are checked against the same versions
+    stale = json.dumps({"preconditions": {"resourceVersion": old["metadata"]["resourceVersion"]}})
+    code, status = raw(lab, "DELETE", f"/api/v1/namespaces/{NS}/pods/stale", stale.encode())
+    assert (code, status["reason"]) == (409, "Conflict"), status
+    assert "Precondition failed: ResourceVersion in precondition" in status["message"]
+    current = json.loads(ok(kubectl(lab, "get", "pod", "-n", NS, "stale", "-o", "json")))
+    fresh = json.dumps(
+        {"preconditions": {"resourceVersion": current["metadata"]["resourceVersion"]}}
+    )
+    code, status = raw(lab, "DELETE", f"/api/v1/namespaces/{NS}/pods/stale", fresh.encode())
+    assert code == 200, status
 
 
 def test_strict_field_validation(lab: dict[str, Any]) -> None:

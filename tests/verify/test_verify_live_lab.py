@@ -123,6 +123,21 @@ def test_the_variants_fail_where_the_design_says(runs: Runs) -> None:
         assert all(
             "ens224" in (c.cause or "") and "pin Canal to ens192" in (c.cause or "") for c in canal
         )
+        # the API's rke2-canal pods agree: not Ready where ens224 has no address
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(runs.kubeconfig), "get", "pods", "-n", "kube-system",
+             "-l", "k8s-app=canal", "-o", "json"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        pods = json.loads(done.stdout)["items"]
+        unready = {
+            p["spec"]["nodeName"]
+            for p in pods
+            if not any(
+                c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"]
+            )
+        }
+        assert unready == {c.subject for c in canal}, unready
     elif runs.name == "dhcp-offers-a-router":
         route = failed[f"default-route {NET_TOOLS}"]
         assert "the DHCP server on vlan50 offers a router" in (route.cause or "")
