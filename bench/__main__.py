@@ -37,6 +37,8 @@ BENCHMARKS = [
     "kube_api",
     "verify_live",
     "mininet",
+    "kube_write",
+    "apply",
 ]
 HELPERS = {"labcli", "nsfile"}  # modules the benchmarks share, not benchmarks
 # what a plain `make bench` passes: the DHCP bench also waits for a lease renewal on the wire

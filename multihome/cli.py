@@ -838,6 +838,118 @@ def _verify_cluster(target: str | None, kubeconfig: Path, context: str | None, e
         _fail(str(exc), exc.code)
 
 
+@app.command()
+def apply(
+    lab: LabArg = None,
+    kubeconfig: Annotated[
+        Path, typer.Option("--kubeconfig", help="The cluster's kubeconfig.")
+    ] = ...,  # type: ignore[assignment]
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig's context to use.")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Server-side dry run: show each object's diff only."),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Apply changes that disrupt the cluster (Canal's NIC, Longhorn's storage "
+            "network with volumes attached) and take over fields other managers own.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the design's pods.")
+    ] = 300.0,
+) -> None:
+    """Server-side apply (field manager multihome) of the design's API objects to a cluster:
+    namespaces, NADs, the HelmChartConfigs, Longhorn's settings, then the workloads; wait for
+    the pods, then verify (read-only tier). Exit 0: applied and verified; 1: refused, failed
+    or a check failed; 2: the cluster can't be read or lacks a kind the design needs."""
+    from multihome.check import Severity
+    from multihome.cluster import ClusterError
+    from multihome.cluster import apply as applier
+    from multihome.render import DesignInvalid, RenderError, render_in_memory
+    from multihome.render.apiset import api_objects, off_api
+    from multihome.verify import live
+
+    lab_file = _load(lab)
+    try:
+        rendering = render_in_memory(lab_file)
+    except DesignInvalid as exc:
+        findings = list(exc.findings)
+        errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+        _print_findings(lab_file, findings, errors, len(findings) - errors, True)
+        err.print("not applied: fix the errors above first")
+        raise typer.Exit(EXIT_FAILED) from None
+    except RenderError as exc:
+        _fail(str(exc), exc.exit_code)
+    plan = rendering.plan
+    wanted = [applier.Wanted(o.body, o.source) for o in api_objects(rendering)]
+    try:
+        client = applier.connect(kubeconfig, context)
+        server = str(client.config.cluster.server)
+        result = applier.run(plan, wanted, client, dry_run=dry_run, force=force)
+    except (ClusterError, applier.ApplyError) as exc:
+        if _State.debug:
+            raise
+        _fail(str(exc), exc.code)
+    what = "dry run of" if dry_run else "apply of"
+    out.print(f"{what} {plan.name} to {server} (field manager {applier.FIELD_MANAGER})")
+    _print_apply(result)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+    if not dry_run:
+        out.print(f"waiting for the design's pods to be Ready (at most {timeout:g} s)")
+        try:
+            waiting = applier.wait_ready(client, wanted, timeout, out.print)
+        except ClusterError as exc:
+            _fail(str(exc), exc.code)
+        if waiting:
+            out.print(f"not Ready after {timeout:g} s: " + ", ".join(sorted(waiting)))
+        out.print("verify (read-only tier):")
+        try:
+            report = live.run(plan, str(kubeconfig), context, exec_=False)
+        except ClusterError as exc:
+            _fail(str(exc), exc.code)
+        print_verify_report(report)
+    out.print("Not through the API (put in place by hand; render -o DIR writes them):")
+    for item in off_api(rendering):
+        out.print(f"  {item.what}: {item.goes_to}")
+        out.print(f"    DIR/{item.rendered}" if "/" in item.rendered and " " not in item.rendered
+                  else f"    {item.rendered}")  # fmt: skip
+    if not dry_run:
+        raise typer.Exit(EXIT_OK if report.ok and not waiting else EXIT_FAILED)
+
+
+def _print_apply(result: Any) -> None:
+    from multihome.cluster.apply import STEPS
+
+    for refusal in result.refusals:
+        err.print(Text.assemble(("refused:", "bold red"), " ", refusal.what))
+        err.print(f"  it would disrupt: {refusal.disrupts}")
+    if result.refusals:
+        err.print("nothing was applied; --force applies it anyway")
+        return
+    for refusal in result.forced:
+        out.print(f"forced past: {refusal.what}")
+    for note in result.notes:
+        out.print(f"note: {note}")
+    step = None
+    for o in result.outcomes:
+        if o.obj.step != step:
+            step = o.obj.step
+            out.print(STEPS[step])
+        line = f"  {o.action:<11} {o.obj.label()}"
+        out.print(line + (f": {o.note}" if o.note else ""))
+        if o.diff:
+            sys.stdout.write("".join("      " + x for x in o.diff.splitlines(keepends=True)))
+    actions = ("created", "changed", "unchanged", "skipped", "failed", "not applied")
+    counts = {a: sum(1 for o in result.outcomes if o.action == a) for a in actions}
+    out.print(", ".join(f"{n} {a}" for a, n in counts.items() if n))
+
+
 def _design_or_lab_file(lab: Path | None) -> tuple[Any, None]:
     from multihome.plan import PlanError, build_plan
 

@@ -69,6 +69,7 @@ async def serve(lab_dir: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    await api.writer.stop()
     await runner.cleanup()
 
 

@@ -63,7 +63,7 @@ async def serve(
 ) -> web.StreamResponse:
     view = source.view()
     pod = next(
-        (p for p in view.objects("pods", LabView.pods)
+        (p for p in view.objects("lab/pods", LabView.pods)
          if p["metadata"]["namespace"] == namespace and p["metadata"]["name"] == name),
         None,
     )  # fmt: skip

@@ -16,6 +16,8 @@ from typing import Any
 
 from multihome.multus import NETWORK_STATUS_ANNOTATION, format_network_status
 
+from . import system
+
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 _NS_UID = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
@@ -284,7 +286,88 @@ class LabView:
         return self._workloads("Deployment")
 
     def daemonsets(self) -> list[dict[str, Any]]:
-        return self._workloads("DaemonSet")
+        return self._system_daemonsets() + self._workloads("DaemonSet")
+
+    # -- the RKE2 charts' own (kube-system) -------------------------------------------------
+    def _system_daemonsets(self) -> list[dict[str, Any]]:
+        found = []
+        for body, nodes, what in system.daemonsets_of(self):
+            name = body["metadata"]["name"]
+            obj = {"kind": "DaemonSet", "apiVersion": "apps/v1", **_copy(body)}
+            obj["metadata"].update(self._meta("DaemonSet", name, system.NAMESPACE))
+            obj["metadata"]["generation"] = 1
+            ready = sum(1 for n in nodes if system.ready_on(self, what, n)[0])
+            status = {
+                "currentNumberScheduled": len(nodes), "desiredNumberScheduled": len(nodes),
+                "numberAvailable": ready, "numberMisscheduled": 0, "numberReady": ready,
+                "numberUnavailable": len(nodes) - ready, "observedGeneration": 1,
+                "updatedNumberScheduled": len(nodes),
+            }  # fmt: skip
+            keep = {"currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled",
+                    "numberReady"}  # fmt: skip
+            obj["status"] = {k: v for k, v in status.items() if v or k in keep}
+            found.append(obj)
+        return found
+
+    def _system_pods(self) -> list[dict[str, Any]]:
+        found = []
+        addresses = {n["name"]: n["internal_ip"] for n in self.status["nodes"]}
+        t = self.created
+        for body, nodes, what in system.daemonsets_of(self):
+            ds = body["metadata"]["name"]
+            ds_uid = uid(self.lab, "DaemonSet", f"{system.NAMESPACE}/{ds}")
+            template = body["spec"]["template"]
+            for node in nodes:
+                name = f"{ds}-{system._suffix(ds, node)}"
+                meta = self._meta("Pod", name, system.NAMESPACE)
+                meta["generateName"] = f"{ds}-"
+                meta["labels"] = dict(template["metadata"].get("labels", {}))
+                meta["ownerReferences"] = [
+                    {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": ds, "uid": ds_uid,
+                     "controller": True, "blockOwnerDeletion": True}
+                ]  # fmt: skip
+                spec = _copy(template["spec"])
+                spec["nodeName"] = node
+                ready, why = system.ready_on(self, what, node)
+                flag = "True" if ready else "False"
+                names = " ".join(c["name"] for c in spec["containers"])
+                cond: list[dict[str, Any]] = []
+                for kind, status in (
+                    ("Initialized", "True"),
+                    ("Ready", flag),
+                    ("ContainersReady", flag),
+                    ("PodScheduled", "True"),
+                ):
+                    c: dict[str, Any] = {"type": kind, "status": status, "lastProbeTime": None,
+                                         "lastTransitionTime": t}  # fmt: skip
+                    if status == "False":
+                        c.update(
+                            reason="ContainersNotReady",
+                            message=f"containers with unready status: [{names}]",
+                        )
+                    cond.append(c)
+                statuses = []
+                for c in spec["containers"]:
+                    entry: dict[str, Any] = {
+                        "name": c["name"], "image": c["image"], "imageID": "", "ready": ready,
+                        "restartCount": 0, "started": ready, "lastState": {},
+                        "state": {"running": {"startedAt": t}},
+                    }  # fmt: skip
+                    if not ready:
+                        entry["state"] = {"waiting": {"reason": "CrashLoopBackOff",
+                                                      "message": why}}  # fmt: skip
+                    statuses.append(entry)
+                ip = addresses.get(node)
+                pod_status: dict[str, Any] = {
+                    "phase": "Running", "conditions": cond, "hostIP": ip, "startTime": t,
+                    "containerStatuses": statuses, "qosClass": "BestEffort",
+                }  # fmt: skip
+                if ip:
+                    pod_status["podIP"] = ip
+                    pod_status["podIPs"] = [{"ip": ip}]
+                found.append({"kind": "Pod", "apiVersion": "v1", "metadata": meta,
+                              "spec": spec, "status": pod_status})  # fmt: skip
+        return found
 
     def statefulsets(self) -> list[dict[str, Any]]:
         return self._workloads("StatefulSet")
@@ -349,7 +432,7 @@ class LabView:
         for ref in self.status.get("pending", []):
             if ref in planned:
                 found.append(self._pod(planned[ref], None))
-        return found
+        return found + self._system_pods()
 
     def _template(self, pod: dict[str, Any]) -> dict[str, Any]:
         """The pod's manifest (a Pod), or its workload's pod template, or Longhorn's."""

@@ -2,8 +2,8 @@
 (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP/VERSION``, the OpenAPI documents
 in ``openapi``), ``get``, ``list`` and ``watch`` (``watch``) of the served resources (label and
 field selectors, server-side Table output), ``pods/exec``, ``pods/log`` (``logs``), and errors
-as ``Status`` objects with the API server's reasons and codes. Only reads: any other verb is a
-405."""
+as ``Status`` objects with the API server's reasons and codes. Writes (create, update, patch,
+delete) go to ``write.Writer``, which also overlays what was written on reads."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ from multihome.lab.api import LabError, exec_argv
 
 from . import execws, logs, openapi, tables, watch
 from .objects import LabView
+from .requests import MAX_BODY, WriteError
 from .selectors import SelectorError, field_selector, label_selector
 from .state import LabSource
+from .write import WRITABLE, WRITE_VERBS, Writer
 
 log = logging.getLogger("multihome.kube")
 
-MAX_BODY = 1024 * 1024
 Objects = Callable[[LabView], list[dict[str, Any]]]
 
 
@@ -94,7 +95,10 @@ def status(code: int, reason: str, message: str, **details: Any) -> web.Response
     }
     if not details:
         del body["details"]
-    return web.json_response(body, status=code)
+    # exactly "application/json", as the API server sends it (lightkube reads errors only so)
+    return web.Response(
+        body=json_dumps(body).encode(), status=code, content_type="application/json"
+    )
 
 
 def not_found_path() -> web.Response:
@@ -116,7 +120,9 @@ class Api:
         self.version = version
         self.port = port
         self.by_path = {(r.group_version, r.name): r for r in RESOURCES}
-        self.watches = watch.Hub(source, RESOURCES)
+        self.writer = Writer(source, version)
+        self.watches = watch.Hub(source, [(r.qualified, self.writer.build(r)) for r in RESOURCES])
+        self.writer.listeners.append(self.watches.renew)
         self.served = openapi.served_of(RESOURCES)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -141,6 +147,8 @@ class Api:
             raise
         except SelectorError as exc:
             response = status(400, "BadRequest", str(exc))
+        except WriteError as exc:
+            response = status(exc.code, exc.reason, exc.message, **exc.details)
         except FileNotFoundError:
             response = status(
                 503, "ServiceUnavailable", "the lab has no status yet (up is running)"
@@ -241,7 +249,7 @@ class Api:
                 "singularName": r.singular,
                 "namespaced": r.namespaced,
                 "kind": r.kind,
-                "verbs": list(VERBS),
+                "verbs": sorted([*VERBS, *(WRITE_VERBS if r.kind in WRITABLE else ())]),
             }
             if r.short:
                 entry["shortNames"] = list(r.short)
@@ -288,13 +296,13 @@ class Api:
                 )
             return not_found_path()
         if request.method not in ("GET", "HEAD"):
-            return not_allowed()
+            return await self.writer.handle(request, resource, namespace, name)
         if request.query.get("watch") in ("1", "true"):
             return await self.watches.serve(
                 request, resource, namespace, name, self._table_of(request, resource)
             )
         view = self.source.view()
-        objects = view.objects(resource.qualified, resource.objects)
+        objects = view.objects(resource.qualified, self.writer.build(resource))
         if namespace is not None:
             objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
         if name is not None:
@@ -355,7 +363,7 @@ class Api:
         view = self.source.view()
         pods = [
             p
-            for p in view.objects("pods", LabView.pods)
+            for p in view.objects("lab/pods", LabView.pods)
             if p["metadata"]["namespace"] == namespace and p["metadata"]["name"] == name
         ]
         if not pods:

@@ -12,6 +12,7 @@ from typing import Any
 
 from multihome.lab import safefs
 from multihome.lab.api import PLAN_FILE, STATUS_FILE, running
+from multihome.lab.daemons import socket_answers
 from multihome.lab.state import LabState
 
 from .objects import LabView
@@ -27,6 +28,7 @@ class LabSource:
         self._key: tuple[int, int] | None = None
         self._view: LabView | None = None
         self._running = (True, 0.0)
+        self._sockets: tuple[dict[str, str | None], float] = ({}, 0.0)
         # called with each new reading before anyone sees it (watch stamps resourceVersions)
         self.observer: Callable[[LabView], None] | None = None
 
@@ -37,6 +39,29 @@ class LabSource:
             self._running = (value, time.monotonic())
         return value
 
+    def _dhcp_sockets(self) -> dict[str, str | None]:
+        """Each node's CNI dhcp daemon: None when its socket answers, else why not (probed
+        at most every ``_RUNNING_TTL`` seconds; the dhcp DaemonSet's pods are Ready by it)."""
+        value, when = self._sockets
+        if time.monotonic() - when > _RUNNING_TTL:
+            nodes = self._view.status["nodes"] if self._view is not None else []
+            if self._view is None:
+                path = self.state.dir / STATUS_FILE
+                if self.state.has(path):
+                    nodes = json.loads(self.state.read_text(path)).get("nodes", [])
+            value = {
+                n["name"]: socket_answers(
+                    str(self.state.node_dir(n["name"]) / "run-cni" / "dhcp.sock"), timeout=0.2
+                )
+                for n in nodes
+            }
+            self._sockets = (value, time.monotonic())
+        return value
+
+    def refresh(self) -> None:
+        """Make the next :meth:`view` a new reading (a write changed what the API serves)."""
+        self._key = None
+
     def view(self) -> LabView:
         """The current objects (``FileNotFoundError`` while the lab has no status yet)."""
         path = self.state.dir / STATUS_FILE
@@ -45,9 +70,16 @@ class LabSource:
             raise FileNotFoundError(str(path))
         key = (st.st_ino, st.st_mtime_ns)
         alive = self._is_running()
-        if self._view is None or key != self._key or alive != self._view.status["running"]:
+        sockets = self._dhcp_sockets()
+        if (
+            self._view is None
+            or key != self._key
+            or alive != self._view.status["running"]
+            or sockets != self._view.status["dhcp_sockets"]
+        ):
             status: dict[str, Any] = json.loads(self.state.read_text(path))
             status["running"] = alive
+            status["dhcp_sockets"] = sockets
             plan = json.loads(self.state.read_text(self.state.dir / PLAN_FILE))
             view = LabView(status, plan, str(st.st_mtime_ns // 1000))
             if self.observer is not None:

@@ -108,6 +108,8 @@ def pod_row(pod: dict[str, Any], now: float | None = None) -> Row:
             reason = waiting["reason"]
     if status.get("phase") == "Pending" and not statuses:
         reason = "Pending"
+    if pod["metadata"].get("deletionTimestamp"):
+        reason = "Terminating"
     restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
     ips = [i["ip"] for i in status.get("podIPs", [])]
     gates = pod["spec"].get("readinessGates") or []

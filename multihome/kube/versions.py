@@ -1,6 +1,9 @@
 """Per-object resourceVersions and the change history that watches replay.
 
-The lab has no etcd: its objects are rebuilt from ``status.json`` each time it changes. To give
+The lab has no etcd: its objects are rebuilt from ``status.json`` each time it changes, and
+each time a write through the API changes what is served (the objects are the ones the API
+serves: the lab's with the writes' design and metadata overlaid, ``write.Writer.build``), so
+this is the one source of versions for list, get, watch and the writes' preconditions. To give
 them what the API conventions promise (a resourceVersion that changes when, and only when, the
 object changes; versions that grow monotonically across the whole lab, so a list's version is
 a point a watch can start from), each new reading of the lab is compared with the last, object

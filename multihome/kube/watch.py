@@ -2,9 +2,11 @@
 
 The wire format is the API server's: one ``WatchEvent`` JSON object a line (``ADDED``,
 ``MODIFIED``, ``DELETED``, ``BOOKMARK``, ``ERROR`` with a ``Status``), on a chunked 200
-response that ends at ``timeoutSeconds``. The events are the changes ``versions`` finds when
-``status.json`` changes (a reconcile of ``multihome up FILE``, or a write through the API):
-while any watch is open, ``Hub`` looks at the file every ``POLL`` seconds.
+response that ends at ``timeoutSeconds``. The events are the changes ``versions`` finds in
+what the API serves when ``status.json`` changes (a reconcile of ``multihome up FILE`` or of
+a write) and at once after each write (``Hub.renew``, the writer's listener: a created pod is
+ADDED Pending before its reconcile, a deleted one MODIFIED Terminating): while any watch is
+open, ``Hub`` also looks at the file every ``POLL`` seconds.
 
 resourceVersion as the conventions say: unset or ``0`` starts with an ADDED per object then
 the changes; a version from a list or an event resumes after it; one older than the kept
@@ -73,9 +75,10 @@ class _Watcher:
 class Hub:
     """The watches of one lab, and the versions they (and lists) see."""
 
-    def __init__(self, source: LabSource, resources: Iterable[Resource]) -> None:
+    def __init__(self, source: LabSource, builds: Iterable[tuple[str, Build]]) -> None:
         self.source = source
-        self.builds: list[tuple[str, Build]] = [(r.qualified, r.objects) for r in resources]
+        # what the API serves of each resource (the lab's objects with the writes overlaid)
+        self.builds: list[tuple[str, Build]] = list(builds)
         self.versions = Versions(source.state)
         self.watchers: set[_Watcher] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -97,6 +100,13 @@ class Hub:
                 w.queue.put_nowait(changes)
             except asyncio.QueueFull:
                 w.overflowed = True
+
+    def renew(self) -> None:
+        """A write or a reconcile changed what is served: read the lab anew now (stamping
+        the changes' versions and waking the watches) rather than at the next poll."""
+        self.source.refresh()
+        with contextlib.suppress(FileNotFoundError):  # going down: the next reading stamps
+            self.source.view()
 
     async def close(self, _app: web.Application | None = None) -> None:
         """End every open watch now (the server is stopping: its clients watch again)."""

@@ -142,18 +142,36 @@ def down(name: str | None = None) -> list[str]:
     return removed
 
 
-def _teardown(state: LabState, grace: float = 3.0) -> None:
+def _teardown(state: LabState, grace: float = 3.0, own_wait: float = 60.0) -> None:
     """Teardown; when the lock's holder is dead (``up`` killed) its children may hold the
-    lock a moment longer while they die: wait for them, up to ``grace`` seconds."""
-    deadline = time.monotonic() + grace
+    lock a moment longer while they die: wait for them, up to ``grace`` seconds. A holder
+    that is the lab's own (its API server's reconcile of a write: it carries the lab's
+    token) is waited for, up to ``own_wait`` seconds."""
+    now = time.monotonic()
+    deadline, own_deadline = now + grace, now + own_wait
     while True:
         try:
             state.teardown()
             return
         except LabLocked as exc:
-            if _lock_holder_alive(state) or time.monotonic() > deadline:
+            alive = _lock_holder_alive(state)
+            if alive and _lock_holder_is_the_labs(state) and time.monotonic() < own_deadline:
+                time.sleep(0.05)
+                continue
+            if alive or time.monotonic() > deadline:
                 raise LabError(str(exc), code=2) from exc
             time.sleep(0.01)
+
+
+def _lock_holder_is_the_labs(state: LabState) -> bool:
+    from .processes import ENV_LAB, environment
+
+    pid = state.lock_holder()
+    try:
+        token = state.token
+    except StateError:
+        return False
+    return pid is not None and f"{ENV_LAB}={token}".encode() in environment(pid)
 
 
 def _lock_holder_alive(state: LabState) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from multihome.plan import Plan, build_plan
 from multihome.spec import LabFile
 
-from . import daemons, netlink, nodes, preflight, processes, realize, reconcile, sandbox
+from . import daemons, design, netlink, nodes, preflight, processes, realize, reconcile, sandbox
 from .api import (
     AGENT_ROLES,
     PLAN_FILE,
@@ -70,6 +70,7 @@ def up(
             state.acquire()
         state.prepare()
         _write_plan(state, plan)
+        design.write(state, lab_file)
         token = state.token
         api_server = _start_api(state)  # it starts (imports, certificates) while we build
         state.record("sandbox", plan.name, token=token)
@@ -95,6 +96,20 @@ def up(
         raise
     finally:
         state.release()
+
+
+def reconcile_running(
+    lab_file: LabFile, progress: Progress = quiet, *, keep_going: bool = False
+) -> dict[str, Any]:
+    """Apply a changed design to the lab that runs (as ``up`` does), never build one: a lab
+    taken down meanwhile is a ``LabError`` (checked under the lab's lock)."""
+    state = LabState(lab_file.lab.metadata.name)
+    try:
+        if not state.exists():
+            raise LabError(f"lab {state.name!r} is not up", code=2)
+    except StateError as exc:
+        raise LabError(str(exc), code=2) from exc
+    return _reconcile(state, lab_file, progress, keep_going)
 
 
 def _placed(state: LabState) -> dict[str, str]:
@@ -176,6 +191,7 @@ def _reconcile(
         # e.g. only the expect entries changed: verify reads them from the plan
         status["reconciled"] = diff.summary() if diff else "no pod changes, plan updated"
         _write_plan(state, plan)
+        design.write(state, lab_file)
         _write_status(state, status)
         return status
     finally:

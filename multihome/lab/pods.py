@@ -20,6 +20,7 @@ from multihome.cni import CNIRuntime, NodeNamespaces
 from multihome.multus import (
     NETWORKS_ANNOTATION,
     Delegate,
+    DelegateError,
     PodSandbox,
     attach_pod,
     build_delegates,
@@ -144,7 +145,13 @@ def detach(
     name = netns_name(pod)
     path = netlink.netns_path(name)
     if os.path.exists(path):
-        detach_pod(_runtime(node), _sandbox(pod, path), _delegates(plan, pod, cluster_network))
+        try:
+            delegates = _delegates(plan, pod, cluster_network)
+        except DelegateError:
+            # Multus could not build its delegates (a missing NAD): no ADD ran, none to DEL
+            delegates = []
+        if delegates:
+            detach_pod(_runtime(node), _sandbox(pod, path), delegates)
         netlink.delete_netns(name)
     record("pod", pod.ref, phase="removed")
     record("netns", name, phase="removed")

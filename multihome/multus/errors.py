@@ -10,6 +10,19 @@ from __future__ import annotations
 class MultusError(Exception):
     """Base of this package's errors."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # picklable (a fork worker sends them back) although their keywords are required
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[MultusError], args: tuple[object, ...], state: dict[str, object]
+) -> MultusError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class SelectionError(MultusError, ValueError):
     """An invalid network selection annotation.

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,19 +75,40 @@ def test_api_of_a_rootless_lab(as_nobody: tuple[list[str], Path]) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "net1" in done.stdout and "net2" in done.stdout
-    server = [
+    # a write: the reconcile runs as nobody too, and attaches the new pod for real
+    pod = (
+        '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"np","namespace":'
+        '"multus-network-attachments","annotations":{"k8s.v1.cni.cncf.io/networks":'
+        '"macvlan-private-dhcp"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}'
+    )
+    made = subprocess.run([*kubectl, "create", "--validate=false", "-f", "-"], input=pod,
+                          capture_output=True, text=True, check=False, cwd="/", timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    jsonpath = ["-o", "jsonpath={.status.phase}"]
+    ns = ["-n", "multus-network-attachments"]
+    deadline = time.monotonic() + 120
+    while run(*kubectl, "get", "pod", *ns, "np", *jsonpath).stdout != "Running":
+        assert time.monotonic() < deadline, run(*kubectl, "get", "pod", *ns, "np", "-o", "yaml")
+        time.sleep(0.2)
+    done = run(*kubectl, "exec", *ns, "np", "--", "ip", "-br", "-4", "addr", "show", "net1")
+    assert done.returncode == 0 and "172.16.60." in done.stdout, done.stderr
+    gone = run(*kubectl, "delete", "pod", *ns, "np", "--timeout=120s")
+    assert gone.returncode == 0, gone.stderr
+    ours = [
         int(pid)
         for pid in os.listdir("/proc")
         if pid.isdigit()
         and b"multihome.kube" in _cmdline(pid)
         and str(base) in _cmdline(pid).decode(errors="replace")
     ]
+    server = [pid for pid in ours if b"multihome.kube\0serve" in _cmdline(str(pid))]
     assert len(server) == 1 and os.stat(f"/proc/{server[0]}").st_uid == NOBODY
+    # the reconcile it keeps ready for the next write runs as nobody too
+    assert all(os.stat(f"/proc/{pid}").st_uid == NOBODY for pid in ours)
     down = run(*mh, "down")
     assert down.returncode == 0, down.stderr
-    assert not os.path.exists(f"/proc/{server[0]}") or b"multihome.kube" not in _cmdline(
-        str(server[0])
-    )
+    for pid in ours:
+        assert not os.path.exists(f"/proc/{pid}") or b"multihome.kube" not in _cmdline(str(pid))
     assert list((base / "state").iterdir()) == []
 
 

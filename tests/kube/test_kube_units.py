@@ -163,6 +163,11 @@ def test_table_rows_carry_metadata(view: LabView) -> None:
         assert len(row["cells"]) == len(tables.POD_COLUMNS)
 
 
+def _lab_pods(view: LabView) -> list[dict[str, Any]]:
+    """The pods of the lab file (not the RKE2 charts' kube-system DaemonSet pods)."""
+    return [p for p in view.pods() if p["metadata"]["namespace"] != "kube-system"]
+
+
 @pytest.mark.parametrize(
     ("selector", "expected"),
     [
@@ -179,7 +184,7 @@ def test_table_rows_carry_metadata(view: LabView) -> None:
 )
 def test_label_selectors(view: LabView, selector: str, expected: int) -> None:
     match = label_selector(selector)
-    assert sum(1 for p in view.pods() if match(p)) == expected
+    assert sum(1 for p in _lab_pods(view) if match(p)) == expected
 
 
 @pytest.mark.parametrize(
@@ -195,7 +200,7 @@ def test_label_selectors(view: LabView, selector: str, expected: int) -> None:
 )
 def test_field_selectors(view: LabView, selector: str, expected: int) -> None:
     match = field_selector(selector, "pods")
-    assert sum(1 for p in view.pods() if match(p)) == expected
+    assert sum(1 for p in _lab_pods(view) if match(p)) == expected
 
 
 @pytest.mark.parametrize(
@@ -249,7 +254,7 @@ def test_workloads_count_their_pods() -> None:
     }  # fmt: skip
     assert tables.deployment_row(deploy, CREATED)[:5] == ["web", "1/2", 2, 1, "0s"]
     assert tables.deployment_row(deploy, CREATED)[7] == "app=web"
-    (ds,) = view.daemonsets()
+    (ds,) = [d for d in view.daemonsets() if d["metadata"]["namespace"] != "kube-system"]
     assert tables.daemonset_row(ds, CREATED)[:7] == ["probe", 2, 2, 2, 2, 2, "<none>"]
     (sts,) = view.statefulsets()
     assert tables.statefulset_row(sts, CREATED)[:2] == ["echo", "2/2"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from verifykit import lab_up
 
 from multihome import verify
 from multihome.kube import kubeconfig_path
+from multihome.lab import processes
+from multihome.lab.daemons import dhcp_daemon_name
+from multihome.lab.state import LabState
 from multihome.plan import build_plan
 from multihome.verify import live
 from multihome.verify.report import Report
@@ -107,6 +111,10 @@ def test_the_variants_fail_where_the_design_says(runs: Runs) -> None:
         assert runs.exec_.ok and runs.read_only.ok
         passed = {c.id for c in runs.read_only.checks if c.status == "pass"}
         assert {"node-address", "canal-nic", "nad", "longhorn-setting", "interfaces"} <= passed
+        # the lab serves rke2-multus' and the dhcp daemon's DaemonSets: judged, not skipped
+        assert {"multus", "dhcp-daemon"} <= passed
+        both = {c.id for c in runs.lab.checks if c.status == "pass"} & passed
+        assert "dhcp-daemon" in both
         by_exec = {c.id for c in runs.exec_.checks if c.status == "pass" and c.tier == "exec"}
         assert {"default-route", "pod-to-pod", "reach", "isolation", "expect"} <= by_exec
     elif runs.name == "canal-on-ens224":
@@ -115,6 +123,21 @@ def test_the_variants_fail_where_the_design_says(runs: Runs) -> None:
         assert all(
             "ens224" in (c.cause or "") and "pin Canal to ens192" in (c.cause or "") for c in canal
         )
+        # the API's rke2-canal pods agree: not Ready where ens224 has no address
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(runs.kubeconfig), "get", "pods", "-n", "kube-system",
+             "-l", "k8s-app=canal", "-o", "json"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        pods = json.loads(done.stdout)["items"]
+        unready = {
+            p["spec"]["nodeName"]
+            for p in pods
+            if not any(
+                c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"]
+            )
+        }
+        assert unready == {c.subject for c in canal}, unready
     elif runs.name == "dhcp-offers-a-router":
         route = failed[f"default-route {NET_TOOLS}"]
         assert "the DHCP server on vlan50 offers a router" in (route.cause or "")
@@ -162,3 +185,28 @@ def test_cli_table_json_junit_and_exit_codes(runs: Runs, tmp_path: Path) -> None
     )
     assert bad.returncode == 2 and "cannot read kubeconfig" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_killed_dhcp_daemon_fails_both_verifies(runs: Runs) -> None:
+    """Last for each lab: it breaks the lab (the fixture takes it down after)."""
+    if runs.name != "seed":
+        pytest.skip("the seed's daemons are enough")
+    daemons = [c for c in runs.read_only.checks if c.id == "dhcp-daemon"]
+    assert daemons
+    node = daemons[0].subject
+    state = LabState("multi-homed")
+    entry = state.objects()[("process", dhcp_daemon_name(node))]
+    assert processes.stop_recorded(entry, lab_token=state.token)
+    plan = build_plan(variants.load(runs.plan_file.read_text(), str(runs.plan_file)))
+    deadline = time.monotonic() + 30
+    while True:  # the API probes the daemon's socket every 2 s
+        read_only = live.run(plan, str(runs.kubeconfig), exec_=False)
+        if any(c.id == "dhcp-daemon" for c in read_only.failed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    lab = verify.run("multi-homed")
+    failed = {(c.id, c.subject) for c in read_only.failed}
+    assert ("dhcp-daemon", node) in failed
+    assert ("dhcp-daemon", node) in {(c.id, c.subject) for c in lab.failed}
+    check = next(c for c in read_only.failed if (c.id, c.subject) == ("dhcp-daemon", node))
+    assert "not Ready" in " ".join(check.evidence), check.evidence

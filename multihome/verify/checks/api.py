@@ -315,9 +315,8 @@ def _daemon(
             node,
             title,
             "skip",
-            cause=f"the API lists no DaemonSet in {KUBE_SYSTEM} (the lab's API "
-            "serves only the lab file's workloads; a real cluster needs get/list "
-            "daemonsets there)",
+            cause=f"the API lists no DaemonSet in {KUBE_SYSTEM} (the credentials need "
+            "get/list of daemonsets and pods there)",
         )
     if not sets:
         return CheckResult(

@@ -1,0 +1,214 @@
+"""The RKE2 charts' own kube-system DaemonSets the lab serves, and their pods per node:
+rke2-canal's (calico-node + kube-flannel), rke2-multus's and the CNI dhcp daemon's, as the
+charts of the lab's RKE2 version make them (read from rancher/rke2-charts' templates and
+values; ``check.rke2_releases`` says which rke2-multus chart a version ships, ``render.dhcp``
+whose dhcp DaemonSet runs, the chart's ``rke2-multus-dhcp`` or multihome's own).
+
+Each pod is the DaemonSet's on one node (the dhcp daemon's only where the lab runs one: on
+the nodes with a dhcp pod): ``hostNetwork`` (its IP the node's), owned by the
+DaemonSet (``ownerReferences``, controller), named ``<daemonset>-<5 chars>`` stably per node.
+Ready comes from the lab's real state: the node's sandbox runs and, for the dhcp daemon, its
+socket answers (``LabSource`` probes it; a killed daemon is a pod not Ready); for Canal, the
+NIC it is pinned to has an address (as the Node's flannel/Calico annotations). The lab runs
+Canal's and Multus' work itself (its CNI chain); otherwise their pods are Ready with the node. These
+objects are read-only: the API refuses writes to them (405), as it does the lab's nodes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING, Any
+
+from multihome.check.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
+from multihome.lab.realize import dhcp_nodes, placed_pods
+from multihome.plan import Plan
+from multihome.render import dhcp as dhcp_render
+
+if TYPE_CHECKING:
+    from .objects import LabView
+
+NAMESPACE = "kube-system"
+CANAL = "rke2-canal"
+MULTUS = "rke2-multus"
+
+# rke2-canal v3.25.0-build2023020902 (rancher/rke2-charts cb1ca921, March 2023: the chart of
+# the RKE2 releases of spring 2023, the seed's v1.25.9+rke2r1); newer lines keep its shape
+CALICO_IMAGE = "rancher/hardened-calico:v3.25.0-build20230209"
+FLANNEL_IMAGE = "rancher/hardened-flannel:v0.21.3-build20230308"
+# rke2-multus v3.9.3-build2023010902's values (cniplugins.image); later charts' own tags differ
+CNI_PLUGINS_IMAGE = "rancher/hardened-cni-plugins:v1.0.1-build20221011"
+# the DaemonSet lost its "-ds" suffix in rke2-charts 069e98c4 (chart v4.0.2-build2023081104)
+MULTUS_DS_RENAMED = DHCP_VALUE_SINCE
+
+
+def _plan(view: LabView) -> Plan:
+    found: Plan | None = getattr(view, "_system_plan", None)
+    if found is None:
+        found = Plan.model_validate(view.plan)
+        view._system_plan = found  # type: ignore[attr-defined]
+    return found
+
+
+def _suffix(daemonset: str, node: str) -> str:
+    """The 5 characters of a DaemonSet pod's generated name, stable per node."""
+    digest = hashlib.sha256(f"{daemonset}/{node}".encode()).digest()
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:5])
+
+
+def _multus_image(chart: str) -> str:
+    # the chart's image tag is its version without the two-digit package number
+    match = re.fullmatch(r"(v[\d.]+-build\d{8})\d{2}", chart)
+    return f"rancher/hardened-multus-cni:{match.group(1) if match else chart}"
+
+
+def _tolerations() -> list[dict[str, Any]]:
+    return [
+        {"operator": "Exists", "effect": "NoSchedule"},
+        {"operator": "Exists", "effect": "NoExecute"},
+    ]
+
+
+def _canal() -> dict[str, Any]:
+    labels = {"k8s-app": "canal"}
+    return {
+        "metadata": {"name": CANAL, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "hostNetwork": True,
+                    "tolerations": [
+                        {"effect": "NoSchedule", "operator": "Exists"},
+                        {"key": "CriticalAddonsOnly", "operator": "Exists"},
+                        {"effect": "NoExecute", "operator": "Exists"},
+                    ],
+                    "serviceAccountName": "canal",
+                    "terminationGracePeriodSeconds": 0,
+                    "priorityClassName": "system-node-critical",
+                    "initContainers": [
+                        {"name": "install-cni", "image": CALICO_IMAGE,
+                         "command": ["/opt/cni/bin/install"]},
+                        {"name": "flexvol-driver", "image": CALICO_IMAGE,
+                         "command": ["/usr/local/bin/flexvol.sh", "-s",
+                                     "/usr/local/bin/flexvol", "-i", "flexvoldriver"]},
+                    ],
+                    "containers": [
+                        {"name": "calico-node", "image": CALICO_IMAGE,
+                         "command": ["start_runit"], "securityContext": {"privileged": True}},
+                        {"name": "kube-flannel", "image": FLANNEL_IMAGE,
+                         "command": ["/opt/bin/flanneld", "--ip-masq", "--kube-subnet-mgr"],
+                         "securityContext": {"privileged": True}},
+                    ],
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+def _multus(chart: str) -> dict[str, Any]:
+    labels = {"tier": "node", "app": MULTUS}
+    name = MULTUS if chart_key(chart) >= chart_key(MULTUS_DS_RENAMED) else f"{MULTUS}-ds"
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": MULTUS}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "hostNetwork": True,
+                    "nodeSelector": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+                    "tolerations": _tolerations(),
+                    "serviceAccountName": "multus",
+                    "initContainers": [
+                        {"name": "cni-plugins", "image": CNI_PLUGINS_IMAGE,
+                         "securityContext": {"privileged": True},
+                         "env": [{"name": "SKIP_CNI_BINARIES", "value": "flannel"}]},
+                    ],
+                    "containers": [
+                        {"name": f"kube-{MULTUS}", "image": _multus_image(chart),
+                         "imagePullPolicy": "IfNotPresent", "command": ["/entrypoint.sh"],
+                         "args": ["--multus-conf-file=auto", "--cni-version=0.3.1"],
+                         "securityContext": {"privileged": True}},
+                    ],
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+def _chart_dhcp() -> dict[str, Any]:
+    labels = {"tier": "node", "app": MULTUS}
+    image = dhcp_render.IMAGE
+    sock = {"name": "socketpath", "mountPath": "/host/run/cni"}
+    return {
+        "metadata": {"name": dhcp_render.CHART_DAEMONSET, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": MULTUS}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "hostNetwork": True,
+                    "tolerations": _tolerations(),
+                    "nodeSelector": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+                    "initContainers": [
+                        {"name": f"kube-{MULTUS}-dhcp-cleanup", "image": image,
+                         "command": ["rm", "-f", "/host/run/cni/dhcp.sock"],
+                         "securityContext": {"privileged": True}, "volumeMounts": [sock]},
+                    ],
+                    "containers": [
+                        {"name": f"kube-{MULTUS}-dhcp", "image": image,
+                         "command": [f"{dhcp_render.CNI_BIN}/dhcp", "daemon"],
+                         "securityContext": {"privileged": True}},
+                    ],
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+def daemonsets_of(view: LabView) -> list[tuple[dict[str, Any], list[str], str]]:
+    """(DaemonSet body without status, the nodes it runs a pod on, what it is) of the lab."""
+    plan = _plan(view)
+    nodes = [n.name for n in plan.nodes]
+    found: list[tuple[dict[str, Any], list[str], str]] = []
+    if "canal" in plan.cluster.cni:
+        found.append((_canal(), nodes, "canal"))
+    chart = multus_chart(plan.cluster.version)
+    if "multus" in plan.cluster.cni and chart is not None:
+        found.append((_multus(chart.chart), nodes, "multus"))
+    daemon = dhcp_render.dhcp_daemon(plan)
+    if daemon is not None:
+        body = _chart_dhcp() if daemon.source == "chart" else dhcp_render.daemonset(daemon)
+        body = {"metadata": body["metadata"], "spec": body["spec"]}
+        # the lab starts the daemon only where a pod with dhcp IPAM runs: the DaemonSet's pods
+        # are served on those of its nodes (a node it does not cover has none: verify fails)
+        started = set(dhcp_nodes(placed_pods(plan)))
+        on = [n.name for n in daemon.running_on(plan) if n.name in started]
+        found.append((body, on, "dhcp"))
+    return found
+
+
+def ready_on(view: LabView, what: str, node: str) -> tuple[bool, str]:
+    """Whether the pod of ``what`` on ``node`` is Ready, and if not why (a waiting reason)."""
+    if not view.status.get("running", True):
+        return False, "the lab's sandbox is not running"
+    if what == "canal":
+        # as the lab's Node objects: flannel and Calico start only where the NIC Canal is
+        # pinned to has an address (calico-node's readiness, flanneld's interface lookup)
+        iface = view.plan["cluster"].get("canal_iface")
+        status = next((n for n in view.status["nodes"] if n["name"] == node), None)
+        nic = next((c for c in (status or {}).get("nics", []) if c["name"] == iface), None)
+        if iface and not (nic and nic.get("address")):
+            return False, f"kube-flannel: no IPv4 address on {iface}, the interface it is pinned to"
+    if what == "dhcp":
+        error = (view.status.get("dhcp_sockets") or {}).get(node, "not probed")
+        if error is not None:
+            return False, f"{dhcp_render.SOCKET_DIR}/dhcp.sock: {error}"
+    return True, ""
