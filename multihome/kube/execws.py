@@ -2,16 +2,21 @@
 ``v4.channel.k8s.io`` for older clients that enable websockets): each binary message starts
 with its channel, 0 stdin, 1 stdout, 2 stderr, 3 the status (a ``metav1.Status`` with the exit
 code), 4 terminal resize; v5 adds 255, the client closing a channel (stdin's EOF). The command
-runs in the pod's namespaces as ``multihome exec`` runs it (``lab.api.exec_argv``)."""
+runs in the pod's namespaces as ``multihome exec`` runs it (``lab.api.exec_argv``); with
+``tty`` it gets a pseudo-terminal as its controlling terminal (stdout and stderr both on it,
+as the kubelet gives a container), sized by the client's resize messages."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
+import struct
+import termios
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,18 +54,27 @@ async def run(
     ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=4 * 1024 * 1024)
     await ws.prepare(request)
     log.info("exec %s over %s", command, ws.ws_protocol)
+    terminal = _Terminal() if tty else None
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
-            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE,
+            stdin=terminal.child
+            if terminal
+            else (asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL),
+            stdout=terminal.child if terminal else asyncio.subprocess.PIPE,
+            stderr=terminal.child if terminal else asyncio.subprocess.PIPE,
             start_new_session=True,  # nsenter forks the command: stop them as a group
+            preexec_fn=_take_terminal if terminal else None,
         )
     except OSError as exc:
+        if terminal:
+            terminal.close()
         await ws.send_bytes(bytes([ERROR]) + json.dumps(failure(str(exc))).encode())
         await ws.close()
         return ws
+    if terminal:
+        os.close(terminal.child)
+        terminal.child = -1
 
     async def pump(stream: asyncio.StreamReader | None, channel: int) -> None:
         if stream is None:
@@ -75,10 +89,14 @@ async def run(
             if msg.type != WSMsgType.BINARY or not msg.data:
                 continue
             channel, data = msg.data[0], msg.data[1:]
-            if channel == STDIN and proc.stdin is not None and data:
+            if channel == STDIN and terminal and data:
+                await terminal.write(data)
+            elif channel == STDIN and proc.stdin is not None and data:
                 proc.stdin.write(data)
                 with contextlib.suppress(ConnectionError):
                     await proc.stdin.drain()
+            elif channel == RESIZE and terminal:
+                terminal.resize(data)
             elif channel == CLOSE and data[:1] == bytes([STDIN]) and proc.stdin is not None:
                 proc.stdin.close()
         # the client went away: the command goes too
@@ -86,7 +104,10 @@ async def run(
 
     feeder = asyncio.create_task(feed())
     try:
-        await asyncio.gather(pump(proc.stdout, STDOUT), pump(proc.stderr, STDERR))
+        if terminal:
+            await terminal.relay(ws)
+        else:
+            await asyncio.gather(pump(proc.stdout, STDOUT), pump(proc.stderr, STDERR))
         code = await proc.wait()
         if not ws.closed:
             status = exit_status(code, command)
@@ -99,7 +120,72 @@ async def run(
         if proc.returncode is None:
             _kill(proc)
             await proc.wait()
+        if terminal:
+            terminal.close()
     return ws
+
+
+def _take_terminal() -> None:
+    """In the child, after ``setsid``: the pseudo-terminal on stdin becomes its controlling
+    terminal (so a shell gets job control and ^C reaches it, as in a container with a tty)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class _Terminal:
+    """A pseudo-terminal pair: the child's end for the command, ours relayed to stdout."""
+
+    def __init__(self) -> None:
+        self.ours, self.child = os.openpty()
+        os.set_blocking(self.ours, False)
+
+    def resize(self, data: bytes) -> None:
+        """A resize message: ``{"Width": W, "Height": H}`` (kubectl's TerminalSize)."""
+        try:
+            size = json.loads(data)
+            cols, rows = int(size.get("Width", 0)), int(size.get("Height", 0))
+        except (ValueError, TypeError, AttributeError):
+            return
+        if 0 < cols < 65536 and 0 < rows < 65536:
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(self.ours, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.ours, view) :]
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+            except OSError:
+                return
+
+    async def relay(self, ws: web.WebSocketResponse) -> None:
+        """Send what the command writes until every holder of its end has closed it (EIO)."""
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(self.ours, readable.set)
+        try:
+            while True:
+                await readable.wait()
+                readable.clear()
+                try:
+                    chunk = os.read(self.ours, _CHUNK)
+                except BlockingIOError:
+                    continue
+                except OSError:  # EIO: the command and its children closed the terminal
+                    return
+                if not chunk or ws.closed:
+                    return
+                await ws.send_bytes(bytes([STDOUT]) + chunk)
+        finally:
+            loop.remove_reader(self.ours)
+
+    def close(self) -> None:
+        for fd in (self.ours, self.child):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.ours = self.child = -1
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

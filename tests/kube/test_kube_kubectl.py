@@ -291,6 +291,28 @@ def test_exec_exit_code_stderr_and_stdin(lab: dict[str, Any]) -> None:
     assert done.returncode == 0 and done.stdout.strip() == "100000"
 
 
+def test_exec_with_a_terminal(lab: dict[str, Any]) -> None:
+    """``kubectl exec -it`` from a terminal (``script`` gives kubectl one, sized 33x101): the
+    command has a controlling terminal of that size (kubectl's resize message), stdout and
+    stderr arrive on it, the exit code comes back, and typed input reaches it."""
+    assert KUBECTL is not None
+    cmd = " ".join([
+        "stty rows 33 cols 101;", KUBECTL, "--kubeconfig", str(lab["kubeconfig"]),
+        "--cache-dir", str(lab["home"] / "cache"), "exec", "-it", "-n", NS, "net-tools", "--",
+        "sh", "-c", "'tty; stty size; echo err >&2; read line; echo got:$line; exit 4'",
+    ])  # fmt: skip
+    env = {"PATH": os.environ["PATH"], "HOME": str(lab["home"]), "TERM": "dumb"}
+    done = subprocess.run(
+        ["script", "-q", "-e", "-c", cmd, "/dev/null"],
+        input="hello\n", capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    out = done.stdout.replace("\r", "")
+    assert "/dev/pts/" in out, out
+    assert "33 101" in out, out
+    assert "err" in out and "got:hello" in out, out
+    assert done.returncode == 4, out
+
+
 def test_exec_v4_protocol(lab: dict[str, Any]) -> None:
     """An older client that offers only v4.channel.k8s.io: same channels, status on 3."""
     doc = yaml.safe_load(lab["kubeconfig"].read_text())
