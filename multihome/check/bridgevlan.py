@@ -69,12 +69,12 @@ def _what_happens(ctx: Context, nad: NADInfo, vlan: int) -> str:
 
 @check
 def bridge_vlan_trunk(ctx: Context) -> Iterator[Finding]:
-    plugins = ctx.plugins_release
-    if plugins is None or plugins.at_least(BRIDGE_VLAN_TRUNK):
-        return
     for nad in ctx.nads.values():
         if _trunk(nad) is None:
             continue
+        plugins = ctx.plugins_release  # asks dpkg: only for a NAD that sets vlanTrunk
+        if plugins is None or plugins.at_least(BRIDGE_VLAN_TRUNK):
+            return
         vlan = _vlan(nad)
         yield ctx.warning(
             "nad-bridge-vlantrunk-ignored",

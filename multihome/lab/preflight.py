@@ -18,6 +18,7 @@ import os
 import pickle
 import shutil
 import signal
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from multihome.cni import installed
@@ -177,8 +178,11 @@ def how_to_get(feature: Feature, config: dict[str, str] | None) -> str:
 
 def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
     """Probe name -> NAD (or the lab itself) -> the pods' interfaces that need it."""
-    release = installed.release()
-    reads_trunk = release is None or release.at_least(installed.BRIDGE_VLAN_TRUNK)
+
+    def reads_trunk() -> bool:  # asks dpkg (~0.1 s): only for a NAD that sets vlanTrunk
+        release = installed.release()
+        return release is None or release.at_least(installed.BRIDGE_VLAN_TRUNK)
+
     needs: dict[str, dict[str, list[str]]] = {
         "bridge": {f"lab {plan.name} (its VLAN segments)": []}
     }
@@ -206,10 +210,10 @@ def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
     return needs
 
 
-def bridge_vlans(config: str, reads_trunk: bool = True) -> str | None:
+def bridge_vlans(config: str, reads_trunk: Callable[[], bool] = lambda: True) -> str | None:
     """The bridge plugin's VLAN keys a NAD's first plugin sets (``vlan`` other than 0,
-    ``vlanTrunk`` not null when the plugin ``reads_trunk``), as written; None when it sets
-    neither (or is no bridge)."""
+    ``vlanTrunk`` not null when the installed plugin reads it: ``reads_trunk()``), as
+    written; None when it sets neither (or is no bridge)."""
     try:
         raw: Any = parse_cni_json(config)
     except ConfigJSONError:
@@ -228,7 +232,7 @@ def bridge_vlans(config: str, reads_trunk: bool = True) -> str | None:
     said = []
     if vlan not in (None, 0):
         said.append(f"vlan {json.dumps(vlan)}")
-    if trunk is not None and reads_trunk:
+    if trunk is not None and reads_trunk():
         said.append(f"vlanTrunk {json.dumps(trunk)}")
     return ", ".join(said) or None
 
