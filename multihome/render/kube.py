@@ -58,10 +58,16 @@ def schema_version(cluster_version: str | None) -> SchemaVersion:
     )
 
 
+BUILTIN_DOTTED_GROUPS = frozenset(
+    {"rbac.authorization.k8s.io", "networking.k8s.io", "storage.k8s.io", "scheduling.k8s.io"}
+)
+"""Built-in groups with dots (most built-in groups have none; CRDs' groups always have one)."""
+
+
 def is_core(api_version: str) -> bool:
-    """Whether the group is a built-in one (``v1``, ``apps/v1``; no dot in the group)."""
+    """Whether the group is a built-in one (``v1``, ``apps/v1``, ``rbac.authorization.k8s.io``)."""
     group = api_version.rpartition("/")[0]
-    return "." not in group
+    return "." not in group or group in BUILTIN_DOTTED_GROUPS
 
 
 def kube_problem(document: dict[str, Any], version: SchemaVersion) -> str | None:

@@ -325,6 +325,14 @@ def _file_rows(plan: Plan, rancher: bool) -> list[tuple[str, str, str]]:
         rows.append(("manifests/*.yaml", "`kubectl apply -f manifests/`", "once, with kubectl"))
     if plan.longhorn or any(m.group == "longhorn" for m in plan.manifests):
         rows.append(("manifests/longhorn/", "Longhorn (see the end)", "once"))
+    rows.append(
+        (
+            "rbac/multihome.yaml",
+            "`kubectl apply -f rbac/`, then bind the roles to whoever runs "
+            "`multihome verify --kubeconfig` / `multihome apply`",
+            "once, as a cluster admin",
+        )
+    )
     return rows
 
 

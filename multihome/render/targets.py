@@ -8,6 +8,7 @@ from multihome.plan import Plan
 from multihome.render.manifests import manifest_files
 from multihome.render.netplan import netplan_file
 from multihome.render.rancher import cluster_file, node_ip_config
+from multihome.render.rbac import rbac_file
 from multihome.render.readme import rancher_readme, rke2_readme
 from multihome.render.rke2 import helm_chart_configs, node_config
 from multihome.render.token import Token
@@ -25,6 +26,7 @@ def render_files(plan: Plan, target: Target, token: Token | None) -> tuple[Rende
     """Every file of the target, sorted by path."""
     files = [netplan_file(plan, node) for node in plan.nodes]
     files += manifest_files(plan)
+    files.append(rbac_file(plan))
     if target is Target.rke2:
         files += [node_config(plan, node, token) for node in plan.nodes]
         files += helm_chart_configs(plan)
