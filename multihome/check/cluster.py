@@ -1,6 +1,6 @@
 """Checks of the cluster section: RKE2's CNI list (and which values the design's RKE2 version
 accepts), where Canal is pinned, and whether the version's rke2-multus chart can start the CNI
-dhcp daemon the design needs (``rke2_releases``)."""
+dhcp daemon the design needs (``plan.rke2_releases``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from multihome.check.context import Context
 from multihome.check.findings import Finding, nodes_phrase
 from multihome.check.registry import check
-from multihome.check.rke2_releases import cni_refusal, multus_chart, releases_since
+from multihome.plan.rke2_releases import cni_refusal, multus_chart, releases_since
 from multihome.plan.scheduling import node_taints
 from multihome.spec import Node
 

@@ -1,7 +1,7 @@
 """The RKE2 charts' own kube-system DaemonSets the lab serves, and their pods per node:
 rke2-canal's (calico-node + kube-flannel), rke2-multus's and the CNI dhcp daemon's, as the
 charts of the lab's RKE2 version make them (read from rancher/rke2-charts' templates and
-values; ``check.rke2_releases`` says which rke2-multus chart a version ships, ``render.dhcp``
+values; ``plan.rke2_releases`` says which rke2-multus chart a version ships, ``render.dhcp``
 whose dhcp DaemonSet runs, the chart's ``rke2-multus-dhcp`` or multihome's own).
 
 Each pod is the DaemonSet's on one node (the dhcp daemon's only where the lab runs one: on
@@ -19,9 +19,9 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from multihome.check.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
 from multihome.lab.realize import dhcp_nodes, placed_pods
 from multihome.plan import Plan
+from multihome.plan.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
 from multihome.render import dhcp as dhcp_render
 
 if TYPE_CHECKING:

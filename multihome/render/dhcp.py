@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from multihome.check.rke2_releases import MultusChart, multus_chart, releases_since
 from multihome.plan import NodePlan, Plan
+from multihome.plan.rke2_releases import MultusChart, multus_chart, releases_since
 from multihome.render.yamltext import wrap
 
 NAME = "multihome-cni-dhcp"

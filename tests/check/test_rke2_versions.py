@@ -1,4 +1,4 @@
-"""What each RKE2 release ships (``check.rke2_releases``) and the findings that follow from it:
+"""What each RKE2 release ships (``plan.rke2_releases``) and the findings that follow from it:
 ``cni`` values a release refuses, and a dhcp design whose rke2-multus chart can't start (or
 can't place) the CNI dhcp daemon. The table's facts were read from rancher/rke2's release tags
 and rancher/rke2-charts' packaged charts; these cases are the ones named in issue 14."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from multihome.check import run_checks
-from multihome.check.rke2_releases import (
+from multihome.plan.rke2_releases import (
     chart_key,
     cni_refusal,
     multus_chart,
