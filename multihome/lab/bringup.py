@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from multihome.plan import Plan, build_plan
+from multihome.plan import NodePlan, Plan, build_plan
 from multihome.spec import LabFile
 
 from . import daemons, design, netlink, nodes, preflight, processes, realize, reconcile, sandbox
@@ -273,6 +273,34 @@ def _relay(progress: Progress) -> Iterator[Progress]:
         thread.join()
 
 
+def node_status(plan: Plan, node: NodePlan, facts: dict[str, str]) -> dict[str, Any]:
+    """A node as ``status.json`` keeps it (what ``get nodes`` and the API's Node show),
+    without the sandbox's paths; ``facts``: :func:`realize.host_facts`."""
+    return {
+        "name": node.name,
+        "role": node.role,
+        "roles": SERVER_ROLES if node.role == "server" else AGENT_ROLES,
+        "version": plan.cluster.version,
+        "internal_ip": str(node.node_ip),
+        "external_ip": None,
+        "os_image": facts["os_image"],
+        "kernel": facts["kernel"],
+        "container_runtime": "multihome://netns",
+        "pod_cidr": str(node.pod_cidr),
+        "taints": list(node.taints),
+        "nics": [
+            {
+                "name": c.name,
+                "network": c.network,
+                "address": str(c.address) if c.address else None,
+                "parent": c.parent,
+                "vlan": c.vlan,
+            }
+            for c in node.nics
+        ],
+    }
+
+
 def _status(
     plan: Plan, sb: sandbox.Sandbox, built: dict[str, Any], elapsed: float
 ) -> dict[str, Any]:
@@ -284,27 +312,7 @@ def _status(
         "sandbox": sb.to_dict(),
         "nodes": [
             {
-                "name": n.name,
-                "role": n.role,
-                "roles": SERVER_ROLES if n.role == "server" else AGENT_ROLES,
-                "version": plan.cluster.version,
-                "internal_ip": str(n.node_ip),
-                "external_ip": None,
-                "os_image": facts["os_image"],
-                "kernel": facts["kernel"],
-                "container_runtime": "multihome://netns",
-                "pod_cidr": str(n.pod_cidr),
-                "taints": list(n.taints),
-                "nics": [
-                    {
-                        "name": c.name,
-                        "network": c.network,
-                        "address": str(c.address) if c.address else None,
-                        "parent": c.parent,
-                        "vlan": c.vlan,
-                    }
-                    for c in n.nics
-                ],
+                **node_status(plan, n, facts),
                 "netns": netlink.netns_path(n.name),
                 "mntns": os.path.join(sb.ns_dir, n.name),
             }

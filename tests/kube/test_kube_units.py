@@ -13,6 +13,7 @@ import pytest
 from multihome.kube import tables
 from multihome.kube.objects import LabView
 from multihome.kube.selectors import SelectorError, field_selector, label_selector
+from multihome.lab.bringup import node_status
 from multihome.multus import format_network_status
 from multihome.plan import build_plan
 from multihome.spec import load_lab
@@ -23,30 +24,8 @@ CREATED = 1_700_000_000.0
 def _status(plan: Any) -> dict[str, Any]:
     """A status as up writes it, for the placed pods of the seed's plan (one left
     ContainerCreating, as up --keep-going leaves a pod whose attachment failed)."""
-    nodes = [
-        {
-            "name": n.name,
-            "role": n.role,
-            "roles": "x",
-            "version": plan.cluster.version,
-            "internal_ip": str(n.node_ip),
-            "external_ip": None,
-            "os_image": "Debian GNU/Linux 12 (bookworm)",
-            "kernel": "6.1.0",
-            "container_runtime": "multihome://netns",
-            "pod_cidr": str(n.pod_cidr),
-            "taints": list(n.taints),
-            "nics": [
-                {
-                    "name": c.name,
-                    "network": c.network,
-                    "address": str(c.address) if c.address else None,
-                }
-                for c in n.nics
-            ],
-        }
-        for n in plan.nodes
-    ]
+    facts = {"os_image": "Debian GNU/Linux 12 (bookworm)", "kernel": "6.1.0"}
+    nodes = [node_status(plan, n, facts) for n in plan.nodes]
     pods = []
     for i, p in enumerate(q for q in plan.pods if q.node):
         stuck = p.name.startswith("instance-manager-r-")
