@@ -3,63 +3,40 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labkit import NOBODY, python_for
+from labkit import ROOTLESS_SKIPS, as_nobody, run_quiet
 
 NET_TOOLS = "multus-network-attachments/net-tools"
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody (setpriv)"),
-    pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing"),
+    *ROOTLESS_SKIPS,
     pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump missing"),
     pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz missing"),
-    pytest.mark.skipif(not os.path.isdir("/usr/lib/cni"), reason="containernetworking-plugins"),
 ]
 
 
 @pytest.fixture
 def nobody() -> Iterator[tuple[list[str], Path]]:
-    python = python_for(NOBODY)
-    if python is None:
-        pytest.skip("no Python that uid 65534 can run with multihome importable")
-    base = Path(tempfile.mkdtemp(prefix="mh-unpriv-graph-"))
-    for sub in ("state", "out"):
-        (base / sub).mkdir()
-        os.chown(base / sub, NOBODY, NOBODY)
-    base.chmod(0o755)
-    argv = [
-        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-        *python[:2], f"MULTIHOME_STATE_DIR={base / 'state'}", *python[2:],
-        "-c", "from multihome.cli import main; main()",
-    ]  # fmt: skip
-    try:
-        yield argv, base / "out"
-    finally:
-        subprocess.run([*argv, "down"], capture_output=True, check=False, cwd="/", timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+    with as_nobody("mh-unpriv-graph-", ("out",)) as rootless:
+        yield rootless.mh, rootless.base / "out"
 
 
-def run(argv: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*argv, *args], capture_output=True, text=True, check=False, cwd="/", timeout=120
-    )
+run = run_quiet
 
 
 def test_graph_and_capture_as_nobody(nobody: tuple[list[str], Path]) -> None:
     mh, out = nobody
-    up = run(mh, "up")
+    up = run(*mh, "up")
     if up.returncode != 0 and "user namespace" in up.stderr:
         pytest.skip(f"unprivileged user namespaces not allowed: {up.stderr.strip()}")
     assert up.returncode == 0, up.stderr
-    drawn = run(mh, "graph", "-o", str(out / "seed.svg"))
+    drawn = run(*mh, "graph", "-o", str(out / "seed.svg"))
     assert drawn.returncode == 0, drawn.stderr
     assert "172.16.50." in (out / "seed.svg").read_text()  # a lease, from the running lab
 
@@ -71,7 +48,7 @@ def test_graph_and_capture_as_nobody(nobody: tuple[list[str], Path]) -> None:
     )  # fmt: skip
     try:
         for _ in range(100):  # until the capture listens, then a request through it
-            get = run(mh, "exec", NET_TOOLS, "--", "curl", "-s", "-o", "/dev/null", "172.16.60.31")
+            get = run(*mh, "exec", NET_TOOLS, "--", "curl", "-s", "-o", "/dev/null", "172.16.60.31")
             assert get.returncode == 0, get.stderr
             if capture.poll() is not None:
                 break

@@ -7,57 +7,29 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labkit import NOBODY, python_for
+from labkit import NOBODY, ROOTLESS_SKIPS, Rootless, as_nobody, run_quiet
 
 KUBECTL = shutil.which("kubectl")
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody (setpriv)"),
-    pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing"),
+    *ROOTLESS_SKIPS,
     pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make test installs it)"),
-    pytest.mark.skipif(not os.path.isdir("/usr/lib/cni"), reason="containernetworking-plugins"),
-    pytest.mark.skipif(not os.path.exists("/usr/sbin/dnsmasq"), reason="dnsmasq-base missing"),
 ]
 
 
 @pytest.fixture
-def as_nobody() -> Iterator[tuple[list[str], Path]]:
-    python = python_for(NOBODY)
-    if python is None:
-        pytest.skip("no Python that uid 65534 can run with multihome importable")
-    base = Path(tempfile.mkdtemp(prefix="mh-unpriv-kube-"))
-    for sub in ("state", "home"):
-        (base / sub).mkdir()
-        os.chown(base / sub, NOBODY, NOBODY)
-    base.chmod(0o755)
-    env = [f"MULTIHOME_STATE_DIR={base / 'state'}", f"HOME={base / 'home'}"]
-    argv = [
-        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-        *python[:2], *env, *python[2:],
-    ]  # fmt: skip
-    try:
-        yield argv, base
-    finally:
-        mh = [*argv, "-c", "from multihome.cli import main; main()"]
-        subprocess.run([*mh, "down"], capture_output=True, check=False, cwd="/", timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+def nobody() -> Iterator[Rootless]:
+    with as_nobody("mh-unpriv-kube-") as rootless:
+        yield rootless
 
 
-def test_api_of_a_rootless_lab(as_nobody: tuple[list[str], Path]) -> None:
-    argv, base = as_nobody
-    mh = [*argv, "-c", "from multihome.cli import main; main()"]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            args, capture_output=True, text=True, check=False, cwd="/", timeout=120
-        )
-
+def test_api_of_a_rootless_lab(nobody: Rootless) -> None:
+    base, mh, run = nobody.base, nobody.mh, run_quiet
     up = run(*mh, "up")
     if "user namespaces" in up.stderr and up.returncode == 2:
         pytest.skip(f"unprivileged user namespaces are not allowed here: {up.stderr.strip()}")
@@ -65,8 +37,7 @@ def test_api_of_a_rootless_lab(as_nobody: tuple[list[str], Path]) -> None:
     path = run(*mh, "kubeconfig").stdout.strip()
     assert path == str(base / "state" / "multi-homed" / "kubeconfig")
     assert os.stat(path).st_uid == NOBODY
-    kubectl = [*argv[: argv.index("--clear-groups") + 1], "env", f"HOME={base / 'home'}", str(KUBECTL),
-               "--kubeconfig", path]  # fmt: skip
+    kubectl = [*nobody.setpriv, "env", f"HOME={base / 'home'}", str(KUBECTL), "--kubeconfig", path]
     nodes = run(*kubectl, "get", "nodes", "-o", "name")
     assert nodes.returncode == 0, nodes.stderr
     assert len(nodes.stdout.split()) == 6

@@ -6,8 +6,11 @@ destroys it pass or fail; the session guard then checks no supervisor is left.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -15,7 +18,10 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
 
 from multihome.lab import ns, sandbox
 
@@ -181,3 +187,59 @@ def python_for(uid: int) -> list[str] | None:
         if probe.returncode == 0:
             return ["env", f"PYTHONPATH={env_path}", exe]
     return None
+
+
+ROOTLESS_SKIPS = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody (setpriv)"),
+    pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing"),
+    pytest.mark.skipif(not os.path.isdir("/usr/lib/cni"), reason="containernetworking-plugins"),
+    pytest.mark.skipif(not os.path.exists("/usr/sbin/dnsmasq"), reason="dnsmasq-base missing"),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rootless:
+    """A place for a lab run by ``nobody``: ``base`` (world-readable, removed after) with
+    its subfolders owned by nobody; ``setpriv`` runs any argv as nobody; ``mh`` is the
+    multihome command line as nobody, its state under ``base/state``."""
+
+    base: Path
+    setpriv: list[str]
+    python: list[str]
+
+    @property
+    def mh(self) -> list[str]:
+        return [*self.python, "-c", "from multihome.cli import main; main()"]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """multihome ``args`` as nobody, from /, its output as text."""
+        return run_quiet(*self.mh, *args)
+
+
+def run_quiet(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd="/", timeout=120)
+
+
+@contextlib.contextmanager
+def as_nobody(prefix: str, subfolders: tuple[str, ...] = ()) -> Iterator[Rootless]:
+    """A :class:`Rootless` for one test (skipped where no Python can run multihome as
+    nobody), its HOME ``base/home``; the lab it ran is brought down and ``base`` removed,
+    pass or fail."""
+    python = python_for(NOBODY)
+    if python is None:
+        pytest.skip("no Python that uid 65534 can run with multihome importable")
+    base = Path(tempfile.mkdtemp(prefix=prefix))  # /tmp/pytest-of-root is root's
+    for sub in ("state", "home", *subfolders):
+        (base / sub).mkdir()
+        os.chown(base / sub, NOBODY, NOBODY)
+    base.chmod(0o755)
+    setpriv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    env = [f"MULTIHOME_STATE_DIR={base / 'state'}", f"HOME={base / 'home'}"]
+    rootless = Rootless(base, setpriv, [*setpriv, *python[:2], *env, *python[2:]])
+    try:
+        yield rootless
+    finally:
+        subprocess.run(
+            [*rootless.mh, "down"], capture_output=True, check=False, cwd="/", timeout=60
+        )
+        shutil.rmtree(base, ignore_errors=True)
