@@ -39,6 +39,7 @@ from aiohttp import web
 
 from multihome.lab import design
 from multihome.lab.api import LabError
+from multihome.render import dhcp
 
 from . import apply as ssa
 from . import patch as patches
@@ -72,6 +73,11 @@ log = logging.getLogger("multihome.kube")
 
 WRITABLE = ("Pod", "NetworkAttachmentDefinition", "Namespace", "Deployment", "DaemonSet",
             "StatefulSet", "Setting")  # fmt: skip
+APPLY_ONLY = ("HelmChartConfig",)
+"""Kinds the lab only makes itself: a server-side apply that changes nothing of one is taken
+(``Writer._apply_own``), every other write refused."""
+KEPT = WRITABLE + APPLY_ONLY
+"""Kinds whose objects may have metadata kept for them (``meta``)."""
 WRITE_VERBS = ("create", "delete", "patch", "update")
 BUILTIN = ("Pod", "Namespace", "Deployment", "DaemonSet", "StatefulSet")
 _NAME_CHARS = string.ascii_lowercase + string.digits
@@ -152,7 +158,7 @@ class Writer:
         metadata kept for what was written."""
         if resource.kind == "Event":
             return self._events(objects)
-        if resource.kind not in WRITABLE:
+        if resource.kind not in KEPT:
             return objects
         try:
             docs = self.docs()
@@ -274,7 +280,8 @@ class Writer:
         method = request.method
         dry_run = dry_run_of(request)
         mode = strict.directive(request.query)
-        if resource.kind not in WRITABLE:
+        applying = method == "PATCH" and request.content_type == patches.APPLY
+        if resource.kind not in WRITABLE and not (applying and resource.kind in APPLY_ONLY):
             raise refused(
                 f"{resource.name} are the lab's {_what(resource.kind)}: the lab's API does not "
                 f"change them ({method}); change the lab file and rebuild the lab "
@@ -550,6 +557,8 @@ class Writer:
         existing = self.current(resource, view, namespace, name)
         associative = resource.kind in BUILTIN
         stamp = now()
+        if existing is None and resource.kind in APPLY_ONLY:
+            raise invalid(resource, name, [("metadata.name", _not_made(resource, name, False))])
         if existing is None:
             merged, managed = ssa.apply(
                 None, applied, [], manager, resource.group_version, stamp,
@@ -558,6 +567,13 @@ class Writer:
             merged.setdefault("apiVersion", resource.group_version)
             merged.setdefault("kind", resource.kind)
             return await self._create(request, resource, namespace, merged, dry_run, managed)
+        k = key(resource.kind, namespace, name)
+        meta = existing["metadata"]
+        own = self._find(list(self.docs()), k) is None and not meta.get("deletionTimestamp")
+        if own and not meta.get("ownerReferences"):
+            return await self._apply_own(
+                request, resource, namespace, name, existing, applied, dry_run, view
+            )
         live, _, _, _ = self._writable(resource, view, namespace, name)
         try:
             merged, managed = ssa.apply(
@@ -569,6 +585,46 @@ class Writer:
         merged["metadata"]["managedFields"] = managed
         merged["metadata"].pop("resourceVersion", None)
         return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
+
+    async def _apply_own(
+        self,
+        request: web.Request,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        live: dict[str, Any],
+        applied: dict[str, Any],
+        dry_run: bool,
+        view: LabView,
+    ) -> web.Response:
+        """A server-side apply to an object the lab made itself (the charts' DaemonSets, the
+        HelmChartConfigs, the cluster's namespaces): one that changes nothing is taken, as the
+        API server takes it (200, the manager's fields in managedFields, nothing reconciled);
+        one that would change the object is a 422 naming the fields, since the lab runs what
+        it describes from its lab file."""
+        k = key(resource.kind, namespace, name)
+        entry = dict(self.store.get(k) or self._entry_from(live))
+        try:
+            merged, managed = ssa.apply(
+                live, applied, ssa.entries(entry.get("managedFields")),
+                request.query["fieldManager"], resource.group_version, now(),
+                force=request.query.get("force") in ("1", "true"),
+                associative=resource.kind in BUILTIN,
+            )  # fmt: skip
+        except ssa.ApplyConflict as exc:
+            raise WriteError(409, "Conflict", exc.message(), {"causes": exc.causes()}) from None
+        changed = differences(_unkept(live), _unkept(merged))
+        if changed:
+            raise invalid(resource, name, [(p, _not_made(resource, name)) for p in changed])
+        entry["managedFields"] = managed
+        if dry_run:
+            obj = copy.deepcopy(live)
+            obj["metadata"]["managedFields"] = managed
+            return json_response(obj)
+        self.store.put(k, entry)
+        self.store.save()
+        self._notify()
+        return json_response(self.current(resource, self.source.view(), namespace, name) or live)
 
     async def _delete(
         self,
@@ -811,7 +867,7 @@ class Writer:
             return
         present = {self._doc_key(d) for d in docs[1:]}
         for r in RESOURCES:
-            if r.kind not in WRITABLE:
+            if r.kind not in KEPT:
                 continue
             for obj in lab_objects(view, r):
                 m = obj["metadata"]
@@ -858,3 +914,39 @@ def _why_fixed(resource: Resource, live: dict[str, Any]) -> str:
     if resource.kind == "Namespace":
         return f"namespace \"{name}\" is one of the cluster's own: the lab's API does not change it"
     return f"{resource.singular} \"{name}\" is the lab's own: the lab's API does not change it"
+
+
+def _unkept(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without the metadata the API server keeps (what an apply may change)."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in ssa.STRIPPED_META}
+    return {**obj, "metadata": meta}
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """The paths (``spec.template.spec.affinity``) where ``new`` differs from ``old``; a list
+    is one value."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for k in sorted(set(old) | set(new), key=str):
+            found += differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        return found
+    return [] if old == new else [path]
+
+
+def _not_made(resource: Resource, name: str, exists: bool = True) -> str:
+    if not exists:
+        return (
+            f"Forbidden: the lab serves the {resource.name} render writes for its lab file, "
+            f"which gives {name} no values: to set them, change the lab file and rebuild the "
+            "lab (multihome down, then multihome up FILE)"
+        )
+    what = (
+        "the CNI dhcp daemon's DaemonSet"
+        if resource.kind == "DaemonSet" and name in (dhcp.NAME, dhcp.CHART_DAEMONSET)
+        else f"{resource.singular} {name!r}"
+    )
+    return (
+        f"Forbidden: the lab makes {what} from its lab file and runs what it describes "
+        "itself: its API takes an apply that changes nothing of it; to change it, change the "
+        "lab file and rebuild the lab (multihome down, then multihome up FILE)"
+    )
