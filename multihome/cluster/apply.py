@@ -452,11 +452,22 @@ def _pod_ready(pod: dict[str, Any]) -> tuple[bool, str]:
 
 
 def _workload_ready(kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
+    """Rolled out as ``kubectl rollout status`` judges it: the controller has seen the
+    applied generation, and as many pods of it are updated and Ready as it wants (counts
+    of an older generation say nothing of the new spec)."""
     status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    if generation is not None and (observed is None or observed < generation):
+        return False, f"generation {generation} not seen by its controller yet"
     if kind == "DaemonSet":
         want, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+        updated = status.get("updatedNumberScheduled", 0)
     else:
         want, ready = (obj.get("spec") or {}).get("replicas", 1), status.get("readyReplicas", 0)
+        updated = status.get("updatedReplicas", 0)
+    if updated < want:
+        return False, f"{updated}/{want} updated"
     return ready >= want, f"{ready}/{want} ready"
 
 

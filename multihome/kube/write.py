@@ -204,14 +204,22 @@ class Writer:
         if doc is None and entry is None:
             return obj
         obj = copy.deepcopy(obj)
+        caught_up = True
         if doc is not None:
+            running = copy.deepcopy(obj.get("spec"))
             desired(resource.kind, obj, doc)
+            caught_up = obj.get("spec") == running  # the lab runs the written spec
         if entry is not None:
             meta = obj["metadata"]
             meta["uid"] = entry["uid"]
             meta["creationTimestamp"] = entry["creationTimestamp"]
             if resource.kind not in ("Pod", "Namespace"):
                 meta["generation"] = entry.get("generation", 1)
+                # a workload controller reports the generation it acted on (kubectl rollout
+                # status and apply's wait read it): the written one once the lab runs it
+                status = obj.get("status")
+                if caught_up and isinstance(status, dict) and "observedGeneration" in status:
+                    status["observedGeneration"] = meta["generation"]
             if entry.get("managedFields"):
                 meta["managedFields"] = entry["managedFields"]
             if entry.get("deletionTimestamp"):

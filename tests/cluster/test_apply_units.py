@@ -342,3 +342,29 @@ def test_each_object_is_one_server_side_apply_by_multihome_force_only_when_asked
         assert query["fieldManager"] == "multihome"
         assert query.get("force") == ("true" if force else None)
         assert query.get("dryRun") == ("All" if dry_run else None)
+
+
+def test_a_workload_is_ready_once_its_controller_rolled_the_applied_generation_out() -> None:
+    """As kubectl rollout status judges it: Ready counts of an older generation (a rolling
+    update not started, a DaemonSet whose controller has not counted its nodes yet) are not
+    the applied spec's."""
+    from multihome.cluster.apply import _workload_ready
+
+    ds: dict[str, Any] = {"metadata": {"name": "d", "generation": 2}, "status": {}}
+    assert _workload_ready("DaemonSet", ds) == (
+        False, "generation 2 not seen by its controller yet"
+    )  # fmt: skip
+    ds["status"] = {"observedGeneration": 1, "desiredNumberScheduled": 3, "numberReady": 3,
+                    "updatedNumberScheduled": 3}  # fmt: skip
+    assert _workload_ready("DaemonSet", ds)[0] is False  # the old pods, all Ready
+    ds["status"].update(observedGeneration=2, updatedNumberScheduled=1)
+    assert _workload_ready("DaemonSet", ds) == (False, "1/3 updated")
+    ds["status"].update(updatedNumberScheduled=3, numberReady=2)
+    assert _workload_ready("DaemonSet", ds) == (False, "2/3 ready")
+    ds["status"].update(numberReady=3)
+    assert _workload_ready("DaemonSet", ds) == (True, "3/3 ready")
+    deploy = {"metadata": {"generation": 1}, "spec": {"replicas": 2},
+              "status": {"observedGeneration": 1, "updatedReplicas": 2, "readyReplicas": 2}}  # fmt: skip
+    assert _workload_ready("Deployment", deploy) == (True, "2/2 ready")
+    deploy["status"]["updatedReplicas"] = 1
+    assert _workload_ready("Deployment", deploy) == (False, "1/2 updated")
