@@ -15,7 +15,9 @@ the spec as written, the status as the lab has it, and the metadata the API serv
 carries the object's new resourceVersion and watches see it. ``fieldValidation`` is
 ``strict``'s. Writes are serialised (one
 ``asyncio.Lock``); what the lab can't change (nodes, events, pods run by a workload or by
-Longhorn, the cluster's own namespaces) is refused before anything is changed. Reading the
+Longhorn, the cluster's own namespaces) is refused before anything is changed, but for a
+server-side apply that changes nothing of what the lab makes itself (the charts' DaemonSets,
+the HelmChartConfigs), which is taken as an API server takes it. Reading the
 request is ``requests``'; turning objects into design documents and back, ``documents``'.
 """
 
@@ -566,7 +568,7 @@ class Writer:
         associative = resource.kind in BUILTIN
         stamp = now()
         if existing is None and resource.kind in APPLY_ONLY:
-            raise invalid(resource, name, [("metadata.name", _not_made(resource, name, False))])
+            raise invalid(resource, name, _own_causes(resource, name, None))
         if existing is None:
             merged, managed = ssa.apply(
                 None, applied, [], manager, resource.group_version, stamp,
@@ -623,7 +625,7 @@ class Writer:
             raise WriteError(409, "Conflict", exc.message(), {"causes": exc.causes()}) from None
         changed = differences(_unkept(live), _unkept(merged))
         if changed:
-            raise invalid(resource, name, [(p, _not_made(resource, name)) for p in changed])
+            raise invalid(resource, name, _own_causes(resource, name, changed))
         entry["managedFields"] = managed
         if dry_run:
             obj = copy.deepcopy(live)
@@ -941,20 +943,25 @@ def differences(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [path]
 
 
-def _not_made(resource: Resource, name: str, exists: bool = True) -> str:
-    if not exists:
-        return (
+def _own_causes(resource: Resource, name: str, changed: list[str] | None) -> list[tuple[str, str]]:
+    """The 422's causes for a write to what the lab makes itself: each changed field, then
+    what to do (``changed`` None: the lab has no such object)."""
+    rebuild = "change the lab file and rebuild the lab (multihome down, then multihome up FILE)"
+    if changed is None:
+        return [(
+            "metadata.name",
             f"Forbidden: the lab serves the {resource.name} render writes for its lab file, "
-            f"which gives {name} no values: to set them, change the lab file and rebuild the "
-            "lab (multihome down, then multihome up FILE)"
-        )
+            f"which gives {name} no values: to set them, {rebuild}",
+        )]  # fmt: skip
     what = (
         "the CNI dhcp daemon's DaemonSet"
         if resource.kind == "DaemonSet" and name in (dhcp.NAME, dhcp.CHART_DAEMONSET)
         else f"{resource.singular} {name!r}"
     )
-    return (
-        f"Forbidden: the lab makes {what} from its lab file and runs what it describes "
-        "itself: its API takes an apply that changes nothing of it; to change it, change the "
-        "lab file and rebuild the lab (multihome down, then multihome up FILE)"
-    )
+    causes = [(p, f"Forbidden: the lab makes {what} from its lab file") for p in changed]
+    causes.append((
+        "",
+        "the lab runs what it describes itself and takes an apply that changes nothing of "
+        f"it: to change it, {rebuild}",
+    ))  # fmt: skip
+    return causes
