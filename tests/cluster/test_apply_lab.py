@@ -292,3 +292,34 @@ spec:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert "tools" not in get.stdout.split()  # a dry run created nothing
+
+
+NEWER = variants.edit(("version: v1.25.9+rke2r1", "version: v1.28.6+rke2r1"), name="newer-rke2")
+"""The seed on an RKE2 release whose rke2-multus chart starts the dhcp daemon itself."""
+
+
+def test_the_rke2_multus_values_on_a_release_whose_chart_runs_the_dhcp_daemon(
+    tmp_path: Path,
+) -> None:
+    """Render gives rke2-multus values (manifests.dhcpDaemonSet) instead of a DaemonSet of
+    its own: apply puts that HelmChartConfig through the API, unchanged on the lab built
+    from the same design, and no dhcp DaemonSet (the chart's is the chart's to make)."""
+    lab = tmp_path / "newer.yaml"
+    lab.write_text(NEWER)
+    with lab_up(variants.load(NEWER), tmp_path / "state"):
+        config = str(kubeconfig_path("newer-rke2"))
+        done = apply(str(lab), "--kubeconfig", config, "--dry-run")
+        assert done.returncode == 0, done.stdout + done.stderr
+        seen = lines(done)
+        assert seen["HelmChartConfig kube-system/rke2-multus"] == "unchanged", done.stdout
+        assert seen["HelmChartConfig kube-system/rke2-canal"] == "unchanged"
+        assert not any(k.startswith("DaemonSet") for k in seen), seen
+        assert "node daemons" not in done.stdout
+        from lightkube import Client, KubeConfig
+
+        from multihome.cluster.apply import HelmChartConfig
+
+        got = Client(KubeConfig.from_file(config)).get(
+            HelmChartConfig, "rke2-multus", namespace="kube-system"
+        )
+        assert "dhcpDaemonSet: true" in got.to_dict()["spec"]["valuesContent"]
