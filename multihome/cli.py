@@ -864,9 +864,10 @@ def apply(
     ] = 300.0,
 ) -> None:
     """Server-side apply (field manager multihome) of the design's API objects to a cluster:
-    namespaces, NADs, the HelmChartConfigs, Longhorn's settings, then the workloads; wait for
-    the pods, then verify (read-only tier). Exit 0: applied and verified; 1: refused, failed
-    or a check failed; 2: the cluster can't be read or lacks a kind the design needs."""
+    namespaces, NADs, the HelmChartConfigs, Longhorn's settings, node daemons (the CNI dhcp
+    daemon), then the workloads; wait for them, then verify (read-only tier). Exit 0: applied
+    and verified; 1: refused, failed or a check failed; 2: the cluster can't be read or lacks
+    a kind the design needs."""
     from multihome.check import Severity
     from multihome.cluster import ClusterError
     from multihome.cluster import apply as applier

@@ -1,12 +1,14 @@
 """``multihome apply``: server-side apply of a design's API objects to a cluster (client side).
 
-The objects come in as plain dicts (render's manifests and HelmChartConfigs); this module
-orders them by what they depend on (namespaces, then the objects whose CRD must be served,
-then settings, then workloads), finds which kinds the cluster serves, refuses the changes that
-disrupt a running cluster (Longhorn's storage network while volumes are attached, Canal's NIC)
-unless forced, applies each object with field manager ``multihome`` (``dryRun=All`` for a dry
-run) and says per object whether it was created, changed or unchanged, with a unified diff of
-its YAML (no managedFields, no status). ``wait_ready`` then waits for the design's pods.
+The objects come in as plain dicts (render's manifests, HelmChartConfigs and dhcp daemon
+DaemonSet); this module orders them by what they depend on (namespaces, then the objects whose
+CRD must be served, then settings, then node daemons: host-network DaemonSets such as the CNI
+dhcp daemon the pods' attachments need, then workloads), finds which kinds the cluster
+serves, refuses the changes that disrupt a running cluster (Longhorn's storage network while
+volumes are attached, Canal's NIC) unless forced, applies each object with field manager
+``multihome`` (``dryRun=All`` for a dry run) and says per object whether it was created,
+changed or unchanged, with a unified diff of its YAML (no managedFields, no status).
+``wait_ready`` then waits for the design's node daemons and pods.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class Kind:
     """Whether a cluster that does not serve it is an error (else its objects are skipped)."""
 
 
-STEPS = ("namespaces", "custom resources", "settings", "workloads")
+STEPS = ("namespaces", "custom resources", "settings", "node daemons", "workloads")
+NODE_DAEMONS = STEPS.index("node daemons")
 KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Namespace"): Kind(Namespace, "namespaces", 0),
     ("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition"): Kind(
@@ -72,10 +75,10 @@ KINDS: dict[tuple[str, str], Kind] = {
         "sets the storage network from the start",
         required=False,
     ),
-    ("v1", "Pod"): Kind(Pod, "pods", 3),
-    ("apps/v1", "Deployment"): Kind(Deployment, "deployments.apps", 3),
-    ("apps/v1", "DaemonSet"): Kind(DaemonSet, "daemonsets.apps", 3),
-    ("apps/v1", "StatefulSet"): Kind(StatefulSet, "statefulsets.apps", 3),
+    ("v1", "Pod"): Kind(Pod, "pods", 4),
+    ("apps/v1", "Deployment"): Kind(Deployment, "deployments.apps", 4),
+    ("apps/v1", "DaemonSet"): Kind(DaemonSet, "daemonsets.apps", 4),
+    ("apps/v1", "StatefulSet"): Kind(StatefulSet, "statefulsets.apps", 4),
 }  # fmt: skip
 Action = Literal["created", "changed", "unchanged", "skipped", "failed", "not applied"]
 
@@ -119,7 +122,13 @@ class Wanted:
 
     @property
     def step(self) -> int:
+        if self.kind == "DaemonSet" and self._pod_spec().get("hostNetwork"):
+            return NODE_DAEMONS  # a node daemon (the CNI dhcp daemon): before the pods
         return self.spec.step
+
+    def _pod_spec(self) -> dict[str, Any]:
+        template = (self.body.get("spec") or {}).get("template") or {}
+        return dict(template.get("spec") or {})
 
     def label(self) -> str:
         return (
@@ -443,11 +452,22 @@ def _pod_ready(pod: dict[str, Any]) -> tuple[bool, str]:
 
 
 def _workload_ready(kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
+    """Rolled out as ``kubectl rollout status`` judges it: the controller has seen the
+    applied generation, and as many pods of it are updated and Ready as it wants (counts
+    of an older generation say nothing of the new spec)."""
     status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    if generation is not None and (observed is None or observed < generation):
+        return False, f"generation {generation} not seen by its controller yet"
     if kind == "DaemonSet":
         want, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+        updated = status.get("updatedNumberScheduled", 0)
     else:
         want, ready = (obj.get("spec") or {}).get("replicas", 1), status.get("readyReplicas", 0)
+        updated = status.get("updatedReplicas", 0)
+    if updated < want:
+        return False, f"{updated}/{want} updated"
     return ready >= want, f"{ready}/{want} ready"
 
 
@@ -455,7 +475,7 @@ def not_ready(client: Client, wanted: list[Wanted]) -> dict[str, str]:
     """The design's pods and workloads that are not Ready yet, with what they are doing."""
     waiting = {}
     for w in wanted:
-        if w.step != STEPS.index("workloads"):
+        if w.step < NODE_DAEMONS:
             continue
         obj = current(client, w)
         if obj is None:
@@ -477,7 +497,7 @@ def wait_ready(
     """Wait until every pod and workload of the design is Ready; what is still not Ready
     when ``timeout`` passes (empty: all are). A progress line whenever that changes."""
     started = time.monotonic()
-    total = sum(1 for w in wanted if w.step == STEPS.index("workloads"))
+    total = sum(1 for w in wanted if w.step >= NODE_DAEMONS)
     last: dict[str, str] | None = None
     while True:
         waiting = not_ready(client, wanted)

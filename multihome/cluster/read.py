@@ -1,5 +1,6 @@
 """Read what verify needs from a cluster, concurrently, with lightkube's async client: nodes,
-pods, events, DaemonSets, NetworkAttachmentDefinitions and Longhorn's Settings. Objects are
+pods, events, DaemonSets, NetworkAttachmentDefinitions, Longhorn's Settings and Replicas (their
+storage IPs). Objects are
 kept as the API returns them (plain dicts), so recorded objects of real clusters and live
 ones go through the same code.
 
@@ -26,6 +27,7 @@ NAD = create_namespaced_resource(
     "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "network-attachment-definitions"
 )
 LonghornSetting = create_namespaced_resource("longhorn.io", "v1beta2", "Setting", "settings")
+LonghornReplica = create_namespaced_resource("longhorn.io", "v1beta2", "Replica", "replicas")
 TIMEOUT = 10.0
 SANDBOX_FAILED = "FailedCreatePodSandBox"
 """The kubelet's event for a pod whose network setup failed: the only events verify reads."""
@@ -48,6 +50,7 @@ class Objects:
     daemonsets: list[dict[str, Any]] = field(default_factory=list)
     nads: list[dict[str, Any]] | None = None
     settings: list[dict[str, Any]] | None = None
+    replicas: list[dict[str, Any]] | None = None
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -114,6 +117,7 @@ async def read_objects(client: AsyncClient) -> Objects:
             client, NAD, "network-attachment-definitions (k8s.cni.cncf.io)", namespace=ALL_NS
         ),
         "settings": _list(client, LonghornSetting, "settings (longhorn.io)", namespace=ALL_NS),
+        "replicas": _list(client, LonghornReplica, "replicas (longhorn.io)", namespace=ALL_NS),
     }
     found = await asyncio.gather(*jobs.values())
     objects = Objects()

@@ -207,6 +207,17 @@ class LabView:
             found.append(obj)
         return found
 
+    def helmchartconfigs(self) -> list[dict[str, Any]]:
+        """The HelmChartConfigs render writes for the lab's design (``system``)."""
+        found = []
+        for body in system.helmchartconfigs_of(self):
+            obj = _copy(body)
+            meta = obj["metadata"]
+            meta.update(self._meta("HelmChartConfig", meta["name"], system.NAMESPACE))
+            meta["generation"] = 1
+            found.append(obj)
+        return found
+
     # -- events -------------------------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:
         """What the scheduler, Multus and the kubelet report of each pod: Scheduled,

@@ -91,8 +91,10 @@ SCALARS: dict[str, dict[str, Any]] = {
 }
 
 # the CRDs' openAPIV3Schema as their projects ship them (Multus' deployments/*.yml;
-# Longhorn's deploy/longhorn.yaml, v1beta2), apiVersion/kind/metadata added as the API server
-# publishes them
+# Longhorn's deploy/longhorn.yaml, v1beta2; helm-controller's HelmChartConfig as wrangler
+# generated it from the struct in RKE2's spring 2023 releases, k3s-io/helm-controller v0.13.3
+# pkg/apis/helm.cattle.io/v1/types.go: no descriptions, both fields nullable strings),
+# apiVersion/kind/metadata added as the API server publishes them
 CRDS: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     ("k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition"): (
         "io.cncf.cni.k8s.v1.NetworkAttachmentDefinition",
@@ -135,6 +137,21 @@ CRDS: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
                 "value": {"description": "The value of the setting.", "type": "string"},
             },
             "required": ["value"],
+        },
+    ),
+    ("helm.cattle.io", "v1", "HelmChartConfig"): (
+        "io.cattle.helm.v1.HelmChartConfig",
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "failurePolicy": {"type": "string", "nullable": True},
+                        "valuesContent": {"type": "string", "nullable": True},
+                    },
+                },
+            },
         },
     ),
 }

@@ -78,8 +78,11 @@ RESOURCES = [
              ("all",)),
     Resource("longhorn.io", "v1beta2", "settings", "setting", "Setting", True,
              LabView.settings, tables.SETTING_COLUMNS, tables.setting_row, ("lhs",)),
+    Resource("helm.cattle.io", "v1", "helmchartconfigs", "helmchartconfig", "HelmChartConfig",
+             True, LabView.helmchartconfigs, tables.CRD_COLUMNS, tables.crd_row),
 ]  # fmt: skip
-GROUPS = {"k8s.cni.cncf.io": ("v1",), "apps": ("v1",), "longhorn.io": ("v1beta2",)}
+GROUPS = {"k8s.cni.cncf.io": ("v1",), "apps": ("v1",), "longhorn.io": ("v1beta2",),
+          "helm.cattle.io": ("v1",)}  # fmt: skip
 
 
 def status(code: int, reason: str, message: str, **details: Any) -> web.Response:

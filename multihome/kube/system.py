@@ -10,8 +10,13 @@ DaemonSet (``ownerReferences``, controller), named ``<daemonset>-<5 chars>`` sta
 Ready comes from the lab's real state: the node's sandbox runs and, for the dhcp daemon, its
 socket answers (``LabSource`` probes it; a killed daemon is a pod not Ready); for Canal, the
 NIC it is pinned to has an address (as the Node's flannel/Calico annotations). The lab runs
-Canal's and Multus' work itself (its CNI chain); otherwise their pods are Ready with the node. These
-objects are read-only: the API refuses writes to them (405), as it does the lab's nodes."""
+Canal's and Multus' work itself (its CNI chain); otherwise their pods are Ready with the node.
+
+The lab is a cluster built as ``render`` says, so it also serves the HelmChartConfigs render
+writes for the servers' manifests directory (rke2-canal's and rke2-multus' values), with the
+CRD helm-controller ships. The lab makes all these objects from its lab file and runs what they
+describe itself: the API takes a server-side apply that changes nothing of one (``write``) and
+refuses any other write."""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from multihome.lab.realize import dhcp_nodes, placed_pods
 from multihome.plan import Plan
 from multihome.plan.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
 from multihome.render import dhcp as dhcp_render
+from multihome.render.rke2 import canal_values, multus_values
+from multihome.render.yamltext import dump
 
 if TYPE_CHECKING:
     from .objects import LabView
@@ -212,3 +219,22 @@ def ready_on(view: LabView, what: str, node: str) -> tuple[bool, str]:
         if error is not None:
             return False, f"{dhcp_render.SOCKET_DIR}/dhcp.sock: {error}"
     return True, ""
+
+
+def helmchartconfigs_of(view: LabView) -> list[dict[str, Any]]:
+    """The HelmChartConfigs of the lab's design (bodies without server metadata): the values
+    render gives rke2-canal and rke2-multus, where it writes them."""
+    plan = _plan(view)
+    found = []
+    for chart, values in ((CANAL, canal_values(plan)), (MULTUS, multus_values(plan))):
+        if values is None:
+            continue
+        found.append(
+            {
+                "apiVersion": "helm.cattle.io/v1",
+                "kind": "HelmChartConfig",
+                "metadata": {"name": chart, "namespace": NAMESPACE},
+                "spec": {"valuesContent": dump(values)},
+            }
+        )
+    return found

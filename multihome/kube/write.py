@@ -15,7 +15,9 @@ the spec as written, the status as the lab has it, and the metadata the API serv
 carries the object's new resourceVersion and watches see it. ``fieldValidation`` is
 ``strict``'s. Writes are serialised (one
 ``asyncio.Lock``); what the lab can't change (nodes, events, pods run by a workload or by
-Longhorn, the cluster's own namespaces) is refused before anything is changed. Reading the
+Longhorn, the cluster's own namespaces) is refused before anything is changed, but for a
+server-side apply that changes nothing of what the lab makes itself (the charts' DaemonSets,
+the HelmChartConfigs), which is taken as an API server takes it. Reading the
 request is ``requests``'; turning objects into design documents and back, ``documents``'.
 """
 
@@ -39,6 +41,7 @@ from aiohttp import web
 
 from multihome.lab import design
 from multihome.lab.api import LabError
+from multihome.render import dhcp
 
 from . import apply as ssa
 from . import patch as patches
@@ -72,6 +75,11 @@ log = logging.getLogger("multihome.kube")
 
 WRITABLE = ("Pod", "NetworkAttachmentDefinition", "Namespace", "Deployment", "DaemonSet",
             "StatefulSet", "Setting")  # fmt: skip
+APPLY_ONLY = ("HelmChartConfig",)
+"""Kinds the lab only makes itself: a server-side apply that changes nothing of one is taken
+(``Writer._apply_own``), every other write refused."""
+KEPT = WRITABLE + APPLY_ONLY
+"""Kinds whose objects may have metadata kept for them (``meta``)."""
 WRITE_VERBS = ("create", "delete", "patch", "update")
 BUILTIN = ("Pod", "Namespace", "Deployment", "DaemonSet", "StatefulSet")
 _NAME_CHARS = string.ascii_lowercase + string.digits
@@ -152,7 +160,7 @@ class Writer:
         metadata kept for what was written."""
         if resource.kind == "Event":
             return self._events(objects)
-        if resource.kind not in WRITABLE:
+        if resource.kind not in KEPT:
             return objects
         try:
             docs = self.docs()
@@ -198,14 +206,22 @@ class Writer:
         if doc is None and entry is None:
             return obj
         obj = copy.deepcopy(obj)
+        caught_up = True
         if doc is not None:
+            running = copy.deepcopy(obj.get("spec"))
             desired(resource.kind, obj, doc)
+            caught_up = obj.get("spec") == running  # the lab runs the written spec
         if entry is not None:
             meta = obj["metadata"]
             meta["uid"] = entry["uid"]
             meta["creationTimestamp"] = entry["creationTimestamp"]
             if resource.kind not in ("Pod", "Namespace"):
                 meta["generation"] = entry.get("generation", 1)
+                # a workload controller reports the generation it acted on (kubectl rollout
+                # status and apply's wait read it): the written one once the lab runs it
+                status = obj.get("status")
+                if caught_up and isinstance(status, dict) and "observedGeneration" in status:
+                    status["observedGeneration"] = meta["generation"]
             if entry.get("managedFields"):
                 meta["managedFields"] = entry["managedFields"]
             if entry.get("deletionTimestamp"):
@@ -274,7 +290,8 @@ class Writer:
         method = request.method
         dry_run = dry_run_of(request)
         mode = strict.directive(request.query)
-        if resource.kind not in WRITABLE:
+        applying = method == "PATCH" and request.content_type == patches.APPLY
+        if resource.kind not in WRITABLE and not (applying and resource.kind in APPLY_ONLY):
             raise refused(
                 f"{resource.name} are the lab's {_what(resource.kind)}: the lab's API does not "
                 f"change them ({method}); change the lab file and rebuild the lab "
@@ -550,6 +567,8 @@ class Writer:
         existing = self.current(resource, view, namespace, name)
         associative = resource.kind in BUILTIN
         stamp = now()
+        if existing is None and resource.kind in APPLY_ONLY:
+            raise invalid(resource, name, _own_causes(resource, name, None))
         if existing is None:
             merged, managed = ssa.apply(
                 None, applied, [], manager, resource.group_version, stamp,
@@ -558,6 +577,13 @@ class Writer:
             merged.setdefault("apiVersion", resource.group_version)
             merged.setdefault("kind", resource.kind)
             return await self._create(request, resource, namespace, merged, dry_run, managed)
+        k = key(resource.kind, namespace, name)
+        meta = existing["metadata"]
+        own = self._find(list(self.docs()), k) is None and not meta.get("deletionTimestamp")
+        if own and not meta.get("ownerReferences"):
+            return await self._apply_own(
+                request, resource, namespace, name, existing, applied, dry_run, view
+            )
         live, _, _, _ = self._writable(resource, view, namespace, name)
         try:
             merged, managed = ssa.apply(
@@ -569,6 +595,46 @@ class Writer:
         merged["metadata"]["managedFields"] = managed
         merged["metadata"].pop("resourceVersion", None)
         return await self._update(request, resource, namespace, name, merged, dry_run, "apply")
+
+    async def _apply_own(
+        self,
+        request: web.Request,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        live: dict[str, Any],
+        applied: dict[str, Any],
+        dry_run: bool,
+        view: LabView,
+    ) -> web.Response:
+        """A server-side apply to an object the lab made itself (the charts' DaemonSets, the
+        HelmChartConfigs, the cluster's namespaces): one that changes nothing is taken, as the
+        API server takes it (200, the manager's fields in managedFields, nothing reconciled);
+        one that would change the object is a 422 naming the fields, since the lab runs what
+        it describes from its lab file."""
+        k = key(resource.kind, namespace, name)
+        entry = dict(self.store.get(k) or self._entry_from(live))
+        try:
+            merged, managed = ssa.apply(
+                live, applied, ssa.entries(entry.get("managedFields")),
+                request.query["fieldManager"], resource.group_version, now(),
+                force=request.query.get("force") in ("1", "true"),
+                associative=resource.kind in BUILTIN,
+            )  # fmt: skip
+        except ssa.ApplyConflict as exc:
+            raise WriteError(409, "Conflict", exc.message(), {"causes": exc.causes()}) from None
+        changed = differences(_unkept(live), _unkept(merged))
+        if changed:
+            raise invalid(resource, name, _own_causes(resource, name, changed))
+        entry["managedFields"] = managed
+        if dry_run:
+            obj = copy.deepcopy(live)
+            obj["metadata"]["managedFields"] = managed
+            return json_response(obj)
+        self.store.put(k, entry)
+        self.store.save()
+        self._notify()
+        return json_response(self.current(resource, self.source.view(), namespace, name) or live)
 
     async def _delete(
         self,
@@ -811,7 +877,7 @@ class Writer:
             return
         present = {self._doc_key(d) for d in docs[1:]}
         for r in RESOURCES:
-            if r.kind not in WRITABLE:
+            if r.kind not in KEPT:
                 continue
             for obj in lab_objects(view, r):
                 m = obj["metadata"]
@@ -858,3 +924,44 @@ def _why_fixed(resource: Resource, live: dict[str, Any]) -> str:
     if resource.kind == "Namespace":
         return f"namespace \"{name}\" is one of the cluster's own: the lab's API does not change it"
     return f"{resource.singular} \"{name}\" is the lab's own: the lab's API does not change it"
+
+
+def _unkept(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without the metadata the API server keeps (what an apply may change)."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in ssa.STRIPPED_META}
+    return {**obj, "metadata": meta}
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """The paths (``spec.template.spec.affinity``) where ``new`` differs from ``old``; a list
+    is one value."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for k in sorted(set(old) | set(new), key=str):
+            found += differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        return found
+    return [] if old == new else [path]
+
+
+def _own_causes(resource: Resource, name: str, changed: list[str] | None) -> list[tuple[str, str]]:
+    """The 422's causes for a write to what the lab makes itself: each changed field, then
+    what to do (``changed`` None: the lab has no such object)."""
+    rebuild = "change the lab file and rebuild the lab (multihome down, then multihome up FILE)"
+    if changed is None:
+        return [(
+            "metadata.name",
+            f"Forbidden: the lab serves the {resource.name} render writes for its lab file, "
+            f"which gives {name} no values: to set them, {rebuild}",
+        )]  # fmt: skip
+    what = (
+        "the CNI dhcp daemon's DaemonSet"
+        if resource.kind == "DaemonSet" and name in (dhcp.NAME, dhcp.CHART_DAEMONSET)
+        else f"{resource.singular} {name!r}"
+    )
+    causes = [(p, f"Forbidden: the lab makes {what} from its lab file") for p in changed]
+    causes.append((
+        "",
+        "the lab runs what it describes itself and takes an apply that changes nothing of "
+        f"it: to change it, {rebuild}",
+    ))  # fmt: skip
+    return causes

@@ -1,9 +1,9 @@
 """What of a rendering goes through the Kubernetes API (``multihome apply``) and what must be
-put on machines by hand: the manifests (namespaces, NADs, workloads, Longhorn's settings) and
-the HelmChartConfigs are API objects; each node's config.yaml and netplan file, the dhcp
-daemon's DaemonSet for the servers' manifests directory (RKE2's deploy controller owns what
-that directory holds) and the DHCP servers of the networks (render writes no file for them)
-are not."""
+put on machines by hand: the manifests (namespaces, NADs, workloads, Longhorn's settings), the
+HelmChartConfigs and multihome's dhcp daemon DaemonSet are API objects (render writes the last
+two for the servers' manifests directory, whose objects RKE2 applies through the same API); each
+node's config.yaml and netplan file and the DHCP servers of the networks (render writes no file
+for them) are not."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ class OffApi:
 def _is_api_file(path: str) -> bool:
     if path.startswith("manifests/"):
         return True
-    # the servers' manifests directory: the HelmChartConfigs only (see the module's docstring)
-    return path.startswith(SERVER_MANIFESTS + "/") and path.endswith("-config.yaml")
+    # the servers' manifests directory: the HelmChartConfigs and the dhcp daemon's DaemonSet
+    return path.startswith(SERVER_MANIFESTS + "/") and (
+        path.endswith("-config.yaml") or path == f"{SERVER_MANIFESTS}/{dhcp.NAME}.yaml"
+    )
 
 
 def api_objects(rendering: Rendering) -> list[ApiObject]:
@@ -74,15 +76,6 @@ def off_api(rendering: Rendering) -> list[OffApi]:
                 f"the NICs' netplan of each node ({len(netplans)})",
                 "/etc/netplan/ on that node (netplan apply)",
                 "nodes/<node>/etc/netplan/60-multihome.yaml",
-            )
-        )
-    own = f"{SERVER_MANIFESTS}/{dhcp.NAME}.yaml"
-    if own in paths:
-        found.append(
-            OffApi(
-                f"the CNI dhcp daemon's DaemonSet ({dhcp.NAME}; RKE2 applies it and keeps it)",
-                "/var/lib/rancher/rke2/server/manifests/ on every server",
-                own,
             )
         )
     for net in rendering.plan.networks:

@@ -19,7 +19,7 @@ VERIFY_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": READ},
     {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"],
      "verbs": READ},
-    {"apiGroups": ["longhorn.io"], "resources": ["settings"], "verbs": READ},
+    {"apiGroups": ["longhorn.io"], "resources": ["settings", "replicas"], "verbs": READ},
     # the exec tier: the websocket upgrade is a GET, the API server authorises it as create
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
 ]  # fmt: skip

@@ -46,6 +46,7 @@ TIERS = {
     "multus": READ_ONLY,
     "dhcp-daemon": READ_ONLY,
     "longhorn-setting": READ_ONLY,
+    "longhorn-replica": READ_ONLY,
     "default-route": EXEC,
     "pod-to-pod": EXEC,
     "reach": EXEC,

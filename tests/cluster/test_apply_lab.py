@@ -1,8 +1,10 @@
 """``multihome apply --kubeconfig`` end to end against the lab's own Kubernetes API on a
-running seed: a dry run of the seed's own design changes nothing; a changed design (a new
-pod, a relabelled NAD) is created and changed for real (the pod attached: its net1 in the
-kernel) and a second apply finds everything unchanged; a Canal NIC change is refused without
---force and goes through with it; a bad kubeconfig is exit 2 without a traceback."""
+running seed: a dry run of the seed's own design changes nothing (the HelmChartConfig and the
+dhcp daemon's DaemonSet included: the lab serves them); a changed design (a new pod, a
+relabelled NAD) is created and changed for real (the pod attached: its net1 in the kernel) and
+a second apply finds everything unchanged, the lab's own objects carrying multihome's fields; a
+Canal NIC change is refused without --force, and with it reaches the server (which, the lab's,
+can't move Canal: a 422 said literally); a bad kubeconfig is exit 2 without a traceback."""
 
 from __future__ import annotations
 
@@ -78,10 +80,11 @@ def test_dry_run_of_the_seeds_own_design_changes_nothing(kubeconfig: Path) -> No
     done = apply("--kubeconfig", str(kubeconfig), "--dry-run")
     assert done.returncode == 0, done.stderr
     seen = lines(done)
-    assert seen.pop("HelmChartConfig kube-system/rke2-canal") == "skipped"
-    assert "does not serve helmchartconfigs.helm.cattle.io" in done.stdout
     assert set(seen.values()) == {"unchanged"}, done.stdout
-    assert len(seen) == 5
+    assert len(seen) == 7
+    assert seen["HelmChartConfig kube-system/rke2-canal"] == "unchanged"
+    assert seen["DaemonSet kube-system/multihome-cni-dhcp"] == "unchanged"
+    assert "node daemons\n  unchanged   DaemonSet kube-system/multihome-cni-dhcp\n" in done.stdout
     assert "nodes/<node>/etc/rancher/rke2/config.yaml" in done.stdout
     assert "waiting" not in done.stdout  # a dry run waits for nothing
 
@@ -103,7 +106,8 @@ def test_a_changed_design_is_applied_for_real_then_unchanged(
     assert seen["NetworkAttachmentDefinition multus-network-attachments/macvlan-private-dhcp"] == (
         "changed"
     )
-    assert "2/2 ready" in done.stdout and "verify (read-only tier):" in done.stdout
+    # the dhcp daemon's DaemonSet and the two pods
+    assert "3/3 ready" in done.stdout and "verify (read-only tier):" in done.stdout
     assert "interfaces         PASS     tools-b has eth0, net1" in done.stdout
     argv = api.exec_argv(f"{NS}/tools-b", ["ip", "-j", "-4", "addr", "show", "dev", "net1"])
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
@@ -111,8 +115,20 @@ def test_a_changed_design_is_applied_for_real_then_unchanged(
     again = apply(str(lab), "--kubeconfig", str(kubeconfig), "--timeout", "60")
     assert again.returncode == 0, again.stdout + again.stderr
     seen = lines(again)
-    seen.pop("HelmChartConfig kube-system/rke2-canal")
     assert set(seen.values()) == {"unchanged"}, again.stdout
+    assert "multihome-cni-dhcp" not in again.stdout.split("Not through the API")[1]
+    from lightkube import Client, KubeConfig
+    from lightkube.resources.apps_v1 import DaemonSet
+
+    from multihome.cluster.apply import HelmChartConfig
+
+    client = Client(KubeConfig.from_file(kubeconfig))
+    for kind, name in ((DaemonSet, "multihome-cni-dhcp"), (HelmChartConfig, "rke2-canal")):
+        obj = client.get(kind, name, namespace="kube-system")
+        assert obj.metadata is not None and obj.metadata.managedFields is not None
+        assert [(m.manager, m.operation) for m in obj.metadata.managedFields] == [
+            ("multihome", "Apply")
+        ]
 
 
 CANAL_MOVED = variants.edit(
@@ -139,9 +155,17 @@ def test_a_canal_nic_change_is_refused_without_force(tmp_path: Path) -> None:
         assert "--force applies it anyway" in done.stderr
         assert "unchanged" not in done.stdout
         forced = apply("--kubeconfig", config, "--dry-run", "--force")
-        assert forced.returncode == 0, forced.stderr
         assert "forced past: Canal's NIC" in forced.stdout
-        assert "unchanged   Pod multus-network-attachments/net-tools" in forced.stdout
+        # past the refusal, the server answers: a real one takes the new values (RKE2's
+        # helm-controller then rolls rke2-canal out); the lab's can't move Canal, and says so
+        assert forced.returncode == 1, forced.stdout + forced.stderr
+        seen = lines(forced)
+        assert seen["HelmChartConfig kube-system/rke2-canal"] == "failed"
+        assert (
+            'HelmChartConfig "rke2-canal" is invalid: spec.valuesContent: Forbidden: the lab '
+            "makes helmchartconfig 'rke2-canal' from its lab file" in forced.stdout
+        ), forced.stdout
+        assert seen["Pod multus-network-attachments/net-tools"] == "not applied"
 
 
 def test_a_bad_kubeconfig_is_exit_2(tmp_path: Path) -> None:
@@ -268,3 +292,34 @@ spec:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert "tools" not in get.stdout.split()  # a dry run created nothing
+
+
+NEWER = variants.edit(("version: v1.25.9+rke2r1", "version: v1.28.6+rke2r1"), name="newer-rke2")
+"""The seed on an RKE2 release whose rke2-multus chart starts the dhcp daemon itself."""
+
+
+def test_the_rke2_multus_values_on_a_release_whose_chart_runs_the_dhcp_daemon(
+    tmp_path: Path,
+) -> None:
+    """Render gives rke2-multus values (manifests.dhcpDaemonSet) instead of a DaemonSet of
+    its own: apply puts that HelmChartConfig through the API, unchanged on the lab built
+    from the same design, and no dhcp DaemonSet (the chart's is the chart's to make)."""
+    lab = tmp_path / "newer.yaml"
+    lab.write_text(NEWER)
+    with lab_up(variants.load(NEWER), tmp_path / "state"):
+        config = str(kubeconfig_path("newer-rke2"))
+        done = apply(str(lab), "--kubeconfig", config, "--dry-run")
+        assert done.returncode == 0, done.stdout + done.stderr
+        seen = lines(done)
+        assert seen["HelmChartConfig kube-system/rke2-multus"] == "unchanged", done.stdout
+        assert seen["HelmChartConfig kube-system/rke2-canal"] == "unchanged"
+        assert not any(k.startswith("DaemonSet") for k in seen), seen
+        assert "node daemons" not in done.stdout
+        from lightkube import Client, KubeConfig
+
+        from multihome.cluster.apply import HelmChartConfig
+
+        got = Client(KubeConfig.from_file(config)).get(
+            HelmChartConfig, "rke2-multus", namespace="kube-system"
+        )
+        assert "dhcpDaemonSet: true" in got.to_dict()["spec"]["valuesContent"]

@@ -28,8 +28,12 @@ def _obj(api: str, kind: str, name: str, ns: str | None = "default") -> Wanted:
 
 
 def test_order_namespaces_then_custom_resources_then_settings_then_workloads() -> None:
+    daemon = _obj("apps/v1", "DaemonSet", "dhcp", "kube-system")
+    daemon.body["spec"] = {"template": {"spec": {"hostNetwork": True}}}
     given = [
         _obj("v1", "Pod", "p"),
+        _obj("apps/v1", "DaemonSet", "app"),
+        daemon,
         _obj("apps/v1", "Deployment", "d"),
         _obj("longhorn.io/v1beta2", "Setting", "storage-network", "longhorn-system"),
         _obj("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "n1"),
@@ -38,8 +42,10 @@ def test_order_namespaces_then_custom_resources_then_settings_then_workloads() -
         _obj("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "n0"),
     ]
     names = [w.name for w in ordered(given)]
-    assert names == ["ns", "n1", "rke2-canal", "n0", "storage-network", "p", "d"]
+    assert names == ["ns", "n1", "rke2-canal", "n0", "storage-network", "dhcp", "p", "app", "d"]
     assert STEPS[ordered(given)[0].step] == "namespaces"
+    # a host-network DaemonSet (a node daemon such as the CNI dhcp daemon) goes before the pods
+    assert STEPS[daemon.step] == "node daemons" and STEPS[given[1].step] == "workloads"
 
 
 def test_the_seeds_objects_in_apply_order_and_what_is_not_applied() -> None:
@@ -51,12 +57,15 @@ def test_the_seeds_objects_in_apply_order_and_what_is_not_applied() -> None:
         "NetworkAttachmentDefinition multus-network-attachments/macvlan-private-dhcp",
         "HelmChartConfig kube-system/rke2-canal",
         "Setting longhorn-system/storage-network",
+        "DaemonSet kube-system/multihome-cni-dhcp",
         "Pod multus-network-attachments/net-tools",
     ]
     off = {o.rendered for o in off_api(rendering)}
     assert "nodes/<node>/etc/rancher/rke2/config.yaml" in off
     assert "nodes/<node>/etc/netplan/60-multihome.yaml" in off
-    assert "server/var/lib/rancher/rke2/server/manifests/multihome-cni-dhcp.yaml" in off
+    # the dhcp daemon's DaemonSet goes through the API (render also writes it for the
+    # servers' manifests directory, whose objects RKE2 applies through the same API)
+    assert not any("multihome-cni-dhcp" in o for o in off)
     assert any("DHCP server of vlan50" in o.what for o in off_api(rendering))
 
 
@@ -333,3 +342,29 @@ def test_each_object_is_one_server_side_apply_by_multihome_force_only_when_asked
         assert query["fieldManager"] == "multihome"
         assert query.get("force") == ("true" if force else None)
         assert query.get("dryRun") == ("All" if dry_run else None)
+
+
+def test_a_workload_is_ready_once_its_controller_rolled_the_applied_generation_out() -> None:
+    """As kubectl rollout status judges it: Ready counts of an older generation (a rolling
+    update not started, a DaemonSet whose controller has not counted its nodes yet) are not
+    the applied spec's."""
+    from multihome.cluster.apply import _workload_ready
+
+    ds: dict[str, Any] = {"metadata": {"name": "d", "generation": 2}, "status": {}}
+    assert _workload_ready("DaemonSet", ds) == (
+        False, "generation 2 not seen by its controller yet"
+    )  # fmt: skip
+    ds["status"] = {"observedGeneration": 1, "desiredNumberScheduled": 3, "numberReady": 3,
+                    "updatedNumberScheduled": 3}  # fmt: skip
+    assert _workload_ready("DaemonSet", ds)[0] is False  # the old pods, all Ready
+    ds["status"].update(observedGeneration=2, updatedNumberScheduled=1)
+    assert _workload_ready("DaemonSet", ds) == (False, "1/3 updated")
+    ds["status"].update(updatedNumberScheduled=3, numberReady=2)
+    assert _workload_ready("DaemonSet", ds) == (False, "2/3 ready")
+    ds["status"].update(numberReady=3)
+    assert _workload_ready("DaemonSet", ds) == (True, "3/3 ready")
+    deploy = {"metadata": {"generation": 1}, "spec": {"replicas": 2},
+              "status": {"observedGeneration": 1, "updatedReplicas": 2, "readyReplicas": 2}}  # fmt: skip
+    assert _workload_ready("Deployment", deploy) == (True, "2/2 ready")
+    deploy["status"]["updatedReplicas"] = 1
+    assert _workload_ready("Deployment", deploy) == (False, "1/2 updated")

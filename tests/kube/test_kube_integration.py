@@ -216,6 +216,93 @@ def test_the_charts_daemonsets_and_their_pods(lab: dict[str, Any]) -> None:
     assert done.returncode != 0 and "run by DaemonSet rke2-canal" in done.stderr, done.stderr
 
 
+def _seed_rendering() -> Any:
+    from multihome.render import render_in_memory
+    from multihome.spec import load_lab
+
+    return render_in_memory(load_lab(None))
+
+
+def _rendered(kind: str, name: str) -> dict[str, Any]:
+    from multihome.render.apiset import api_objects
+
+    return next(
+        o.body
+        for o in api_objects(_seed_rendering())
+        if o.body["kind"] == kind and o.body["metadata"]["name"] == name
+    )
+
+
+def _apply(lab: dict[str, Any], path: str, body: dict[str, Any], *query: str) -> tuple[int, Any]:
+    q = "&".join(("fieldManager=multihome", *query))
+    return raw(lab, "PATCH", f"{path}?{q}", json.dumps(body).encode(),
+               "application/apply-patch+yaml")  # fmt: skip
+
+
+DS_PATH = "/apis/apps/v1/namespaces/kube-system/daemonsets/multihome-cni-dhcp"
+HCC_PATH = "/apis/helm.cattle.io/v1/namespaces/kube-system/helmchartconfigs"
+
+
+def test_an_apply_that_changes_nothing_of_the_labs_own_objects_is_taken(
+    lab: dict[str, Any],
+) -> None:
+    """The dhcp DaemonSet and the HelmChartConfigs render writes: a server-side apply of the
+    rendered object is a 200 (managedFields gain the manager, as the API server's), a change a
+    422 saying the lab runs it from its lab file; other writes stay refused."""
+    ds = _rendered("DaemonSet", "multihome-cni-dhcp")
+    before = json.loads(ok(kubectl(lab, "get", "ds", "-n", "kube-system", "multihome-cni-dhcp",
+                                   "-o", "json")))  # fmt: skip
+    code, dry = _apply(lab, DS_PATH, ds, "dryRun=All")
+    assert code == 200, dry
+    assert [m["manager"] for m in dry["metadata"]["managedFields"]] == ["multihome"]
+    code, got = _apply(lab, DS_PATH, ds)
+    assert code == 200, got
+    assert got["spec"] == before["spec"] and got["status"] == before["status"]
+    assert got["metadata"]["uid"] == before["metadata"]["uid"]
+    entry = got["metadata"]["managedFields"][0]
+    assert entry["manager"] == "multihome" and entry["operation"] == "Apply"
+    assert "f:affinity" in entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+    out = ok(kubectl(lab, "get", "ds", "-n", "kube-system", "multihome-cni-dhcp", "-o", "json",
+                     "--show-managed-fields"))  # fmt: skip
+    assert json.loads(out)["metadata"]["managedFields"] == got["metadata"]["managedFields"]
+    changed = json.loads(json.dumps(ds))
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:latest"
+    code, status = _apply(lab, DS_PATH, changed, "force=true")
+    assert code == 422 and status["reason"] == "Invalid", status
+    assert status["message"].startswith(
+        'DaemonSet "multihome-cni-dhcp" is invalid: spec.template.spec.containers: Forbidden: '
+        "the lab makes the CNI dhcp daemon's DaemonSet from its lab file"
+    ), status["message"]
+    assert "change the lab file and rebuild the lab" in status["message"]
+    # a manager that applies another value of a field multihome applied: a conflict first
+    code, status = raw(lab, "PATCH", DS_PATH + "?fieldManager=other",
+                       json.dumps(changed).encode(), "application/apply-patch+yaml")  # fmt: skip
+    assert code == 409 and 'conflict with "multihome"' in status["message"], status
+
+    hcc = _rendered("HelmChartConfig", "rke2-canal")
+    listed = json.loads(ok(kubectl(lab, "get", "helmchartconfigs", "-A", "-o", "json")))["items"]
+    assert [(h["metadata"]["namespace"], h["metadata"]["name"]) for h in listed] == [
+        ("kube-system", "rke2-canal")
+    ]  # the seed gives rke2-multus no values (its chart can't start the dhcp daemon)
+    assert listed[0]["spec"] == hcc["spec"]
+    assert "iface: ens192" in hcc["spec"]["valuesContent"]
+    code, got = _apply(lab, f"{HCC_PATH}/rke2-canal", hcc)
+    assert code == 200, got
+    assert got["metadata"]["managedFields"][0]["fieldsV1"] == {"f:spec": {"f:valuesContent": {}}}
+    moved = {**hcc, "spec": {"valuesContent": hcc["spec"]["valuesContent"].replace(
+        "ens192", "ens224")}}  # fmt: skip
+    code, status = _apply(lab, f"{HCC_PATH}/rke2-canal", moved, "force=true")
+    assert code == 422, status
+    assert "spec.valuesContent: Forbidden" in status["message"]
+    new = {**hcc, "metadata": {"name": "rke2-multus", "namespace": "kube-system"}}
+    code, status = _apply(lab, f"{HCC_PATH}/rke2-multus", new)
+    assert code == 422 and "gives rke2-multus no values" in status["message"], status
+    done = kubectl(lab, "delete", "helmchartconfigs", "-n", "kube-system", "rke2-canal")
+    assert done.returncode != 0 and "MethodNotAllowed" in done.stderr, done.stderr
+    done = kubectl(lab, "label", "ds", "-n", "kube-system", "multihome-cni-dhcp", "a=b")
+    assert done.returncode != 0 and "MethodNotAllowed" in done.stderr, done.stderr
+
+
 def test_a_killed_dhcp_daemon_is_a_pod_not_ready(lab: dict[str, Any]) -> None:
     """Last: it breaks the lab's daemon (the lab is taken down after)."""
     pods = json.loads(ok(kubectl(lab, "get", "pods", "-n", "kube-system", "-o", "json",

@@ -363,7 +363,7 @@ def test_openapi_documents(lab: dict[str, Any]) -> None:
     code, body = http(lab, "/openapi/v3")
     index = json.loads(body)["paths"]
     assert set(index) == {"api/v1", "apis/apps/v1", "apis/k8s.cni.cncf.io/v1",
-                          "apis/longhorn.io/v1beta2"}  # fmt: skip
+                          "apis/longhorn.io/v1beta2", "apis/helm.cattle.io/v1"}  # fmt: skip
     code, body = http(lab, index["api/v1"]["serverRelativeURL"])
     doc = json.loads(body)
     schemas = doc["components"]["schemas"]

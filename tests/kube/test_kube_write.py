@@ -375,6 +375,9 @@ def test_namespace_deployment_statefulset_and_setting(lab: dict[str, Any]) -> No
         kubectl(lab, "get", "deploy", "-n", "team", "web", "-o", "jsonpath={.metadata.generation}")
     )
     assert gen == "2"
+    # the lab reports the generation it runs: kubectl's rollout status waits for it
+    done = ok(kubectl(lab, "rollout", "status", "deployment/web", "-n", "team", "--timeout=60s"))
+    assert 'deployment "web" successfully rolled out' in done, done
     ok(kubectl(lab, "delete", "namespace", "team", "--wait=false"))
     terminating = ok(kubectl(lab, "get", "pods", "-n", "team", "--no-headers"))
     assert all(" Terminating " in line for line in terminating.splitlines()), terminating

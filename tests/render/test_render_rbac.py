@@ -19,7 +19,16 @@ def _grants(rules: list[dict[str, Any]], group: str, plural: str, verb: str) -> 
 
 
 @pytest.mark.parametrize(
-    "kind", [read.Node, read.Pod, read.Event, read.DaemonSet, read.NAD, read.LonghornSetting]
+    "kind",
+    [
+        read.Node,
+        read.Pod,
+        read.Event,
+        read.DaemonSet,
+        read.NAD,
+        read.LonghornSetting,
+        read.LonghornReplica,
+    ],
 )
 def test_verify_role_lists_what_verify_reads(kind: Any) -> None:
     info = api_info(kind)

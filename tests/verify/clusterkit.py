@@ -20,6 +20,7 @@ PATHS = {
     "/apis/apps/v1/daemonsets": ("daemonsets", "DaemonSetList"),
     "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions": ("nads", "List"),
     "/apis/longhorn.io/v1beta2/settings": ("settings", "SettingList"),
+    "/apis/longhorn.io/v1beta2/replicas": ("replicas", "ReplicaList"),
 }
 
 

@@ -47,6 +47,7 @@ def test_the_recorded_seed_cluster_passes_read_only(tmp_path: Path) -> None:
         "multus",
         "dhcp-daemon",
         "longhorn-setting",
+        "longhorn-replica",
         "interfaces",
         "network-status",
     } <= ids
@@ -152,6 +153,31 @@ def test_longhorn_setting_not_applied_or_other_value(tmp_path: Path) -> None:
     objects["settings"][0]["value"] = ""
     check = result(verify(tmp_path, objects), "longhorn-setting", f"{NS}/macvlan-longhorn-dhcp")
     assert check.status == "fail" and "the cluster network" in (check.cause or "")
+
+
+def test_longhorn_replicas_serve_on_the_storage_network(tmp_path: Path) -> None:
+    """Each running replica's storageIP (Longhorn takes it from the instance-manager's
+    lhnet1) is on vlan50; one on its pod IP replicates over the cluster network."""
+    subject = f"{NS}/macvlan-longhorn-dhcp"
+    objects = recorded()
+    check = result(verify(tmp_path, objects), "longhorn-replica", subject)
+    assert (check.status, check.tier) == ("pass", "read-only")
+    assert "vlan50 (172.16.50.0/24)" in check.title
+    assert len(check.evidence) == 3 and "storageIP 172.16.50.42 (on vlan50)" in check.evidence[0]
+    replica = objects["replicas"][1]
+    replica["status"]["storageIP"] = replica["status"]["ip"]  # no storage network applied
+    check = result(verify(tmp_path, objects), "longhorn-replica", subject)
+    assert check.status == "fail"
+    assert "its instance-manager's pod IP: the cluster network" in check.evidence[1]
+    assert (check.cause or "").startswith("1 of 3 running replica(s) serve off vlan50")
+    for r in objects["replicas"]:
+        r["status"]["currentState"] = "stopped"  # every volume detached
+    check = result(verify(tmp_path, objects), "longhorn-replica", subject)
+    assert check.status == "skip" and "none running: no volume attached" in (check.cause or "")
+    del objects["replicas"]  # a cluster without Longhorn's Replica CRD: 404
+    check = result(verify(tmp_path, objects), "longhorn-replica", subject)
+    assert check.status == "skip"
+    assert "does not serve replicas (longhorn.io) (404)" in (check.cause or "")
 
 
 def test_a_pod_stuck_creating_gets_the_designs_cause(tmp_path: Path) -> None:

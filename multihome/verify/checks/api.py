@@ -2,7 +2,8 @@
 the design's node-ip as its InternalIP; Canal runs on the management network (the address
 flannel and Calico wrote on the node); each NAD is there with the design's config; Multus
 and its CNI dhcp daemon run on the nodes that need them; Longhorn's ``storage-network``
-Setting is the design's and applied.
+Setting is the design's and applied, and its running replicas serve on the storage network
+(their ``status.storageIP``, which Longhorn takes from the instance-manager's lhnet1).
 
 The evidence is ``Evidence.cluster`` (the objects, ``cluster.read``): only ``verify
 --kubeconfig`` reads the API, so against the lab's own collector this family says nothing.
@@ -40,6 +41,7 @@ def derive(ctx: Context, work: Work) -> Judge:
         results += _daemons(ctx, objects.daemonsets, objects.pods)
         if ctx.plan.longhorn is not None:
             results.append(_longhorn(ctx, objects.settings, objects.missing.get("settings")))
+            results.append(_replicas(ctx, objects.replicas, objects.missing.get("replicas")))
         return results
 
     return judge
@@ -398,3 +400,70 @@ def _longhorn(ctx: Context, settings: list[dict[str, Any]] | None, why: str | No
             "detached, then restarts the instance-managers with lhnet1",
         )
     return CheckResult("longhorn-setting", want, title, "pass", (line,))
+
+
+def _storage_subnet(ctx: Context) -> tuple[str, Any] | None:
+    """The storage network's name and subnet: where the storage NAD lands."""
+    assert ctx.plan.longhorn is not None
+    key = ctx.plan.longhorn.storage_network
+    for pod in ctx.plan.pods:
+        for i in pod.interfaces:
+            if i.network == key and i.subnet is not None and i.lab_network is not None:
+                return i.lab_network, i.subnet
+    return None
+
+
+SHOWN_REPLICAS = 8
+
+
+def _replicas(ctx: Context, replicas: list[dict[str, Any]] | None, why: str | None) -> CheckResult:
+    assert ctx.plan.longhorn is not None
+    key = ctx.plan.longhorn.storage_network
+    found = _storage_subnet(ctx)
+    where = f"{found[0]} ({found[1]})" if found else key
+    title = f"Longhorn's running replicas serve on {where}, the storage network (storageIP)"
+    if replicas is None:
+        cause = f"{why or 'not served'}: no Longhorn replicas to read"
+        return CheckResult("longhorn-replica", key, title, "skip", cause=cause)
+    running = [r for r in replicas if (r.get("status") or {}).get("currentState") == "running"]
+    if not running:
+        return CheckResult(
+            "longhorn-replica", key, title, "skip",
+            cause=f"no running Longhorn replica ({len(replicas)} replica(s), none running: no "
+            "volume attached): attach a volume and verify again",
+        )  # fmt: skip
+    lines, off = [], []
+    for r in sorted(running, key=lambda r: str(r["metadata"]["name"])):
+        status, spec = r.get("status") or {}, r.get("spec") or {}
+        ip = str(status.get("storageIP") or "")
+        inside = found is not None and bool(ip) and _within(ip, found[1])
+        if not ip:
+            said = "no storageIP"
+        elif ip == status.get("ip"):
+            said = "its instance-manager's pod IP: the cluster network"
+        else:
+            said = f"on {_network_of(ctx, ip) or 'no network of the design'}"
+        name, node = r["metadata"]["name"], spec.get("nodeID") or "?"
+        line = f"{name} on {node}: storageIP {ip or '-'} ({said})"
+        lines.append(line)
+        if not inside:
+            off.append(line)
+    shown = lines[:SHOWN_REPLICAS]
+    if len(lines) > SHOWN_REPLICAS:
+        shown.append(f"... and {len(lines) - SHOWN_REPLICAS} more")
+    if off:
+        return CheckResult(
+            "longhorn-replica", key, title, "fail", tuple(shown),
+            f"{len(off)} of {len(running)} running replica(s) serve off {where}: Longhorn "
+            "replicates there instead; it moves replicas to the storage network when it "
+            "restarts their instance-managers with lhnet1, which it does only once every "
+            "volume is detached (see longhorn-setting)",
+        )  # fmt: skip
+    return CheckResult("longhorn-replica", key, title, "pass", tuple(shown))
+
+
+def _within(ip: str, subnet: Any) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in subnet
+    except ValueError:
+        return False
