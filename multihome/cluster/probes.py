@@ -225,8 +225,8 @@ class ProbeSpace:
     async def create(self) -> None:
         for doc in manifests(self.namespace, self.run, self.image, self.mirrors):
             what = f"create {doc['kind']} {doc['metadata']['name']}"
+            self.created = True  # from the first request on: an interrupted one may have made it
             await _api(what, self.client.create(from_dict(doc)))
-            self.created = True
 
     async def wait(self, nodes: list[str], timeout: float = WAIT) -> Placed:
         """Until the DaemonSet runs on each of ``nodes`` and every probe pod runs (or has

@@ -150,12 +150,14 @@ async def gather(
     return ev
 
 
-def _tiered(result: CheckResult, exec_: bool) -> CheckResult:
+def _tiered(result: CheckResult, exec_: bool, probes: bool = False) -> CheckResult:
     """The tier a result needs; a failure on evidence this run could not gather is a skip
     with that reason."""
     tier = TIERS.get(result.id)
     if tier is None:  # interfaces, network-status: exec when it ran, else the annotation
         tier = EXEC if exec_ else READ_ONLY
+    elif tier == EXEC and probes and not exec_:  # judged from the probe pods, not exec
+        tier = PROBES
     # a check puts the text in its cause when nothing it measured failed (``unmeasured``);
     # one with no cause of its own (a namespace it could not read) in its evidence
     texts = (result.cause,) if result.cause else result.evidence
@@ -225,7 +227,7 @@ async def _run(
         finally:
             await client.close()
     judge_start = time.monotonic()
-    results = [_tiered(r, options.exec_) for judge in judges for r in judge(ev)]
+    results = [_tiered(r, options.exec_, options.probes) for judge in judges for r in judge(ev)]
     done = time.monotonic()
     timings["judge"] = done - judge_start
     lab = f"{plan.name} (cluster)"
@@ -254,29 +256,34 @@ def run(
 
 
 def _interruptible(main: Coroutine[Any, Any, Report]) -> Report:
-    """Run ``main``; SIGTERM cancels it as Ctrl-C does (its cleanup runs), then raises
-    KeyboardInterrupt."""
+    """Run ``main``; Ctrl-C (SIGINT) and SIGTERM cancel it, its cleanup runs to the end
+    (the probes' namespace deleted), then KeyboardInterrupt is raised."""
     with asyncio.Runner() as runner:
         loop = runner.get_loop()
         task = loop.create_task(main)
-        terminated = False
+        stopped = False
 
-        def terminate() -> None:
-            nonlocal terminated
-            terminated = True
-            task.cancel()
+        def stop() -> None:
+            nonlocal stopped
+            if not stopped:  # a second signal while cleaning up: the cleanup goes on
+                stopped = True
+                task.cancel()
 
-        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread
-            loop.add_signal_handler(signal.SIGTERM, terminate)
+        handled = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, stop)
+                handled.append(sig)
         try:
             return runner.run(_await(task))
         except asyncio.CancelledError:
-            if terminated:
+            if stopped:
                 raise KeyboardInterrupt from None
             raise
         finally:
-            with contextlib.suppress(RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGTERM)
+            for sig in handled:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
 
 
 async def _await(task: asyncio.Task[Report]) -> Report:

@@ -83,6 +83,8 @@ class ProbePods:
     def why_not(self, key: str) -> str:
         """Why ``key`` has no probe pod, as NOT_MEASURED text."""
         name = key.split(":", 1)[-1]
+        if key.startswith("host:"):
+            return f"{NOT_MEASURED}host {name} is outside the cluster: no probe pod runs there"
         said = next((f"{k}: {v}" for k, v in self.problems.items() if name in k), None)
         return f"{NOT_MEASURED}no probe pod runs for {name}" + (f" ({said})" if said else "")
 

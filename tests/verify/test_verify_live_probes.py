@@ -162,7 +162,23 @@ def _cli(runs: Runs, *more: str) -> list[str]:
             str(runs.kubeconfig), "--probes", *more]  # fmt: skip
 
 
-def test_sigterm_cleans_up(runs: Runs) -> None:
+def test_without_exec_the_probe_pods_probe_for_the_design_pods(runs: Runs) -> None:
+    """--no-exec --probes: reach, isolation and expect run from the probe pods attached as
+    the design's pods are, with the lab's verdicts."""
+    if runs.name != "seed":
+        pytest.skip("the seed is enough")
+    report = live.run(runs.plan, str(runs.kubeconfig), exec_=False, probes=True)
+    ours = _by_key(runs.lab)
+    judged = [c for c in report.checks if c.id in ("reach", "isolation", "expect")]
+    assert judged and all(c.status != "skip" and c.tier == "probes" for c in judged), [
+        (c.name, c.status, c.cause) for c in judged if c.status == "skip"
+    ]
+    assert [c.name for c in judged if c.status != ours[(c.id, c.subject)][0]] == []
+    assert report.ok
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_clean_up(runs: Runs, sig: signal.Signals) -> None:
     if runs.name != "seed":
         pytest.skip("the seed is enough")
     proc = subprocess.Popen(
@@ -174,7 +190,7 @@ def test_sigterm_cleans_up(runs: Runs) -> None:
         while not _probe_namespaces(runs.kubeconfig):
             assert proc.poll() is None and time.monotonic() < deadline, proc.poll()
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
