@@ -8,15 +8,14 @@ on every way out; ``remove_expired`` deletes what a killed run left.
 The image: by default the ``calico-node`` image of the ``kube-system/rke2-canal``
 DaemonSet, so every node already has it (air-gapped clusters too). It is
 rancher/hardened-calico: registry.suse.com/bci/bci-base plus iproute2 and iputils
-(rancher/image-build-calico, Dockerfile and packages.txt), so it has sh, cat, ip and ping;
-no nc, wget or curl (libcurl4 is removed), so TCP, HTTP and UDP probes from probe pods are
-skipped as not measured, and the streams are ICMP echoes.
+(rancher/image-build-calico, Dockerfile and packages.txt), so it has bash, cat, ip and
+ping; no nc, wget or curl (libcurl4 is removed), so TCP and HTTP probes from probe pods use
+bash's /dev/tcp, UDP probes are not measured, and the streams are ICMP echoes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,10 @@ spring 2023 releases)."""
 CANAL = ("kube-system", "rke2-canal", "calico-node")
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 WAIT = 45.0
+MIRROR_GRACE = 15.0
+FINAL = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+         "CreateContainerConfigError", "CreateContainerError")  # fmt: skip
+"""Why a container waits, when waiting longer won't help."""
 
 
 def default_image(daemonsets: list[dict[str, Any]]) -> str:
@@ -61,43 +64,12 @@ def default_image(daemonsets: list[dict[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class Mirror:
-    """A probe pod for a design pod: on its node, attached as it is (same NADs, same
-    interface names; without its requested ips/mac, which the design pod holds)."""
+    """A probe pod for a design pod: on its node, with ``networks`` (its annotation: the
+    design pod's NADs and interface names; None: eth0 only)."""
 
     key: str
     node: str
     networks: str | None
-
-
-def mirror_networks(annotation: str | None, namespace: str) -> str | None:
-    """The design pod's networks annotation for a probe pod in another namespace: each NAD
-    named with its namespace (a bare name is the design pod's namespace's), without
-    ``ips``/``mac`` (the design pod holds them). None: nothing to attach, or unreadable."""
-    text = (annotation or "").strip()
-    if not text:
-        return None
-    entries: list[dict[str, Any]] = []
-    if text.startswith("["):
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError:
-            return None
-        for e in raw if isinstance(raw, list) else ():
-            if isinstance(e, dict) and e.get("name"):
-                kept = {k: v for k, v in e.items() if k not in ("ips", "mac")}
-                kept.setdefault("namespace", namespace)
-                entries.append(kept)
-    else:  # the short form: "ns/name@if, name"
-        for item in (i.strip() for i in text.split(",")):
-            if not item:
-                continue
-            ref, _, iface = item.partition("@")
-            ns, _, name = ref.rpartition("/")
-            entry = {"name": name, "namespace": ns or namespace}
-            if iface:
-                entry["interface"] = iface
-            entries.append(entry)
-    return json.dumps(entries, separators=(",", ":")) if entries else None
 
 
 def _container(image: str, capabilities: list[str]) -> dict[str, Any]:
@@ -180,7 +152,8 @@ def manifests(
 @dataclass
 class Placed:
     """The probes' pods once they run: node -> the DaemonSet's pod there; mirror name ->
-    its pod; and why the others don't run (pod -> reason)."""
+    its pod; and why the others don't run (``node:NAME`` or the design pod's key of a
+    probe pod -> the reason)."""
 
     nodes: dict[str, str] = field(default_factory=dict)
     mirrors: dict[str, str] = field(default_factory=dict)
@@ -188,13 +161,13 @@ class Placed:
 
 
 def _why_not(pod: dict[str, Any]) -> str:
+    """A pod's phase, and why its container waits (the reason last: ``FINAL`` is matched)."""
     status = pod.get("status") or {}
     for c in status.get("containerStatuses") or ():
         waiting = (c.get("state") or {}).get("waiting") or {}
         if waiting.get("reason"):
-            return str(waiting["reason"]) + (
-                f": {waiting['message']}" if waiting.get("message") else ""
-            )
+            said = f"{waiting['message']}; " if waiting.get("message") else ""
+            return f"{said}{waiting['reason']}"
     return str(status.get("phase") or "Pending")
 
 
@@ -229,33 +202,46 @@ class ProbeSpace:
             await _api(what, self.client.create(from_dict(doc)))
 
     async def wait(self, nodes: list[str], timeout: float = WAIT) -> Placed:
-        """Until the DaemonSet runs on each of ``nodes`` and every probe pod runs (or has
-        failed for good), or ``timeout``."""
+        """Until the DaemonSet runs on each of ``nodes`` (or can't: its image can't be
+        pulled) and every probe pod runs, or ``timeout``; the probe pods get at most
+        ``MIRROR_GRACE`` seconds more than the DaemonSet (one whose attachment fails stays
+        ContainerCreating)."""
         deadline = time.monotonic() + timeout
+        grace: float | None = None
         while True:
-            pods = [p.to_dict() async for p in self.client.list(Pod, namespace=self.namespace)]
             placed = Placed()
-            for pod in pods:
+            async for obj in self.client.list(Pod, namespace=self.namespace):
+                pod = obj.to_dict()
                 meta, spec = pod["metadata"], pod.get("spec") or {}
                 if meta.get("deletionTimestamp"):
                     continue
                 running = (pod.get("status") or {}).get("phase") == "Running"
                 name = str(meta["name"])
-                if name in self.mirrors:
+                mirror = self.mirrors.get(name)
+                if mirror is not None:
                     if running:
                         placed.mirrors[name] = name
                     else:
-                        placed.problems[name] = _why_not(pod)
+                        placed.problems[mirror.key] = f"probe pod {name}: {_why_not(pod)}"
                 elif spec.get("nodeName"):
+                    node = str(spec["nodeName"])
                     if running:
-                        placed.nodes[str(spec["nodeName"])] = name
+                        placed.nodes[node] = name
                     else:
-                        placed.problems[name] = _why_not(pod)
-            missing = [n for n in nodes if n not in placed.nodes]
-            for n in missing:
-                placed.problems.setdefault(f"{DAEMONSET} on {n}", "not scheduled")
-            settled = all(m in placed.mirrors for m in self.mirrors)
-            if (not missing and settled) or time.monotonic() > deadline:
+                        placed.problems[f"node:{node}"] = f"{name}: {_why_not(pod)}"
+            for n in nodes:
+                if n not in placed.nodes:
+                    placed.problems.setdefault(f"node:{n}", f"no {DAEMONSET} pod scheduled")
+            waiting = [
+                n for n in nodes
+                if n not in placed.nodes
+                and not placed.problems[f"node:{n}"].endswith(FINAL)
+            ]  # fmt: skip
+            now = time.monotonic()
+            if not waiting and grace is None:
+                grace = now + MIRROR_GRACE
+            mirrors_done = all(m in placed.mirrors for m in self.mirrors)
+            if (not waiting and mirrors_done) or now > deadline or (grace and now > grace):
                 return placed
             await asyncio.sleep(0.5)
 

@@ -38,7 +38,7 @@ from .checks import FAMILIES, Context
 from .checks.base import NOT_MEASURED, unmeasured
 from .collect import Evidence, NetnsFacts, RouteTo, Work
 from .counters import StreamResult
-from .liveprobes import ProbePods, mirrors, stream
+from .liveprobes import ProbePods, ProbeReader, mirrors, stream
 from .liveview import Live, build_view
 from .podread import PodReader, Runner, status_facts
 from .probes import Probe, ProbeResult
@@ -88,7 +88,7 @@ async def gather(
     ``probe_runner``) the probes' pods can give; the rest as ``NOT_MEASURED``."""
     ev = Evidence()
     reader = PodReader(live, runner) if runner is not None else None
-    own = PodReader(probes.live, probe_runner) if probes and probe_runner else None
+    own = ProbeReader(probes.live, probe_runner) if probes and probe_runner else None
     pods = live.view.pods.values()
     by_key = {v.netns: v for v in pods}
 
@@ -146,7 +146,7 @@ async def gather(
         return ev
     nodes = sorted(live.view.nodes)
     for key, s in work.streams.items():  # one at a time, nothing else on the wire
-        ev.streams[key] = await stream(own, probes, plan, nodes, s)
+        ev.streams[key] = await stream(own, probes, plan, nodes, s, reader)
     return ev
 
 
@@ -207,7 +207,7 @@ async def _run(
                 ws = await stack.enter_async_context(Exec(config, context))
             pods = None
             if options.probes:
-                made = mirrors(plan, live, work)
+                made = mirrors(plan, live)
                 image = options.probe_image or probes_cluster.default_image(objects.daemonsets)
                 space = probes_cluster.ProbeSpace(client, image, made)
                 await space.create()

@@ -11,19 +11,20 @@ as the lab's switch counts what its ports received."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import time
 from dataclasses import dataclass, field
 
-from multihome.cluster.probes import CONTAINER, Mirror, Placed, mirror_networks
-from multihome.plan import Plan
+from multihome.cluster.probes import CONTAINER, Mirror, Placed
+from multihome.plan import Plan, PodPlan
 
-from .checks.base import NOT_MEASURED
-from .collect import Work
+from .checks.base import NOT_MEASURED, unmeasured
 from .counters import Stream, StreamResult
 from .liveview import Live, Target
 from .podread import PodReader, Runner
+from .probes import Probe, ProbeResult
 
 MIRROR = "probe:"
 """A probe pod's key: ``probe:`` and the key of the design pod it stands in for."""
@@ -37,24 +38,78 @@ _COUNTERS = (
 _PING = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 
 
+_CONNECT = 'exec 3<>"/dev/tcp/$0/$1"'
+_GET = _CONNECT + ' && printf "GET / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$0" >&3 && head -c 64 <&3'
+
+
+class ProbeReader(PodReader):
+    """A ``PodReader`` for the probes' own pods: a TCP or HTTP probe the image has no
+    ``nc``, ``wget`` or ``curl`` for is made with bash's ``/dev/tcp`` (the default image
+    has bash)."""
+
+    async def _once(self, probe: Probe, seconds: int, tries: int, started: float) -> ProbeResult:
+        first = await super()._once(probe, seconds, tries, started)
+        if probe.proto not in ("tcp", "http") or not unmeasured(first.detail):
+            return first
+        script = _GET if probe.proto == "http" else _CONNECT
+        argv = ["timeout", str(seconds), "bash", "-c", script, probe.dst, str(probe.port or 80)]
+        done = await self.run(probe.netns, argv, timeout=seconds + 5)
+        elapsed = time.monotonic() - started
+        if done.missing:
+            return first
+        text = (done.stdout + done.stderr).strip()
+        if done.ok and (probe.proto == "tcp" or done.stdout.startswith("HTTP/")):
+            said = done.stdout.splitlines()[0] if probe.proto == "http" else "connected"
+            return ProbeResult("answered", f"bash /dev/tcp: {said}", tries, elapsed)
+        if done.code is None:
+            return ProbeResult("error", f"bash /dev/tcp: {done.error}", tries, elapsed)
+        if re.search(r"refused", text, re.IGNORECASE):
+            return ProbeResult("refused", "bash /dev/tcp: connection refused", tries, elapsed)
+        if re.search(r"unreachable|no route", text, re.IGNORECASE):
+            return ProbeResult("unreachable", "bash /dev/tcp: unreachable", tries, elapsed)
+        said = "connected, no HTTP answer" if done.ok else f"no answer in {seconds} s"
+        return ProbeResult("timeout", f"bash /dev/tcp: {said}", tries, elapsed)
+
+
 def segment(network: str) -> str:
     """A network's segment key in the cluster's view (``liveview``: ``segment:NAME``)."""
     return f"segment:{network}"
 
 
-def mirrors(plan: Plan, live: Live, work: Work) -> dict[str, Mirror]:
-    """Probe pods to make: one per running design pod that attaches a NAD or is a stream's
-    source, by name (``probe-N``)."""
-    sources = {s.netns for s in work.streams.values()}
+def selection(pod: PodPlan) -> str | None:
+    """The networks annotation of a probe pod for ``pod``: its NADs with its interface
+    names and default-route, without ``mac``. None: no NAD, or one it asks ``ips`` of (a
+    static address the design pod holds: a second pod can't have it, and a probe pod
+    without that interface would route as the design pod does not)."""
+    if any(i.ips for i in pod.interfaces if not i.cluster):
+        return None
+    entries: list[dict[str, object]] = []
+    for iface in pod.interfaces:
+        if iface.cluster:
+            continue
+        namespace, _, name = iface.network.rpartition("/")
+        entry: dict[str, object] = {
+            "name": name,
+            "namespace": namespace or pod.namespace,
+            "interface": iface.name,
+        }
+        if iface.default_route is not None:
+            entry["default-route"] = list(iface.default_route)
+        entries.append(entry)
+    return json.dumps(entries, separators=(",", ":")) if entries else None
+
+
+def mirrors(plan: Plan, live: Live) -> dict[str, Mirror]:
+    """Probe pods to make: one per running design pod that asks no NAD for a static
+    address, by name (``probe-N``)."""
     found: dict[str, Mirror] = {}
     for pod in plan.pods:
         view = live.view.pods.get(pod.ref)
         if pod.host_network or view is None or not view.running:
             continue
-        networks = mirror_networks(pod.networks_annotation, pod.namespace)
-        if networks is None and view.netns not in sources:
-            continue
-        found[f"probe-{len(found) + 1}"] = Mirror(view.netns, view.node, networks)
+        if any(i.ips for i in pod.interfaces if not i.cluster):
+            continue  # no probe pod can stand in for it (``selection``)
+        found[f"probe-{len(found) + 1}"] = Mirror(view.netns, view.node, selection(pod))
     return found
 
 
@@ -85,7 +140,7 @@ class ProbePods:
         name = key.split(":", 1)[-1]
         if key.startswith("host:"):
             return f"{NOT_MEASURED}host {name} is outside the cluster: no probe pod runs there"
-        said = next((f"{k}: {v}" for k, v in self.problems.items() if name in k), None)
+        said = self.problems.get(key)
         return f"{NOT_MEASURED}no probe pod runs for {name}" + (f" ({said})" if said else "")
 
 
@@ -140,10 +195,18 @@ def grown(
 
 
 async def stream(
-    reader: PodReader, pods: ProbePods, plan: Plan, nodes: list[str], s: Stream
+    reader: PodReader,
+    pods: ProbePods,
+    plan: Plan,
+    nodes: list[str],
+    s: Stream,
+    design: PodReader | None = None,
 ) -> StreamResult:
-    """``s`` as ICMP echoes from the source's probe pod, with the counters around it."""
-    source = pods.mirror_of.get(s.netns)
+    """``s`` as ICMP echoes from the source's probe pod (else, by exec, from the source
+    itself: ``design``), with the counters around it."""
+    source, sender = pods.mirror_of.get(s.netns), reader
+    if source is None and design is not None and s.netns in design.live.pods:
+        source, sender = s.netns, design
     if source is None:
         return StreamResult(0, 0, True, 0.0, pods.why_not(s.netns))
     count = max(1, math.ceil(s.size / ECHO_SIZE))
@@ -152,11 +215,11 @@ async def stream(
     wait = max(2, math.ceil(s.timeout))
     argv = ["ping", "-q", "-c", str(count), "-s", str(ECHO_SIZE), "-i", "0.2", "-w", str(wait),
             s.dst]  # fmt: skip
-    done = await reader.run(source, argv, timeout=wait + 5)
+    done = await sender.run(source, argv, timeout=wait + 5)
     elapsed = time.monotonic() - started
     after = await node_counters(reader, plan, nodes)
     if done.missing:
-        who = reader.live.pods[source].name
+        who = sender.live.pods[source].name
         return StreamResult(0, 0, True, elapsed, f"{NOT_MEASURED}the image of {who} has no ping")
     m = _PING.search(done.stdout + done.stderr)
     if m is None:
@@ -170,4 +233,4 @@ async def stream(
     return StreamResult(sent, got, True, elapsed, error, segments)
 
 
-__all__ = ["MIRROR", "ProbePods", "Runner", "mirrors", "stream"]
+__all__ = ["MIRROR", "ProbePods", "ProbeReader", "Runner", "mirrors", "stream"]

@@ -1,32 +1,34 @@
-"""The probes tier's pieces without a cluster: the probe pods' networks annotation, the
+"""The probes tier's pieces without a cluster: a probe pod's networks selection, the
 objects it makes (Pod Security, hostNetwork, the image), the default image read from
 rke2-canal, and a segment's growth from the nodes' NIC counters (a trunk's VLANs apart)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from variants import SEED
 
 from multihome.cluster import probes
 from multihome.plan import build_plan
 from multihome.spec import load_lab_text
-from multihome.verify.liveprobes import grown, segment
+from multihome.verify.liveprobes import grown, segment, selection
+
+STATIC = Path(__file__).parents[2] / "examples" / "storage-static.yaml"
 
 
-def test_mirror_networks_qualifies_names_and_drops_ips_and_mac() -> None:
-    short = probes.mirror_networks("other/a@lh1, b", "ns")
-    assert json.loads(short or "") == [
-        {"name": "a", "namespace": "other", "interface": "lh1"},
-        {"name": "b", "namespace": "ns"},
-    ]
-    long = probes.mirror_networks(
-        '[{"name": "a", "ips": ["10.0.0.5/24"], "mac": "02:00:00:00:00:01", "interface": "x"}]',
-        "ns",
-    )
-    assert json.loads(long or "") == [{"name": "a", "interface": "x", "namespace": "ns"}]
-    assert probes.mirror_networks(None, "ns") is None
-    assert probes.mirror_networks("[not json", "ns") is None
+def test_a_probe_pods_selection_is_its_design_pods_without_static_addresses() -> None:
+    seed = build_plan(load_lab_text(SEED, "seed.yaml"))
+    net_tools = next(p for p in seed.pods if p.name == "net-tools")
+    assert json.loads(selection(net_tools) or "") == [
+        {"name": "macvlan-longhorn-dhcp", "namespace": "multus-network-attachments",
+         "interface": "net1"},
+        {"name": "macvlan-private-dhcp", "namespace": "multus-network-attachments",
+         "interface": "net2"},
+    ]  # fmt: skip
+    static = build_plan(load_lab_text(STATIC.read_text(), str(STATIC)))
+    asks = [p for p in static.pods if any(i.ips for i in p.interfaces)]
+    assert asks and all(selection(p) is None for p in asks)
 
 
 def test_the_objects_are_labelled_for_pod_security_and_found_again() -> None:
