@@ -9,8 +9,11 @@ Tiers, each saying on its results which it needs:
   pod's interfaces are what its network-status records.
 - exec (default; ``--no-exec`` skips it): ``ip`` and the probes run in the design's pods
   through ``pods/exec``, with what the pod's image has.
-- probes (a later ``--probes``): what needs a node's NICs or a segment's counters (the
-  nics, node-ip, dhcp-server and *-segment checks) is not gathered here.
+- probes (``--probes``): a throwaway namespace of probe pods (``cluster.probes``): a
+  host-network DaemonSet stands for the nodes (their NICs, routes and node-ip probes) and
+  reads the NICs' counters around the streams; a probe pod per design pod runs what the
+  design pod can't (no exec, a tool its image lacks) (``liveprobes``). The namespace is
+  deleted on every way out (``_interruptible``: SIGINT and SIGTERM cancel the run).
 
 Evidence a tier can't gather is written as ``NOT_MEASURED`` text: a check that fails only
 on it is a skip with that reason, never a failure.
@@ -36,7 +39,7 @@ from multihome.plan import Plan
 
 from .checks import FAMILIES, Context
 from .checks.base import NOT_MEASURED, unmeasured
-from .collect import Evidence, NetnsFacts, RouteTo, Work
+from .collect import SWITCH, Evidence, NetnsFacts, RouteTo, Work
 from .counters import StreamResult
 from .liveprobes import ProbePods, ProbeReader, mirrors, stream
 from .liveview import Live, build_view
@@ -67,6 +70,9 @@ TIERS = {
 }
 NEEDS_PROBES = f"{NOT_MEASURED}needs the probes tier: a node's NICs and a segment's counters"
 NEEDS_EXEC = f"{NOT_MEASURED}needs exec into the pod: drop --no-exec"
+NO_SWITCH = (
+    f"{NOT_MEASURED}which segment each NIC is plugged into (a cluster's switch ports are not read)"
+)
 NO_DHCP = (
     f"{NOT_MEASURED}a DHCP DISCOVER out of a node's NIC: the probes tier sends none (the "
     "probe image has no DHCP client)"
@@ -96,6 +102,8 @@ async def gather(
         return probes.mirror_of.get(key) if probes is not None and own is not None else None
 
     async def facts(key: str) -> tuple[str, NetnsFacts]:
+        if key == SWITCH:
+            return key, NetnsFacts(error=NO_SWITCH)
         if key not in live.pods:
             if own is not None and key in own.live.pods:
                 return key, await own.facts(key)

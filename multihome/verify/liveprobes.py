@@ -205,10 +205,11 @@ async def stream(
     """``s`` as ICMP echoes from the source's probe pod (else, by exec, from the source
     itself: ``design``), with the counters around it."""
     source, sender = pods.mirror_of.get(s.netns), reader
+    how = "as ICMP echoes, from a probe pod beside"
     if source is None and design is not None and s.netns in design.live.pods:
-        source, sender = s.netns, design
+        source, sender, how = s.netns, design, "as ICMP echoes from"
     if source is None:
-        return StreamResult(0, 0, True, 0.0, pods.why_not(s.netns))
+        return StreamResult(0, 0, True, 0.0, pods.why_not(s.netns), how=how)
     count = max(1, math.ceil(s.size / ECHO_SIZE))
     before = await node_counters(reader, plan, nodes)
     started = time.monotonic()
@@ -220,17 +221,20 @@ async def stream(
     after = await node_counters(reader, plan, nodes)
     if done.missing:
         who = sender.live.pods[source].name
-        return StreamResult(0, 0, True, elapsed, f"{NOT_MEASURED}the image of {who} has no ping")
+        return StreamResult(
+            0, 0, True, elapsed, f"{NOT_MEASURED}the image of {who} has no ping", how=how
+        )
     m = _PING.search(done.stdout + done.stderr)
-    if m is None:
+    if m is None:  # it did not run as asked (no summary): nothing was measured
         why = done.error or (done.stdout + done.stderr).strip()[-200:] or f"exit {done.code}"
-        return StreamResult(0, 0, True, elapsed, f"ping from the probe pod: {why}")
+        who = sender.live.pods[source].name
+        return StreamResult(0, 0, True, elapsed, f"{NOT_MEASURED}ping in {who}: {why}", how=how)
     sent, got = int(m.group(1)) * ECHO_SIZE, int(m.group(2)) * ECHO_SIZE
     segments = grown(plan, before, after)
     if isinstance(segments, str):
-        return StreamResult(sent, got, True, elapsed, segments)
+        return StreamResult(sent, got, True, elapsed, segments, how=how)
     error = None if got else f"no echo of {count} came back in {wait} s"
-    return StreamResult(sent, got, True, elapsed, error, segments)
+    return StreamResult(sent, got, True, elapsed, error, segments, how)
 
 
 __all__ = ["MIRROR", "ProbePods", "ProbeReader", "Runner", "mirrors", "stream"]

@@ -90,7 +90,9 @@ def _nics(ctx: Context, node: NodePlan, ev: Evidence) -> CheckResult:
                 f"{nic.name} on {node.name} is not plugged into {nic.network}'s segment "
                 f"({'on ' + on if on else 'its switch port is gone'})"
             )
-    evidence = (", ".join(shown),)
+    evidence: tuple[str, ...] = (", ".join(shown),)
+    if switch.error and unmeasured(switch.error):
+        evidence += (switch.error,)
     if problems:
         return CheckResult("nics", node.name, title, "fail", evidence, "; ".join(problems))
     return CheckResult("nics", node.name, title, "pass", evidence)
