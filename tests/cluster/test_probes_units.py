@@ -1,18 +1,24 @@
 """The probes tier's pieces without a cluster: a probe pod's networks selection, the
 objects it makes (Pod Security, hostNetwork, the image), the default image read from
-rke2-canal, and a segment's growth from the nodes' NIC counters (a trunk's VLANs apart)."""
+rke2-canal, a segment's growth from the nodes' NIC counters (a trunk's VLANs apart), and
+TCP/HTTP probes made with bash's /dev/tcp in an image without nc, wget or curl."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from variants import SEED
 
 from multihome.cluster import probes
+from multihome.cluster.podexec import ExecResult
 from multihome.plan import build_plan
 from multihome.spec import load_lab_text
-from multihome.verify.liveprobes import grown, segment, selection
+from multihome.verify.liveprobes import ProbeReader, grown, segment, selection
+from multihome.verify.liveview import Live, Target
+from multihome.verify.probes import Probe
+from multihome.verify.view import LabView
 
 STATIC = Path(__file__).parents[2] / "examples" / "storage-static.yaml"
 
@@ -75,3 +81,38 @@ def test_a_segment_grows_by_what_the_nodes_nics_on_it_sent() -> None:
     missing[wrk.name] = "no probe pod on it"  # type: ignore[assignment]
     said = grown(plan, missing, after)  # type: ignore[arg-type]
     assert isinstance(said, str) and "not measured" in said and wrk.name in said
+
+
+class _Image:
+    """A probe pod's image as a runner: no nc, wget or curl; bash answers as told."""
+
+    def __init__(self, bash: ExecResult) -> None:
+        self.bash = bash
+        self.ran: list[list[str]] = []
+
+    async def run(
+        self, namespace: str, pod: str, command: list[str], container: str | None, timeout: float
+    ) -> ExecResult:
+        self.ran.append(command)
+        if command[0] in ("nc", "wget", "curl"):
+            return ExecResult(127, "", f"exec: {command[0]}: not found", None, True)
+        return self.bash
+
+
+def _reader(image: _Image) -> ProbeReader:
+    live = Live(view=LabView("x", True, {}, {}, {}, {}, {}, ()))
+    live.pods["probe:pod:a/b"] = Target("multihome-probes-1", "probe-1", "probe")
+    return ProbeReader(live, image)
+
+
+def test_tcp_and_http_probes_fall_back_to_bash_dev_tcp() -> None:
+    probe = Probe("probe:pod:a/b", "172.16.60.31", "http", 80, deadline=1.0, attempts=1)
+    image = _Image(ExecResult(0, "HTTP/1.0 200 OK\r\n", ""))
+    result = asyncio.run(_reader(image).probe(probe))
+    assert result.answered and "HTTP/1.0 200 OK" in result.detail
+    assert image.ran[-1][:3] == ["timeout", "1", "bash"]
+    refused = _Image(ExecResult(1, "", "bash: connect: Connection refused\n"))
+    tcp = Probe("probe:pod:a/b", "172.16.60.31", "tcp", 22, deadline=1.0, attempts=1)
+    assert asyncio.run(_reader(refused).probe(tcp)).outcome == "refused"
+    silent = _Image(ExecResult(124, "", ""))
+    assert asyncio.run(_reader(silent).probe(tcp)).outcome == "timeout"
