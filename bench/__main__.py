@@ -36,6 +36,7 @@ BENCHMARKS = [
     "kube_get",
     "kube_api",
     "verify_live",
+    "verify_probes",
     "mininet",
     "kube_write",
     "apply",

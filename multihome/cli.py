@@ -790,6 +790,22 @@ def verify(
         bool,
         typer.Option("--no-exec", help="With --kubeconfig: read the API only, no exec in pods."),
     ] = False,
+    probes: Annotated[
+        bool,
+        typer.Option(
+            "--probes",
+            help="With --kubeconfig: also run probe pods in a throwaway namespace (the nodes' "
+            "NICs and byte counters, reach and isolation over each NAD); deleted after.",
+        ),
+    ] = False,
+    probe_image: Annotated[
+        str | None,
+        typer.Option(
+            "--probe-image",
+            help="With --probes: the probe pods' image (sh, cat, ip, ping). Default: the "
+            "calico-node image rke2-canal runs, which every node already has.",
+        ),
+    ] = None,
 ) -> None:
     """Prove the running lab behaves as designed: interfaces and addresses, default routes,
     reachability and isolation, which VLAN the traffic crosses, and the lab's expect entries.
@@ -800,10 +816,12 @@ def verify(
     if kubeconfig is not None:
         if html is not None or scenario or all_scenarios:
             _fail("--html and --scenario verify a running lab, not --kubeconfig's cluster")
-        report = _verify_cluster(name, kubeconfig, context, not no_exec)
+        if probe_image is not None and not probes:
+            _fail("--probe-image goes with --probes")
+        report = _verify_cluster(name, kubeconfig, context, not no_exec, probes, probe_image)
     else:
-        if context is not None or no_exec:
-            _fail("--context and --no-exec go with --kubeconfig")
+        if context is not None or no_exec or probes or probe_image is not None:
+            _fail("--context, --no-exec, --probes and --probe-image go with --kubeconfig")
         if scenario or all_scenarios:
             _verify_scenarios(name, None if all_scenarios else scenario, output, junit)
         try:
@@ -823,7 +841,14 @@ def verify(
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
-def _verify_cluster(target: str | None, kubeconfig: Path, context: str | None, exec_: bool) -> Any:
+def _verify_cluster(
+    target: str | None,
+    kubeconfig: Path,
+    context: str | None,
+    exec_: bool,
+    probes: bool = False,
+    probe_image: str | None = None,
+) -> Any:
     """``verify --kubeconfig``: the design (a lab file, a running lab's name, or the seed)
     against the cluster's API."""
     from multihome.cluster import ClusterError
@@ -831,7 +856,9 @@ def _verify_cluster(target: str | None, kubeconfig: Path, context: str | None, e
 
     plan, _ = _design_or_lab(target) if target is not None else _design_or_lab_file(None)
     try:
-        return live.run(plan, str(kubeconfig), context, exec_=exec_)
+        return live.run(
+            plan, str(kubeconfig), context, exec_=exec_, probes=probes, probe_image=probe_image
+        )
     except ClusterError as exc:
         if _State.debug:
             raise

@@ -384,7 +384,7 @@ class LabView:
         return self._workloads("StatefulSet")
 
     def _workloads(self, kind: str) -> list[dict[str, Any]]:
-        built = {f"{p['namespace']}/{p['name']}": p for p in self.status["pods"]}
+        built = {f"{p['namespace']}/{p['name']}": p for p in self._built()}
         found = []
         for m in self._manifests(kind):
             obj = _copy(m["body"])
@@ -434,10 +434,27 @@ class LabView:
         return found
 
     # -- pods -------------------------------------------------------------------------------
+    def _built(self) -> list[dict[str, Any]]:
+        """The pods the lab runs: those it attached (``status.json``), and the placed
+        hostNetwork ones, which it attaches nothing to (no CNI runs for them, so the kubelet
+        starts them at once: Running, the node's IP, no network-status)."""
+        attached = {f"{p['namespace']}/{p['name']}" for p in self.status["pods"]}
+        nodes = {n["name"] for n in self.status["nodes"]}
+        host = [
+            {"namespace": p["namespace"], "name": p["name"], "node": p["node"],
+             "uid": uid(self.lab, "Pod", f"{p['namespace']}/{p['name']}"),
+             "container_id": uid(self.lab, "ctr", f"{p['namespace']}/{p['name']}").replace("-", ""),
+             "network_status": [], "phase": "Running"}
+            for p in self.plan["pods"]
+            if p.get("host_network") and p.get("node") in nodes
+            and f"{p['namespace']}/{p['name']}" not in attached
+        ]  # fmt: skip
+        return [*self.status["pods"], *host]
+
     def pods(self) -> list[dict[str, Any]]:
         planned = {f"{p['namespace']}/{p['name']}": p for p in self.plan["pods"]}
         found = []
-        for p in self.status["pods"]:
+        for p in self._built():
             ref = f"{p['namespace']}/{p['name']}"
             found.append(self._pod(planned.get(ref, {}), p))
         for ref in self.status.get("pending", []):

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from multihome.lab import sandbox
 from multihome.lab.api import LabError, exec_argv
 
 from . import execws, logs, openapi, tables, watch
@@ -400,7 +401,10 @@ class Api:
                 f"({', '.join(execws.PROTOCOLS)}), not {upgrade or 'plain HTTP'}",
             )  # fmt: skip
         try:
-            argv = exec_argv(f"{namespace}/{name}", command, self.source.state.name)
+            if pod["spec"].get("hostNetwork"):
+                argv = host_network_argv(view.status, str(pod["spec"].get("nodeName")), command)
+            else:
+                argv = exec_argv(f"{namespace}/{name}", command, self.source.state.name)
         except LabError as exc:
             return status(500, "InternalError", str(exc))
         flag = request.query.get
@@ -408,6 +412,25 @@ class Api:
             request, argv, command,
             stdin=flag("stdin") in ("1", "true"), tty=flag("tty") in ("1", "true"),
         )  # fmt: skip
+
+
+# A hostNetwork container shares the node's network namespace but has a mount namespace of
+# its own, with a sysfs the runtime mounted there (read-only: /sys/class/net lists the
+# node's NICs and their statistics) and no /run/netns of the node's.
+_HOST_NETWORK_VIEW = (
+    "unshare", "--mount", "--", "sh", "-c",
+    "mount -t sysfs -o ro sysfs /sys && mount -t tmpfs -o size=4k,mode=0755 tmpfs /run/netns "
+    '&& exec "$@"', "sh",
+)  # fmt: skip
+
+
+def host_network_argv(status: dict[str, Any], node: str, command: list[str]) -> list[str]:
+    """The argv that runs ``command`` in a hostNetwork pod on ``node``."""
+    found = next((n for n in status["nodes"] if n["name"] == node), None)
+    if found is None:
+        raise LabError(f"no node {node!r} in lab {status['name']!r}", code=2)
+    sb = sandbox.Sandbox.from_dict(status["sandbox"])
+    return sb.command([*_HOST_NETWORK_VIEW, *command], netns=found["netns"])
 
 
 def _wants_table(accept: str) -> bool:

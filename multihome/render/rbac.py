@@ -1,5 +1,6 @@
-"""``rbac/multihome.yaml``: the ClusterRoles that ``multihome verify --kubeconfig`` and
-``multihome apply`` need on a real cluster, from what they read and write (``cluster/``).
+"""``rbac/multihome.yaml``: the ClusterRoles that ``multihome verify --kubeconfig`` (and its
+``--probes``) and ``multihome apply`` need on a real cluster, from what they read and write
+(``cluster/``).
 Not applied by ``apply`` (credentials can't grant themselves rights): an admin applies it
 and binds the roles to the user or service account of the kubeconfig."""
 
@@ -41,6 +42,20 @@ APPLY_RULES: list[dict[str, Any]] = [
 reads to refuse a disruptive change (volumes attached, nodes' Canal annotations)."""
 
 
+PROBES_RULES: list[dict[str, Any]] = [
+    # the run's namespace: made, deleted (with what is in it), and a killed run's found by
+    # its label and deleted
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": [*READ, "create", "delete"]},
+    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": [*READ, "create", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": [*READ, "create", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
+]  # fmt: skip
+"""What ``verify --kubeconfig --probes`` adds (``cluster/probes.py``): its namespace, the
+host-network DaemonSet and the probe pods in it, exec into them. Pod Security: the
+namespace is labelled ``enforce: privileged`` (hostNetwork, NET_RAW); an admission policy
+beyond Pod Security (Kyverno, Gatekeeper) must admit namespaces named multihome-probes-*."""
+
+
 def _role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -54,12 +69,17 @@ def rbac_file(plan: Plan) -> RenderedFile:
     header = [
         f"What multihome needs on the cluster. multihome: lab {plan.name}.",
         "multihome-verify: `multihome verify --kubeconfig` (reads; execs in the design's pods);",
-        "multihome-apply: `multihome apply` (it runs verify after, so bind both).",
+        "multihome-apply: `multihome apply` (it runs verify after, so bind both);",
+        "multihome-probes: `multihome verify --kubeconfig --probes` (with multihome-verify).",
         "An admin applies this and binds the roles to the kubeconfig's user, for example:",
         "  kubectl apply -f rbac/multihome.yaml",
         "  kubectl create clusterrolebinding multihome-verify --clusterrole=multihome-verify \\",
         "    --user=NAME   (or --serviceaccount=NAMESPACE:NAME)",
         "`multihome apply` does not apply this file.",
     ]
-    roles = [_role("multihome-verify", VERIFY_RULES), _role("multihome-apply", APPLY_RULES)]
+    roles = [
+        _role("multihome-verify", VERIFY_RULES),
+        _role("multihome-apply", APPLY_RULES),
+        _role("multihome-probes", PROBES_RULES),
+    ]
     return RenderedFile(RBAC_FILE, documents(roles, header), "manifests")

@@ -28,6 +28,7 @@ from multihome.lab import netlink
 from .probes import Namespaces, family, namespaces
 
 CHUNK = 16384
+OVER_TCP = "over TCP"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class StreamResult:
     error: str | None
     segments: dict[str, int] = field(default_factory=dict)
     """Bridge -> bytes that entered it during the stream."""
+    how: str = OVER_TCP
+    """How the bytes went, in the checks' words (``OVER_TCP``; a cluster's probes send
+    ICMP echoes)."""
 
 
 def snapshot(bridges: Sequence[str]) -> dict[str, int]:

@@ -136,7 +136,7 @@ def _segment(ctx: Context, pairs: list[Pair], ev: Evidence) -> CheckResult:
         )
     a, va, _, b, vb, dst = pairs[0]
     result = ev.streams["canal-segment"]
-    line = f"{size_text(STREAM_SIZE)} over TCP {at(a, va)} -> {at(b, vb)} {dst}"
+    line = f"{size_text(STREAM_SIZE)} {result.how} {at(a, va)} -> {at(b, vb)} {dst}"
     if result.error:
         return CheckResult(
             "canal-segment",

@@ -77,7 +77,12 @@ def _nics(ctx: Context, node: NodePlan, ev: Evidence) -> CheckResult:
             port = dataclasses.replace(trunk, master=bridge)
         on = port.master if port is not None else None
         state = "up" if iface.up else "DOWN"
-        shown.append(f"{nic.name} {state} on {ctx.lab.bridges.get(on or '', on or 'no segment')}")
+        if switch.error:  # a cluster's probes read the node's NICs, not the switch's ports
+            shown.append(f"{nic.name} {state}")
+        else:
+            shown.append(
+                f"{nic.name} {state} on {ctx.lab.bridges.get(on or '', on or 'no segment')}"
+            )
         if not iface.up:
             problems.append(f"{nic.name} on {node.name} is down: nothing crosses it")
         if not switch.error and on != bridge:
@@ -85,7 +90,9 @@ def _nics(ctx: Context, node: NodePlan, ev: Evidence) -> CheckResult:
                 f"{nic.name} on {node.name} is not plugged into {nic.network}'s segment "
                 f"({'on ' + on if on else 'its switch port is gone'})"
             )
-    evidence = (", ".join(shown),)
+    evidence: tuple[str, ...] = (", ".join(shown),)
+    if switch.error and unmeasured(switch.error):
+        evidence += (switch.error,)
     if problems:
         return CheckResult("nics", node.name, title, "fail", evidence, "; ".join(problems))
     return CheckResult("nics", node.name, title, "pass", evidence)

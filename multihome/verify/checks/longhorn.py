@@ -13,7 +13,7 @@ from multihome.plan.instance_managers import AIO, RUNS_ENGINES, SERVES_REPLICAS,
 from multihome.plan.process import LONGHORN_REPLICA_PORT
 
 from ..collect import Evidence, Work
-from ..counters import Stream
+from ..counters import OVER_TCP, Stream
 from ..report import CheckResult
 from ..view import PodView
 from .base import (
@@ -197,7 +197,9 @@ def _segment(ctx: Context, ifname: str, pair: tuple[Member, Member], ev: Evidenc
     title = f"replication between agents crosses a VLAN of Longhorn's own, not {mgmt}"
     result = ev.streams["longhorn-segment"]
     port = f":{REPLICA_PORT}" if REPLICA_PORT in vb.serves.tcp else " (a sink)"
-    line = f"{size_text(STREAM_SIZE)} over TCP {at(a, va)} -> {at(b, vb)} {dst}{port}"
+    if result.how != OVER_TCP:  # no port: ICMP echoes (a cluster's probes)
+        port = ""
+    line = f"{size_text(STREAM_SIZE)} {result.how} {at(a, va)} -> {at(b, vb)} {dst}{port}"
     if result.error:
         cause = (
             result.error
