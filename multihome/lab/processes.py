@@ -23,6 +23,7 @@ cost in a large Python process; others fork an intermediate that is gone at once
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -234,6 +235,12 @@ def _spawn_here(
     /proc names it. It is our child until we exit (forkpool workers are short-lived), then
     the lab's init's. Close-on-exec keeps our descriptors from it; any that are
     inheritable (from whoever started us) are closed in it."""
+    if out < 3:  # a caller started without stdin (say) may get its log on 0, 1 or 2
+        moved = fcntl.fcntl(out, fcntl.F_DUPFD_CLOEXEC, 3)
+        try:
+            return _spawn_here(args, env, moved, targets, cwd)
+        finally:
+            os.close(moved)
     keep = {0, 1, 2, out}
     actions: list[tuple[Any, ...]] = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

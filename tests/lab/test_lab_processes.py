@@ -113,7 +113,9 @@ def test_daemons_die_with_the_sandbox(make_sandbox: MakeSandbox, tmp_path: Path)
     assert not ns.is_running(daemon.pid, daemon.start_time)
 
 
-def _start_from_worker(sb_call: Any, argv: list[str], log: str) -> dict[str, Any]:
+def _start_from_worker(
+    sb_call: Any, argv: list[str], log: str, no_stdin: bool = False
+) -> dict[str, Any]:
     """As a forkpool worker does: the daemon started by a single-threaded process that lives
     in the lab's PID namespace (it takes the vfork path), which then exits."""
 
@@ -129,6 +131,16 @@ def _start_from_worker(sb_call: Any, argv: list[str], log: str) -> dict[str, Any
                 raise AssertionError("forked an intermediate")
 
             processes._spawn_detached = no_fork  # type: ignore[assignment]  # this worker's
+            if no_stdin:  # a caller without stdin may get the log on 0: put it there
+                opened = processes.safefs.append_fd
+
+                def on_zero(*a: Any, **k: Any) -> int:
+                    fd = opened(*a, **k)
+                    os.dup2(fd, 0, inheritable=False)
+                    os.close(fd)
+                    return 0
+
+                processes.safefs.append_fd = on_zero  # type: ignore[assignment]
             daemon = processes.start("daemon", argv, netns=path, log=log)
             return {"daemon": daemon.to_dict(), "worker_net": os.readlink("/proc/self/ns/net")}
 
@@ -140,11 +152,14 @@ def _start_from_worker(sb_call: Any, argv: list[str], log: str) -> dict[str, Any
     return result
 
 
-def test_a_worker_starts_daemons_with_vfork(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("no_stdin", [False, True], ids=["stdin", "no-stdin"])
+def test_a_worker_starts_daemons_with_vfork(
+    make_sandbox: MakeSandbox, tmp_path: Path, no_stdin: bool
+) -> None:
     sb = make_sandbox("vfork")
     log = tmp_path / "daemon.log"
     script = "echo started; ls -l /proc/self/fd; pwd; grep SigIgn /proc/self/status; exec sleep 300"
-    result = _start_from_worker(sb.call, ["sh", "-c", script], str(log))
+    result = _start_from_worker(sb.call, ["sh", "-c", script], str(log), no_stdin)
     daemon = Daemon.from_dict(result["daemon"])
     try:
         assert daemon.alive()  # the PID is the one /proc (the host's) knows
