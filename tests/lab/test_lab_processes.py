@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from labkit import MakeSandbox
 
-from multihome.lab import forkpool, netlink, ns, processes
+from multihome.lab import forkpool, netlink, ns, processes, safefs
 from multihome.lab.processes import Daemon, ProcessError
 
 TRAP_TERM = "trap '' TERM; echo started; while :; do sleep 0.05; done"
@@ -132,7 +132,7 @@ def _start_from_worker(
 
             processes._spawn_detached = no_fork  # type: ignore[assignment]  # this worker's
             if no_stdin:  # a caller without stdin may get the log on 0: put it there
-                opened = processes.safefs.append_fd
+                opened = safefs.append_fd
 
                 def on_zero(*a: Any, **k: Any) -> int:
                     fd = opened(*a, **k)
@@ -140,7 +140,7 @@ def _start_from_worker(
                     os.close(fd)
                     return 0
 
-                processes.safefs.append_fd = on_zero  # type: ignore[assignment]
+                safefs.append_fd = on_zero
             daemon = processes.start("daemon", argv, netns=path, log=log)
             return {"daemon": daemon.to_dict(), "worker_net": os.readlink("/proc/self/ns/net")}
 
