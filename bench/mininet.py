@@ -17,14 +17,19 @@ are not used).
   its per-process file limit is raised), and runs ``mn -c`` in there after each round. The
   bench checks that none of Mininet's links shows in the host's ``ip -br link`` while it
   runs, and that nothing is left after.
+- **plugins floor** (bench.plugins_floor's, at multihome's attach concurrency): the same
+  pods attached by running the same plugins directly (calico with host-local, portmap,
+  bandwidth; CNI env + stdin) in the same namespaces, no multihome: what the real plugins
+  cost by themselves, so the report splits multihome's build into the plugins' share and
+  its own overhead;
 - **multihome**: a generated lab (1 server + A agents on one VLAN, Canal host-gw; H pods
   spread over the agents, each with eth0 only, from Canal's conflist: the lab's calico
   plugin, host-local, portmap, bandwidth, and its process ``sleep infinity``), through the
   CLI: ``multihome up FILE`` and ``multihome down NAME``, whole commands (Python start-up,
   loading and planning included); after up every pod must be attached with an address.
 
-Rounds alternate Mininet and multihome, each after the machine settled. Prints medians
-(min-max), per host/pod, and the ratio; goal: multihome's build per pod at most half
+Rounds alternate Mininet, the plugins floor and multihome, each after the machine settled.
+Prints medians (min-max), per host/pod, and the ratio; goal: multihome's build per pod at most half
 Mininet's per host. Mininet's figures exclude its Python start-up and imports (they are
 shown apart as the driver's whole time to built); multihome's include them.
 
@@ -300,6 +305,7 @@ class Results:
     hosts: int
     agents: int
     mininet: list[MininetRound] = field(default_factory=list)
+    floors: list[Any] = field(default_factory=list)  # bench.plugins_floor.PluginRound
     labs: list[LabRound] = field(default_factory=list)
 
 
@@ -339,8 +345,19 @@ def report(res: Results, rounds: int) -> None:
     steps = [x.pods_step for x in res.labs if x.pods_step is not None]
     if steps:
         print(f"{'multihome up, its pods step':>34}{_fmt(steps):>22}{_fmt(steps, 1000 / h, 1):>22}")
+    floor = [f.build for f in res.floors]
+    if floor:
+        label = f"plugins floor (x{res.floors[0].workers})"
+        print(f"{label:>34}{_fmt(floor):>22}{_fmt(floor, 1000 / h, 1):>22}")
     ratio = statistics.median(up) / statistics.median(m_build)
     print()
+    if floor:
+        f_med, up_med, m_med = (statistics.median(v) for v in (floor, up, m_build))
+        print(
+            f"per pod: the real plugins by themselves {f_med / h * 1000:.1f} ms "
+            f"({f_med / m_med:.2f}x Mininet's per host), multihome's own overhead over them "
+            f"{(up_med - f_med) / h * 1000:.1f} ms (up / plugins floor {up_med / f_med:.2f}x)"
+        )
     whole = statistics.median(up) / statistics.median(m_whole)
     print(
         f"multihome / Mininet: build {ratio:.2f}x (against the driver's whole time "
@@ -387,15 +404,22 @@ def main(argv: list[str]) -> int:
         if checked.code != 0 or json.loads(checked.stdout or "{}").get("findings"):
             print(f"bench.mininet: validate: {checked.stdout[:500]}", file=sys.stderr)
             return 1
+        from bench.plugins_floor import plugins_round, prepare
+        from multihome.lab.forkpool import attach_workers
+
+        spec = prepare(path)
         try:
             for r in range(args.rounds):
                 settle()
                 res.mininet.append(mininet_round(args.hosts))
                 settle()
+                res.floors.append(plugins_round(spec, attach_workers()))
+                settle()
                 res.labs.append(lab_round(path, env, args.hosts))
                 print(
                     f"  round {r + 1}/{args.rounds}: Mininet build {res.mininet[-1].build:.2f} s"
-                    f", stop {res.mininet[-1].stop:.2f} s; multihome up {res.labs[-1].up:.2f} s"
+                    f", stop {res.mininet[-1].stop:.2f} s; plugins floor "
+                    f"{res.floors[-1].build:.2f} s; multihome up {res.labs[-1].up:.2f} s"
                     f", down {res.labs[-1].down:.2f} s",
                     flush=True,
                 )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import INCOMPATIBLE_VERSION, RUNTIME_FAILURE, CNIError, CNITimeout
-from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering, nsenter_argv
+from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering, inside, nsenter_argv
 from .version import CURRENT_VERSION, UNVERSIONED, negotiate
 
 log = logging.getLogger(__name__)
@@ -208,18 +208,19 @@ class Invoker:
             )
         started = time.perf_counter()
         try:
-            prefix = nsenter_argv(self.node)
-            with entering(None if prefix else self.node) as preexec:
-                proc = subprocess.Popen(
-                    [*(prefix or ()), plugin.path],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    close_fds=True,
-                    process_group=0,
-                    preexec_fn=preexec,
-                )
+            with inside(self.node) as there:
+                prefix = None if there else nsenter_argv(self.node)
+                with entering(None if there or prefix else self.node) as preexec:
+                    proc = subprocess.Popen(
+                        [*(prefix or ()), plugin.path],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        env=env,
+                        close_fds=True,
+                        process_group=0,
+                        preexec_fn=preexec,
+                    )
         except NamespaceUnavailable as exc:
             raise CNIError(
                 RUNTIME_FAILURE,

@@ -1,7 +1,9 @@
 """Where plugins run: the node's network and mount namespaces.
 
-``NodeNamespaces`` names them by path (``/proc/PID/ns/net``, ``/run/netns/NAME``, ...). The
-plugin process enters them between fork and exec (``setns`` through libc). Plugin binaries are
+``NodeNamespaces`` names them by path (``/proc/PID/ns/net``, ``/run/netns/NAME``, ...). A
+single-threaded caller steps into them itself for the moment it starts the plugin (``inside``:
+the plugin is then spawned with vfork and inherits them); otherwise the plugin process enters
+them through ``nsenter`` or between fork and exec (``setns`` through libc). Plugin binaries are
 looked up in the node's own filesystem: ``NodeFS`` holds a directory fd on the root of the
 node's mount namespace (obtained once by a short-lived forked child), so lookups and stats
 from this process see the node's mounts.
@@ -52,6 +54,58 @@ class NodeNamespaces:
 
     netns: str | None = None
     mntns: str | None = None
+
+
+_OWN = {CLONE_NEWNET: "/proc/thread-self/ns/net", CLONE_NEWNS: "/proc/self/ns/mnt"}
+
+
+def _single_threaded() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def inside(node: NodeNamespaces | None) -> Iterator[bool]:
+    """Move this process into ``node``'s namespaces for the body and back after it; yields
+    whether it did. It does only when there is something to enter and the process is
+    single-threaded (the mount namespace is the whole process's): a plugin spawned in the
+    body then starts in the node with vfork and no helper program, which is the cheapest way
+    to run one. Yields False otherwise (the caller uses :func:`nsenter_argv` or
+    :func:`entering`). The working directory is the node's root in the body (setns moves
+    it there, as it does for the plugin) and is restored after."""
+    if node is None or (node.netns is None and node.mntns is None) or not _single_threaded():
+        yield False
+        return
+    wanted = [(p, k) for p, k in ((node.netns, CLONE_NEWNET), (node.mntns, CLONE_NEWNS)) if p]
+    fds: list[int] = []
+    entered: list[tuple[int, int]] = []  # (our own namespace's fd, kind), in entry order
+    try:
+        # every file is opened before the first setns: paths resolve where we are
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        fds.append(cwd)
+        moves = []
+        for path, kind in wanted:
+            target = _open_ns(path)
+            fds.append(target)
+            home = os.open(_OWN[kind], os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(home)
+            moves.append((target, home, kind))
+        for target, home, kind in moves:
+            try:
+                setns(target, kind)
+            except OSError as exc:
+                raise NamespaceUnavailable(f"cannot enter the node's namespaces: {exc}") from exc
+            entered.append((home, kind))
+        yield True
+    finally:
+        for home, kind in reversed(entered):  # failing to get back raises: we'd be astray
+            setns(home, kind)
+        if entered:
+            os.fchdir(fds[0])
+        for fd in fds:
+            os.close(fd)
 
 
 @functools.cache

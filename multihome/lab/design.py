@@ -35,8 +35,12 @@ def documents(lab_file: LabFile) -> list[dict[str, Any]]:
     return [lab_doc, *(m.body for m in lab_file.manifests)]
 
 
+# libyaml's emitter where PyYAML has it: the pure-Python one takes ~2.5 ms a pod at scale
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def dump(docs: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+    return yaml.dump_all(docs, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
 
 
 def write(state: LabState, lab_file: LabFile) -> None:

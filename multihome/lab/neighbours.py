@@ -26,10 +26,11 @@ runs at once; ``estimate`` says how much that is, for preflight.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from multihome.multus import Attachment
 from multihome.plan import Plan, PodPlan
 
 from . import netlink
@@ -141,12 +142,29 @@ def _same_family(a: str, b: str) -> bool:
     return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
 
 
+def node_side(attachments: Sequence[Attachment]) -> dict[str, str]:
+    """The pod's interfaces whose plugin made a node-side interface too (Calico's cali
+    veth: the result's interface without a sandbox), by pod interface name: what Felix
+    knows of a workload from its WorkloadEndpoint."""
+    found: dict[str, str] = {}
+    for attachment in attachments:
+        outside = [i.name for i in attachment.result.interfaces if not i.sandbox]
+        if outside:
+            found[attachment.delegate.ifname] = outside[0]
+    return found
+
+
 def _cluster_entry(
-    nl: netlink.Netlink, pod: PodPlan, status: Mapping[str, Any], node: str
+    nl: netlink.Netlink,
+    pod: PodPlan,
+    status: Mapping[str, Any],
+    node: str,
+    node_side: Mapping[str, str] | None,
 ) -> tuple[str, str, str] | None:
     """The node's entry for the pod's eth0 IPv4 address on its cali veth, as Calico's Felix
     makes it (routetable.go: ``addStaticARPEntry`` for each workload route with a MAC, IPv4
-    only); None when the pod has none."""
+    only); None when the pod has none. The veth is ``node_side``'s (the CNI result's) when
+    given, else the one the node's route to the address takes."""
     cluster = {i.name for i in pod.interfaces if i.cluster}
     for entry in status.get("network_status") or ():
         if entry.get("interface") not in cluster or not entry.get("mac"):
@@ -154,6 +172,11 @@ def _cluster_entry(
         for ip in entry.get("ips") or ():
             address = str(ip).split("/")[0]
             if ipaddress.ip_address(address).version != 4:
+                continue
+            if node_side is not None:
+                dev = node_side.get(str(entry["interface"]))
+                if dev:
+                    return address, str(entry["mac"]), dev
                 continue
             route = nl.ns(node).route_to(address)
             if route and route.get("dev") and not route.get("via"):
@@ -167,14 +190,17 @@ def after_attach(
     status: Mapping[str, Any],
     known: Mapping[str, list[Peer]],
     node: str | None = None,
+    *,
+    node_side: Mapping[str, str] | None = None,
 ) -> int:
     """The pod's attachments and the servers and hosts on their networks made permanent
     neighbours of each other (``status``: what ``pods.attach`` returned), and the node's
-    (``node``: its namespace) entry for the pod's eth0 as Calico makes it; how many."""
+    (``node``: its namespace) entry for the pod's eth0 as Calico makes it (on the interface
+    ``node_side`` names, see :func:`node_side`); how many."""
     mine: list[tuple[str, str, str]] = []
     theirs: dict[str, list[tuple[str, str, str]]] = {}
     if node is not None:
-        cluster = _cluster_entry(nl, pod, status, node)
+        cluster = _cluster_entry(nl, pod, status, node, node_side)
         if cluster is not None:
             theirs[node] = [cluster]
     for network, ifname, ip, mac in _attachments(pod, status):

@@ -21,6 +21,8 @@ import errno
 import ipaddress
 import os
 import re
+import socket
+import struct
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +119,36 @@ def create_netns(name: str, run_dir: str = NETNS_DIR) -> str:
     finally:
         os.close(home)
     return path
+
+
+_LOOPBACK_INDEX = 1  # the kernel's LOOPBACK_IFINDEX: lo is 1 in every namespace
+_RTM_NEWLINK = 16
+_NLM_F_REQUEST_ACK = 0x1 | 0x4
+_NLMSG_ERROR = 2
+_IFF_UP = 0x1
+
+
+def set_lo_up(path: str) -> None:
+    """``ip link set lo up`` in the namespace at ``path``: one RTM_NEWLINK on a socket made
+    there and closed after, without pyroute2's set-up (a pod's namespace needs nothing else
+    from this process, and every pod pays it)."""
+    fd = ns.open_ns(path)
+    try:
+        with ns.thread_in_netns(fd):
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    finally:
+        os.close(fd)
+    with sock:
+        # nlmsghdr (len, type, flags, seq, pid) + ifinfomsg (family, type, index, flags, change)
+        body = struct.pack("=BxHiII", 0, 0, _LOOPBACK_INDEX, _IFF_UP, _IFF_UP)
+        sock.send(
+            struct.pack("=IHHII", 16 + len(body), _RTM_NEWLINK, _NLM_F_REQUEST_ACK, 1, 0) + body
+        )
+        reply = sock.recv(4096)
+    kind = struct.unpack_from("=H", reply, 4)[0] if len(reply) >= 20 else None
+    code = struct.unpack_from("=i", reply, 16)[0] if kind == _NLMSG_ERROR else -errno.EPROTO
+    if code:
+        raise NetlinkError(f"{path}: set lo up: {os.strerror(-code)}", -code)
 
 
 def delete_netns(name: str, run_dir: str = NETNS_DIR) -> None:

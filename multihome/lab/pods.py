@@ -19,10 +19,11 @@ from typing import Any
 from multihome.cni import CNIRuntime, NodeNamespaces
 from multihome.multus import (
     NETWORKS_ANNOTATION,
+    Attachment,
     Delegate,
     DelegateError,
     PodSandbox,
-    attach_pod,
+    attach_pod_detailed,
     build_delegates,
     detach_pod,
 )
@@ -162,16 +163,18 @@ def attach(
     pod: PodPlan,
     node: Node,
     cluster_network: Mapping[str, Any],
-    nl: netlink.Netlink,
     lab_dir: str,
     record: Recorder,
+    attached: Callable[[Sequence[Attachment]], None] | None = None,
 ) -> dict[str, Any]:
-    """Make the pod's namespace, attach it, start its command; returns its status."""
+    """Make the pod's namespace, attach it, start its command; returns its status.
+    ``attached`` is given what Multus made (each delegate's CNI result) before the command
+    starts."""
     name = netns_name(pod)
     path = netlink.netns_path(name)
     record("netns", name, phase="intent", path=path, pod=pod.ref)
     netlink.create_netns(name)
-    nl.ns(path).set_link("lo", up=True)
+    netlink.set_lo_up(path)
     delegates = _delegates(plan, pod, cluster_network)
     sandbox = _sandbox(pod, path)
     runtime = _runtime(node)
@@ -180,9 +183,12 @@ def attach(
     # one down); other attachments skip the watcher's fork
     if any("dhcp" in iface.ipam_types for iface in pod.interfaces):
         with LinkUpWatcher(path, names=[d.ifname for d in delegates[1:]]):
-            network_status = attach_pod(runtime, sandbox, delegates)
+            attachments = attach_pod_detailed(runtime, sandbox, delegates)
     else:
-        network_status = attach_pod(runtime, sandbox, delegates)
+        attachments = attach_pod_detailed(runtime, sandbox, delegates)
+    network_status = [entry for a in attachments for entry in a.network_status]
+    if attached is not None:
+        attached(attachments)
     proc = _start_process(plan, pod, name, path, network_status, lab_dir, record)
     record("pod", pod.ref, phase="done")
     return {

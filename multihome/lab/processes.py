@@ -14,12 +14,16 @@ the recorded tokens (a journal that names someone else's process cannot get it k
 daemon whose PID was never recorded (crash between fork and record) is found by its token.
 
 Called from inside the sandbox, the daemon lands in the lab's PID namespace too, so it also
-dies with the sandbox's supervisor.
+dies with the sandbox's supervisor. A single-threaded caller that itself lives in the lab's
+PID namespace (a forkpool worker attaching pods) starts it with vfork, stepping into its
+namespaces for that moment: no fork of the caller, which is most of a daemon's start-up
+cost in a large Python process; others fork an intermediate that is gone at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -210,6 +214,79 @@ def _spawn_detached(args: list[str], popen_args: dict[str, Any]) -> int:
     return int(kids[0])
 
 
+def _nested_pid_namespace() -> bool:
+    """Whether this process lives in a PID namespace below the one /proc shows (a forked
+    worker inside the lab's sandbox): then its own orphans go to the lab's init, as a
+    daemon started through an intermediate would."""
+    try:
+        return os.readlink("/proc/self") != str(os.getpid())
+    except OSError:
+        return False
+
+
+_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # Python ignores them: exec keeps that
+
+
+def _spawn_here(
+    args: list[str], env: dict[str, str], out: int, targets: Sequence[tuple[int, int]], cwd: str
+) -> int:
+    """Start ``args`` with vfork (``posix_spawn``) from this single-threaded process, which
+    steps into ``targets`` (namespace fds) and ``cwd`` for that moment; the daemon's PID as
+    /proc names it. It is our child until we exit (forkpool workers are short-lived), then
+    the lab's init's. Close-on-exec keeps our descriptors from it; any that are
+    inheritable (from whoever started us) are closed in it."""
+    if out < 3:  # a caller started without stdin (say) may get its log on 0, 1 or 2
+        moved = fcntl.fcntl(out, fcntl.F_DUPFD_CLOEXEC, 3)
+        try:
+            return _spawn_here(args, env, moved, targets, cwd)
+        finally:
+            os.close(moved)
+    keep = {0, 1, 2, out}
+    actions: list[tuple[Any, ...]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, out, 1),
+        (os.POSIX_SPAWN_DUP2, out, 2),
+    ]
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        with contextlib.suppress(OSError):
+            if fd not in keep and os.get_inheritable(fd):
+                actions.append((os.POSIX_SPAWN_CLOSE, fd))
+    homes: list[tuple[int, int]] = []
+    here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for _, kind in targets:
+            own = "/proc/thread-self/ns/net" if kind == ns.CLONE_NEWNET else "/proc/self/ns/mnt"
+            homes.append((os.open(own, os.O_RDONLY | os.O_CLOEXEC), kind))
+        entered: list[tuple[int, int]] = []
+        try:
+            for (fd, kind), home in zip(targets, homes, strict=True):
+                ns.setns(fd, kind)
+                entered.append(home)
+            os.chdir(cwd)
+            pid = os.posix_spawn(
+                args[0], args, env, file_actions=actions, setsid=True,
+                setsigdef=_RESTORED_SIGNALS,
+            )  # fmt: skip
+        finally:
+            for fd, kind in reversed(entered):
+                ns.setns(fd, kind)
+            os.fchdir(here)
+    finally:
+        os.close(here)
+        for fd, _ in homes:
+            os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}") as fh:
+            for line in fh:
+                if line.startswith("Pid:"):
+                    return int(line.split()[1])
+    finally:
+        os.close(pidfd)
+    raise ProcessError(f"cannot find the started process {pid} in /proc")
+
+
 def start(
     name: str,
     argv: Sequence[str],
@@ -266,8 +343,11 @@ def start(
             "close_fds": True,
         }
         try:
-            pid = _spawn_detached(args, popen_args)
-        except ProcessError as exc:
+            if _nested_pid_namespace() and ns.thread_count() == 1:
+                pid = _spawn_here(args, child_env, out, targets, cwd)
+            else:
+                pid = _spawn_detached(args, popen_args)
+        except (ProcessError, OSError) as exc:
             if record is not None:
                 record("process", name, phase="removed")
             raise ProcessError(f"cannot start {name} ({args[0]}): {exc}") from exc

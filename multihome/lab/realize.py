@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from multihome.multus import Attachment
 from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
 
 from . import (
@@ -272,6 +273,9 @@ def attach_pods(
     attached = 0
     with netlink.Netlink() as nl:
         known = neighbours.peers(nl, plan)
+    # each attaching process's netlink sockets, reused pod after pod (a node's is opened once
+    # per worker, not once per pod); a pod's own are closed with its attachment
+    sockets: dict[int, netlink.Netlink] = {}
 
     def report(_: int, status: dict[str, Any]) -> None:
         nonlocal attached
@@ -282,11 +286,23 @@ def attach_pods(
     def attach(pod: PodPlan) -> dict[str, Any]:
         assert pod.node is not None
         conf = canal.conflist(plan.node(pod.node))
+        own = sockets.get(os.getpid())
+        if own is None:
+            own = sockets[os.getpid()] = netlink.Netlink()  # a worker's own
+        node_side: dict[str, str] = {}
+
+        def keep(attachments: Sequence[Attachment]) -> None:
+            node_side.update(neighbours.node_side(attachments))
+
         try:
-            with netlink.Netlink() as own:  # a worker's own sockets
-                status = pods.attach(plan, pod, made[pod.node], conf, own, lab_dir, record)
-                neighbours.after_attach(own, pod, status, known, made[pod.node].netns)
-                return status
+            status = pods.attach(plan, pod, made[pod.node], conf, lab_dir, record, keep)
+            try:
+                neighbours.after_attach(
+                    own, pod, status, known, made[pod.node].netns, node_side=node_side
+                )
+            finally:
+                own.forget(str(status["netns"]))
+            return status
         except Exception as exc:
             cause = pods.likely_cause(plan, pod, made[pod.node])
             message = f"{exc} (likely cause: {cause})" if cause else str(exc)
@@ -297,7 +313,11 @@ def attach_pods(
     if todo and todo[0].node is not None:
         first = todo[0].node
         pods.ask_versions(plan, todo, made[first], canal.conflist(plan.node(first)))
-    return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
+    try:
+        return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
+    finally:
+        for own in sockets.values():  # this process's, when it attached pods itself
+            own.close()
 
 
 def host_facts() -> dict[str, str]:

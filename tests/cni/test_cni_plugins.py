@@ -7,6 +7,7 @@ keeps its allocations under tmp_path, and nothing touches the host's own network
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from multihome.cni import (
     Result,
     load_network_config,
 )
+from multihome.cni.ns import inside
 
 pytestmark = pytest.mark.netns
 
@@ -395,6 +397,7 @@ def test_plugins_run_in_the_node_mount_namespace(
     assert list(bindir.iterdir()) == []  # not visible from here
     net = ptp_tuning(node)
     rt = node.rt()
+    ours = [os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()
     with CNIRuntime(
         [str(bindir)],
         node.tmp / "cache",
@@ -405,12 +408,30 @@ def test_plugins_run_in_the_node_mount_namespace(
         assert addresses(node.pod, "eth0") == ["10.42.1.2/24"]
         runtime.del_network_list(net, rt)
     assert link_names(node.pod) == ["lo"]
+    # the caller stepped into the node to start each plugin and is back where it was
+    assert ([os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()) == ours
     # and from the caller's mount namespace the same path has no plugins
     with (
         CNIRuntime([str(bindir)], node.tmp / "cache2") as here,
         pytest.raises(CNIError, match="not found"),
     ):
         here.add_network_list(net, rt)
+
+
+def test_inside_steps_into_the_node_and_back(node: Node, node_mount_ns: tuple[str, Path]) -> None:
+    mntns, bindir = node_mount_ns
+    target = NodeNamespaces(netns=f"/run/netns/{node.node}", mntns=mntns)
+    ours = [os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()
+    with inside(target) as there:
+        assert there  # pytest runs the test in its one thread
+        assert os.stat(f"/run/netns/{node.node}").st_ino == os.stat("/proc/self/ns/net").st_ino
+        assert os.readlink("/proc/self/ns/mnt") == os.readlink(mntns)
+        assert os.getcwd() == "/"
+    assert ([os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()) == ours
+    with pytest.raises(RuntimeError), inside(target):
+        raise RuntimeError("the body failed")  # and it still comes back
+    assert ([os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()) == ours
+    assert list(bindir.iterdir()) == []
 
 
 def test_unreachable_node_namespace(node: Node) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from labkit import MakeSandbox
 
-from multihome.lab import netlink, ns, processes
+from multihome.lab import forkpool, netlink, ns, processes, safefs
 from multihome.lab.processes import Daemon, ProcessError
 
 TRAP_TERM = "trap '' TERM; echo started; while :; do sleep 0.05; done"
@@ -111,6 +111,79 @@ def test_daemons_die_with_the_sandbox(make_sandbox: MakeSandbox, tmp_path: Path)
     assert daemon.alive()
     sb.destroy()
     assert not ns.is_running(daemon.pid, daemon.start_time)
+
+
+def _start_from_worker(
+    sb_call: Any, argv: list[str], log: str, no_stdin: bool = False
+) -> dict[str, Any]:
+    """As a forkpool worker does: the daemon started by a single-threaded process that lives
+    in the lab's PID namespace (it takes the vfork path), which then exits."""
+
+    def work() -> dict[str, Any]:
+        path = netlink.create_netns("node")
+        leaked = os.open(os.devnull, os.O_RDONLY)  # an inheritable descriptor of the caller
+        os.set_inheritable(leaked, True)
+
+        def worker(_: int) -> dict[str, Any]:
+            assert processes._nested_pid_namespace()
+
+            def no_fork(*_: Any) -> int:
+                raise AssertionError("forked an intermediate")
+
+            processes._spawn_detached = no_fork  # type: ignore[assignment]  # this worker's
+            if no_stdin:  # a caller without stdin may get the log on 0: put it there
+                opened = safefs.append_fd
+
+                def on_zero(*a: Any, **k: Any) -> int:
+                    fd = opened(*a, **k)
+                    os.dup2(fd, 0, inheritable=False)
+                    os.close(fd)
+                    return 0
+
+                safefs.append_fd = on_zero
+            daemon = processes.start("daemon", argv, netns=path, log=log)
+            return {"daemon": daemon.to_dict(), "worker_net": os.readlink("/proc/self/ns/net")}
+
+        out = forkpool.fork_map(worker, [0, 1], 2)[0]
+        os.close(leaked)
+        return {**out, "netns_ino": os.stat(path).st_ino, "leaked": leaked}
+
+    result: dict[str, Any] = sb_call(work)
+    return result
+
+
+@pytest.mark.parametrize("no_stdin", [False, True], ids=["stdin", "no-stdin"])
+def test_a_worker_starts_daemons_with_vfork(
+    make_sandbox: MakeSandbox, tmp_path: Path, no_stdin: bool
+) -> None:
+    sb = make_sandbox("vfork")
+    log = tmp_path / "daemon.log"
+    script = "echo started; ls -l /proc/self/fd; pwd; grep SigIgn /proc/self/status; exec sleep 300"
+    result = _start_from_worker(sb.call, ["sh", "-c", script], str(log), no_stdin)
+    daemon = Daemon.from_dict(result["daemon"])
+    try:
+        assert daemon.alive()  # the PID is the one /proc (the host's) knows
+        _wait_for(log, "SigIgn")
+        said = log.read_text()
+        assert os.stat(f"/proc/{daemon.pid}/ns/net").st_ino == result["netns_ino"]
+        assert os.stat(f"/proc/{daemon.pid}/ns/pid").st_ino == os.stat(sb.ns_path("pid")).st_ino
+        status = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{daemon.pid}/status").read_text().splitlines()
+        )
+        assert int(status["PPid"]) == sb.pid  # the worker is gone: the lab's init has it
+        stat = Path(f"/proc/{daemon.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[3]) == daemon.pid  # its own session (field 6: sid)
+        # stdin /dev/null, stdout and stderr the log, nothing else of the caller's
+        fds = {line.split()[-3]: line.split()[-1] for line in said.splitlines() if " -> " in line}
+        assert fds.get("0") == "/dev/null" and fds.get("1") == fds.get("2") == str(log)
+        assert fds.get(str(result["leaked"])) != "/dev/null"
+        assert "\n/\n" in said  # its working directory is /
+        assert int(status["SigIgn"], 16) & (1 << 12) == 0  # SIGPIPE (13) not ignored
+        assert processes.find_by_token(daemon.token) == [daemon.pid]
+        assert daemon.stop(timeout=2) is True
+    finally:
+        daemon.stop()
 
 
 def test_bad_argv_is_refused() -> None:

@@ -59,3 +59,24 @@ def test_calico_starts_without_json() -> None:
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_calico_enters_a_namespace_without_ctypes() -> None:
+    """setns through ``_ctypes`` alone (Python 3.11 has no os.setns); ctypes is loaded only
+    to say why one failed."""
+    code = (
+        f"import sys; sys.path[:0] = [{str(ROOT)!r}]\n"
+        "from multihome.lab.plugins import calico\n"
+        "calico._setns('/proc/self/ns/net')\n"
+        "print('ctypes' in sys.modules)\n"
+        "try:\n"
+        "    calico._setns('/dev/null')\n"
+        "except calico.PluginError as exc:\n"
+        "    print(exc.msg, '|', exc.details)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0] == "False"
+    assert lines[1] == "failed to enter netns /dev/null | Invalid argument"
