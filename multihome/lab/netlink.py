@@ -292,7 +292,24 @@ def _stats(attrs: dict[int, bytes]) -> LinkStats:
     return LinkStats(**{k: values[k] for k in LinkStats.__dataclass_fields__})
 
 
-class _Rtnl:
+def new_links(data: bytes) -> list[tuple[int, int, str | None]]:
+    """``(index, flags, name)`` of each RTM_NEWLINK in ``data`` (what a socket subscribed to
+    RTMGRP_LINK received)."""
+    found = []
+    offset = 0
+    while offset + _NLMSG.size <= len(data):
+        length, mtype, _, _, _ = _NLMSG.unpack_from(data, offset)
+        if length < _NLMSG.size:
+            break
+        if mtype == _RTM_NEWLINK:
+            payload = data[offset + _NLMSG.size : offset + length]
+            _, _, index, flags, _ = _IFINFO.unpack_from(payload)
+            found.append((index, flags, _text(_attrs(payload, _IFINFO.size).get(_IFLA_IFNAME))))
+        offset += (length + 3) & ~3
+    return found
+
+
+class Rtnl:
     """A plain NETLINK_ROUTE socket (opened in the caller's network namespace) that sends
     one request at a time and gathers its answer: every message of a dump, the one reply
     of a get, or the acknowledgement of a change. The kernel's refusal is ``OSError``."""
@@ -403,6 +420,10 @@ class _Rtnl:
         else:
             self.request(_RTM_DELNEIGH, _NLM_F_ACK, body)
 
+    def link_names(self) -> list[tuple[int, int, str | None]]:
+        """``(index, flags, name)`` of every link."""
+        return [(i, f, _text(a.get(_IFLA_IFNAME))) for i, f, a in self.links()]
+
     def set_up(self, index: int, up: bool) -> None:
         body = _IFINFO.pack(0, 0, index, _IFF_UP if up else 0, _IFF_UP)
         self.request(_RTM_NEWLINK, _NLM_F_ACK, body)
@@ -418,7 +439,7 @@ class NetNS:
         self.fd = ns.open_ns(path)
         try:
             with ns.thread_in_netns(self.fd):
-                self._raw = _Rtnl()
+                self._raw = Rtnl()
         except BaseException:
             os.close(self.fd)
             raise
