@@ -233,8 +233,7 @@ def _realize(
         needing = dhcp_nodes(placed)
         if needing:
             progress(Step("dhcp daemons"))
-        for node_name in needing:
-            daemons.start_dhcp_daemon(made[node_name], lab_dir, record)
+        daemons.start_dhcp_daemons([made[n] for n in needing], lab_dir, record)
 
         statuses = attach_pods(plan, placed, made, lab_dir, record, progress, keep_going)
     return {
