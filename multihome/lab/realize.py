@@ -295,7 +295,8 @@ def attach_pods(
 
     if todo and todo[0].node is not None:
         first = todo[0].node
-        pods.ask_versions(plan, todo, made[first], canal.conflist(plan.node(first)))
+        on = [made[n] for n in dict.fromkeys(p.node for p in todo if p.node in made)]
+        pods.ask_versions(plan, todo, on, canal.conflist(plan.node(first)))
     return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
 
 
