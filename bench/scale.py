@@ -733,19 +733,27 @@ def _report_dhcp(results: list[SizeResult]) -> None:
         down = _stats([x.down.wall for x in r.labs])
         print(f"{r.agents:>6}{r.pods:>6}  {up.fmt():>22}{ver.fmt():>22}{down.fmt():>22}")
     print()
-    print("per pod (median wall / pods, ms) and ratio to the smallest size")
-    print(f"{'agents':>6}{'up/pod':>9}{'x':>6}{'verify/pod':>12}{'x':>6}{'down/pod':>10}{'x':>6}")
-    base: tuple[float, float, float] | None = None
+    print(
+        "per pod (median wall / pods, ms) and ratio to the smallest size; up's CPU per pod "
+        "too (on a shared machine the wall ratio moves with the others' load, the CPU's less)"
+    )
+    print(
+        f"{'agents':>6}{'up/pod':>9}{'x':>6}{'verify/pod':>12}{'x':>6}{'down/pod':>10}{'x':>6}"
+        f"{'CPU up/pod':>12}{'x':>6}"
+    )
+    base: tuple[float, float, float, float] | None = None
     for r in results:
         per = (
             med(r, lambda x: x.up.wall) / r.pods * 1000,
             med(r, verify_s) / r.pods * 1000,
             med(r, lambda x: x.down.wall) / r.pods * 1000,
+            med(r, lambda x: x.up.cpu) / r.pods * 1000,
         )
         base = base or per
         print(
             f"{r.agents:>6}{per[0]:>9.1f}{per[0] / base[0]:>6.2f}{per[1]:>12.2f}"
             f"{per[1] / base[1]:>6.2f}{per[2]:>10.2f}{per[2] / base[2]:>6.2f}"
+            f"{per[3]:>12.1f}{per[3] / base[3]:>6.2f}"
         )
     print()
     print(

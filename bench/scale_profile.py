@@ -1,7 +1,7 @@
 """Profile: where ``multihome up`` and ``down`` spend their time on a generated lab
 (bench.scale's, default 50 agents with 10 pods each), with cProfile.
 
-Run as ``python -m bench.scale_profile [--agents 50] [--pods-per-agent 10] [--top 30]``
+Run as ``python -m bench.scale_profile [--agents 50] [--pods-per-agent 10] [--top 30] [--dhcp]``
 from the repository root, as root; ``python -m bench scale_profile`` keeps the output in
 bench/results/scale_profile.txt (not part of a plain ``make bench``: it is a diagnosis,
 not a figure to hold a target to).
@@ -73,7 +73,7 @@ def _cumulative(stats: pstats.Stats, suffix: str, func: str) -> tuple[float, int
     return best
 
 
-def profile(agents: int, per_agent: int, top: int, out_dir: Path) -> None:
+def profile(agents: int, per_agent: int, top: int, out_dir: Path, dhcp: bool = False) -> None:
     import multihome
     from multihome.lab import api, realize
     from multihome.spec import load_lab
@@ -100,7 +100,7 @@ def profile(agents: int, per_agent: int, top: int, out_dir: Path) -> None:
 
     realize.realize = profiled
     path = out_dir / f"{lab_name(agents)}.yaml"
-    path.write_text(generate(agents, per_agent))
+    path.write_text(generate(agents, per_agent, dhcp=dhcp))
     parent = cProfile.Profile()
     t0 = time.perf_counter()
     parent.enable()
@@ -158,13 +158,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--pods-per-agent", type=int, default=10)
     parser.add_argument("--top", type=int, default=30, help="rows per table")
+    parser.add_argument("--dhcp", action="store_true", help="bench.scale's --dhcp pods")
     args = parser.parse_args(argv)
     print(machine())
     print(code())
     with state_dir("mh-bench-profile-") as env:
         os.environ["MULTIHOME_STATE_DIR"] = env["MULTIHOME_STATE_DIR"]
         with tempfile.TemporaryDirectory(prefix="mh-bench-prof-") as out:
-            profile(args.agents, args.pods_per_agent, args.top, Path(out))
+            profile(args.agents, args.pods_per_agent, args.top, Path(out), dhcp=args.dhcp)
     return 0
 
 

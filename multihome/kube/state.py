@@ -27,6 +27,8 @@ class LabSource:
         self.state = LabState(lab_dir.name, root=lab_dir.parent)
         self._key: tuple[int, int] | None = None
         self._view: LabView | None = None
+        self._plan: dict[str, Any] | None = None
+        self._plan_key: tuple[int, int, int] | None = None
         self._running = (True, 0.0)
         self._sockets: tuple[dict[str, str | None], float] = ({}, 0.0)
         # called with each new reading before anyone sees it (watch stamps resourceVersions)
@@ -58,6 +60,18 @@ class LabSource:
             self._sockets = (value, time.monotonic())
         return value
 
+    def _read_plan(self) -> dict[str, Any]:
+        """plan.json, parsed again only when the file changed (a status change, one pod's,
+        leaves it as it was: the same dict serves the next reading, and what is made of it
+        once, such as ``system``'s Plan model, is kept)."""
+        path = self.state.dir / PLAN_FILE
+        st = safefs.lstat(str(path), base=str(self.state.root))
+        key = None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key is None or key != self._plan_key or self._plan is None:
+            self._plan = json.loads(self.state.read_text(path))
+            self._plan_key = key
+        return self._plan
+
     def refresh(self) -> None:
         """Make the next :meth:`view` a new reading (a write changed what the API serves)."""
         self._key = None
@@ -80,7 +94,7 @@ class LabSource:
             status: dict[str, Any] = json.loads(self.state.read_text(path))
             status["running"] = alive
             status["dhcp_sockets"] = sockets
-            plan = json.loads(self.state.read_text(self.state.dir / PLAN_FILE))
+            plan = self._read_plan()
             view = LabView(status, plan, str(st.st_mtime_ns // 1000))
             if self.observer is not None:
                 self.observer(view)

@@ -205,7 +205,9 @@ class Writer:
         entry = self.store.get(k)
         if doc is None and entry is None:
             return obj
-        obj = copy.deepcopy(obj)
+        # JSON data: a round trip through json's C codec copies it several times faster
+        # than copy.deepcopy (every pod of the design, at every reading of the lab)
+        obj = json.loads(json.dumps(obj))
         caught_up = True
         if doc is not None:
             running = copy.deepcopy(obj.get("spec"))

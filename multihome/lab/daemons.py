@@ -6,11 +6,12 @@ until it is ready. Their files in the lab's state (logs, leases, pages) go throu
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,21 +105,35 @@ def dhcp_daemon_name(node: str) -> str:
 
 def start_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> processes.Daemon:
     """The CNI dhcp daemon on ``node``, socket at the node's ``/run/cni/dhcp.sock``."""
-    sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
-    # the 1.1.1 daemon refuses to start over a stale socket
-    safefs.unlink(sock, base=node.root)
-    name = dhcp_daemon_name(node.name)
-    log = os.path.join(lab_dir, f"{name}.log")
-    daemon = processes.start(
-        name,
-        [os.path.join(CNI_BIN_DIR, "dhcp"), "daemon", "-socketpath", DHCP_SOCKET],
-        netns=node.netns,
-        mntns=node.mntns,
-        log=log,
-        record=record,
-    )
-    wait_for(lambda: os.path.exists(sock), f"the dhcp daemon on {node.name} (see {log})")
-    return daemon
+    return start_dhcp_daemons([node], lab_dir, record)[0]
+
+
+def start_dhcp_daemons(
+    nodes: Sequence[Node], lab_dir: str, record: Recorder
+) -> list[processes.Daemon]:
+    """``start_dhcp_daemon`` on each node: all started, then their sockets waited for
+    together (at 100 nodes, one by one waited ~25 ms each for a daemon to listen)."""
+    started = []
+    for node in nodes:
+        sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
+        # the 1.1.1 daemon refuses to start over a stale socket
+        safefs.unlink(sock, base=node.root)
+        name = dhcp_daemon_name(node.name)
+        log = os.path.join(lab_dir, f"{name}.log")
+        daemon = processes.start(
+            name,
+            [os.path.join(CNI_BIN_DIR, "dhcp"), "daemon", "-socketpath", DHCP_SOCKET],
+            netns=node.netns,
+            mntns=node.mntns,
+            log=log,
+            record=record,
+        )
+        started.append((node, sock, log, daemon))
+    for node, sock, log, _ in started:
+        wait_for(
+            functools.partial(os.path.exists, sock), f"the dhcp daemon on {node.name} (see {log})"
+        )
+    return [daemon for *_, daemon in started]
 
 
 SERVE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")

@@ -80,18 +80,18 @@ def _sandbox(pod: PodPlan, netns: str) -> PodSandbox:
     return PodSandbox(pod.namespace, pod.name, pod_uid(pod), container_id(pod), netns)
 
 
-_runtimes: dict[tuple[int, Node], CNIRuntime] = {}
+_runtimes: dict[Node, CNIRuntime] = {}
 
 
 def _runtime(node: Node) -> CNIRuntime:
     """The CNI runtime as the node's kubelet/Multus has it: plugins, cache and namespaces
-    of the node. One per node and process, kept for the process's life (its plugin lookups
-    and its handle on the node's filesystem are reused pod after pod); the lab's processes
-    that attach pods are short-lived children of ``up``."""
-    key = (os.getpid(), node)  # a forked worker makes its own
-    found = _runtimes.get(key)
+    of the node. One per node, kept for the process's life (its plugin lookups and its
+    handle on the node's filesystem are reused pod after pod); made in ``up``'s process
+    before the attach workers fork (``ask_versions``), so each worker inherits them with
+    their handles instead of forking a child per node to get one of its own."""
+    found = _runtimes.get(node)
     if found is None:
-        found = _runtimes[key] = CNIRuntime(
+        found = _runtimes[node] = CNIRuntime(
             [CNI_PATH],
             node.dir("/var/lib/cni"),
             node=NodeNamespaces(netns=node.netns, mntns=node.mntns),
@@ -101,12 +101,13 @@ def _runtime(node: Node) -> CNIRuntime:
 
 
 def ask_versions(
-    plan: Plan, todo: Sequence[PodPlan], node: Node, cluster_network: Mapping[str, Any]
+    plan: Plan, todo: Sequence[PodPlan], nodes: Sequence[Node], cluster_network: Mapping[str, Any]
 ) -> None:
     """Ask every plugin the pods of ``todo`` run for its CNI versions once, in this
-    process (through ``node``'s runtime): attach workers forked after it inherit the
-    answers, kept by plugin file (the same on every node), instead of each asking for
-    itself with a plugin process of its own."""
+    process (through the first node's runtime), and find them on the other ``nodes``:
+    attach workers forked after it inherit the answers, kept by plugin file (the same on
+    every node), and each node's runtime, instead of each asking for itself with a plugin
+    process of its own."""
     kinds: dict[str, None] = {}
     for pod in todo:
         try:
@@ -117,7 +118,8 @@ def ask_versions(
             for conf in delegate.config.get("plugins") or [delegate.config]:
                 if isinstance(conf, dict) and isinstance(conf.get("type"), str):
                     kinds[conf["type"]] = None
-    _runtime(node).ask_versions(kinds)
+    for node in nodes:
+        _runtime(node).ask_versions(kinds)
 
 
 def stop_process(

@@ -148,9 +148,17 @@ def stop_recorded(
     PID + start time, its token and the lab's token, default ``$MULTIHOME_LAB``, in its
     environment); found by its token when the PID was never recorded. An entry without a
     token can prove nothing: its process is left alone. True if one was stopped."""
+    stopped = False
+    for pid, started in _proven(entry, lab_token):
+        stopped = _stop(pid, started, timeout) or stopped
+    return stopped
+
+
+def _proven(entry: Mapping[str, Any], lab_token: str | None) -> list[tuple[int, int]]:
+    """``(pid, start time)`` of the running processes that prove they are the entry's."""
     token = entry.get("token")
     if not isinstance(token, str) or not token:
-        return False
+        return []
     lab = lab_token if lab_token is not None else os.environ.get(ENV_LAB)
     env = {ENV_TOKEN: token, **({ENV_LAB: lab} if lab else {})}
     candidates: list[tuple[int, int | None]]
@@ -158,15 +166,50 @@ def stop_recorded(
         try:
             candidates = [(int(entry["pid"]), int(entry["start_time"]))]
         except (TypeError, ValueError):
-            return False
+            return []
     else:
         candidates = [(pid, ns.start_time(pid)) for pid in find_by_token(token)]
-    stopped = False
+    found = []
     for pid, started in candidates:
         ns.reap(pid)
         if started is not None and proves(pid, started, env):
-            stopped = _stop(pid, started, timeout) or stopped
-    return stopped
+            found.append((pid, started))
+    return found
+
+
+def stop_all_recorded(
+    entries: Sequence[Mapping[str, Any]], timeout: float = 2.0, lab_token: str | None = None
+) -> int:
+    """``stop_recorded`` for many entries at once: each proven process gets its SIGTERM
+    (in ``entries``' order), then they are waited for together, SIGKILL for those still
+    there after ``timeout`` (a lab's 1000 pods' processes one after the other waited
+    ~2 ms each for their end). How many were stopped."""
+    targets = [found for entry in entries for found in _proven(entry, lab_token)]
+    proven = targets
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        proven = [(pid, started) for pid, started in proven if ns.is_running(pid, started)]
+        for pid, _ in proven:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+                if sig == signal.SIGTERM:  # one frozen by a fault (SIGSTOP) must see it now
+                    os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + wait
+        delay = 0.0005
+        left = list(proven)
+        while left:
+            for pid, _ in left:
+                ns.reap(pid)
+            left = [(pid, started) for pid, started in left if ns.is_running(pid, started)]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        if not left:
+            break
+    survivors = [pid for pid, started in proven if ns.is_running(pid, started)]
+    if survivors:
+        raise ProcessError(f"processes {survivors} survived SIGKILL")
+    return len(targets)
 
 
 def log_tail(path: str, lines: int = 3) -> str:

@@ -234,8 +234,7 @@ def _realize(
         needing = dhcp_nodes(placed)
         if needing:
             progress(Step("dhcp daemons"))
-        for node_name in needing:
-            daemons.start_dhcp_daemon(made[node_name], lab_dir, record)
+        daemons.start_dhcp_daemons([made[n] for n in needing], lab_dir, record)
 
         statuses = attach_pods(plan, placed, made, lab_dir, record, progress, keep_going)
     return {
@@ -312,7 +311,8 @@ def attach_pods(
 
     if todo and todo[0].node is not None:
         first = todo[0].node
-        pods.ask_versions(plan, todo, made[first], canal.conflist(plan.node(first)))
+        on = [made[n] for n in dict.fromkeys(p.node for p in todo if p.node in made)]
+        pods.ask_versions(plan, todo, on, canal.conflist(plan.node(first)))
     try:
         return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
     finally:

@@ -334,8 +334,7 @@ class LabState:
             objects = self.objects()
             # processes first (newest first), then the sandbox with all that is inside
             procs = [v for (kind, _), v in objects.items() if kind == "process"]
-            for entry in reversed(procs):
-                processes.stop_recorded(entry, timeout=timeout, lab_token=token)
+            processes.stop_all_recorded(list(reversed(procs)), timeout=timeout, lab_token=token)
             for (kind, _), entry in objects.items():
                 if kind != "sandbox":
                     continue

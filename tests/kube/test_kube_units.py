@@ -279,3 +279,24 @@ def test_events_of_pods(view: LabView) -> None:
     )
     assert sum(1 for e in events if match(e)) == 3
     assert len({e["metadata"]["name"] for e in events}) == len(events)
+
+
+def test_network_status_text_follows_the_entries_across_readings() -> None:
+    """The annotation's text is kept across readings by the entries it says: a reading where
+    a pod's lease changed says the new address, byte for byte as Multus would."""
+    plan = build_plan(load_lab(None))
+    status = _status(plan)
+    first = LabView(status, json.loads(plan.to_json()), "1")
+    again = json.loads(json.dumps(status))
+    built = next(p for p in again["pods"] if p["name"] == "net-tools")
+    built["network_status"][1]["ips"] = ["172.16.50.77"]
+    second = LabView(again, json.loads(plan.to_json()), "2")
+    texts = []
+    for reading in (first, second):
+        pod = next(p for p in reading.pods() if p["metadata"]["name"] == "net-tools")
+        texts.append(pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"])
+    assert texts[0] == format_network_status(
+        next(p for p in status["pods"] if p["name"] == "net-tools")["network_status"]
+    )
+    assert texts[1] == format_network_status(built["network_status"])
+    assert "172.16.50.77" in texts[1] and "172.16.50.77" not in texts[0]

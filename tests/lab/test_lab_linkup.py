@@ -71,7 +71,18 @@ def pod() -> Iterator[str]:
         yield name
 
 
-def test_named_links_are_set_up_as_they_appear(pod: str) -> None:
+@pytest.mark.parametrize("way", ["thread", "fork"])
+def test_named_links_are_set_up_as_they_appear(
+    pod: str, way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a thread; in a forked child where threads can't start (a process that joined
+    the lab's PID namespace)."""
+    if way == "fork":
+
+        def refuse(self: threading.Thread) -> None:
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(threading.Thread, "start", refuse)
     threads = threading.active_count()
     with LinkUpWatcher(netns_path(pod), names=["net1", "net2"]) as watcher:
         ip(pod, "link", "add", "net1", "type", "veth", "peer", "name", "other0")

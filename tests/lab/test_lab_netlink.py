@@ -153,3 +153,97 @@ def test_macvlan_on_a_bridge_port(make_sandbox: MakeSandbox) -> None:
             return host.link_names()
 
     assert sb.call(work) == ["eth0", "lo", "uplink"]
+
+
+def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> None:
+    """The reads that go over the plain socket (links, addresses, routes, route get,
+    neighbours, set up, permanent entries and their removal) agree with pyroute2's
+    decoding of the same kernel objects."""
+    sb = make_sandbox("rawnl")
+
+    def work() -> dict[str, object]:
+        out: dict[str, object] = {}
+        with netlink.Netlink() as nl:
+            top = nl.here()
+            top.add_bridge("vlan50")
+            node = nl.ns(netlink.create_netns("node"))
+            top.add_veth("n1-ens224", "ens224", peer_ns=node, master="vlan50", mtu=1400)
+            node.set_link("lo", up=True)
+            node.set_link("ens224", up=True)
+            node.add_address("ens224", "172.16.50.11/24")
+            node.add_address("ens224", "fd00:50::11/64")
+            node.add_route("10.9.0.0/16", via="172.16.50.1", dev="ens224")
+            node.add_route("default", via="172.16.50.254", dev="ens224")
+            node.set_neighbours([("172.16.50.1", "02:00:00:00:00:01", "ens224"),
+                                 ("fd00:50::1", "02:00:00:00:00:02", "ens224")])  # fmt: skip
+            ipr = node._ipr  # pyroute2's view, for comparison
+            names = {int(x["index"]): x.get_attr("IFLA_IFNAME") for x in ipr.get_links()}
+            out["links"] = sorted(
+                (x.name, x.index, x.mac, x.up, x.mtu, x.kind, x.master, x.addresses)
+                for x in node.links()
+            )
+            addrs: dict[int, list[str]] = {}
+            for a in ipr.get_addr():
+                local = a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS")
+                addrs.setdefault(int(a["index"]), []).append(f"{local}/{a['prefixlen']}")
+            out["links_pyroute2"] = sorted(
+                (
+                    x.get_attr("IFLA_IFNAME"),
+                    int(x["index"]),
+                    x.get_attr("IFLA_ADDRESS"),
+                    bool(x["flags"] & 1),
+                    x.get_attr("IFLA_MTU"),
+                    (
+                        x.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_KIND")
+                        if x.get_attr("IFLA_LINKINFO")
+                        else None
+                    ),
+                    names.get(x.get_attr("IFLA_MASTER")) if x.get_attr("IFLA_MASTER") else None,
+                    tuple(addrs.get(int(x["index"]), ())),
+                )
+                for x in ipr.get_links()
+            )
+            out["routes"] = sorted(str(r) for r in node.routes())
+            out["routes_pyroute2"] = sorted(
+                str(
+                    {
+                        "dst": f"{r.get_attr('RTA_DST')}/{r['dst_len']}"
+                        if r.get_attr("RTA_DST")
+                        else "default",
+                        "via": r.get_attr("RTA_GATEWAY"),
+                        "dev": names.get(r.get_attr("RTA_OIF")),
+                    }
+                )
+                for r in ipr.get_routes(family=2, table=254)
+            )
+            out["route_to"] = node.route_to("10.9.1.1")
+            out["unreachable"] = nl.ns(netlink.create_netns("empty")).route_to("10.9.1.1")
+            out["neigh"] = sorted(
+                (n.dst, n.dev, n.mac, n.permanent) for n in node.neighbours() if n.permanent
+            )
+            node.delete_neighbours([("172.16.50.1", "ens224"), ("172.16.50.99", "ens224")])
+            out["after_delete"] = sorted(n.dst for n in node.neighbours() if n.permanent)
+            node.set_link("ens224", up=False)
+            out["down"] = node.is_up("ens224")
+            try:
+                node.index("nosuch0")
+            except netlink.NetlinkError as exc:
+                out["missing"] = exc.errno
+        return out
+
+    r = sb.call(work)
+    assert r["links"] == r["links_pyroute2"]
+    assert ("ens224", True, 1400, "veth", ("172.16.50.11/24", "fd00:50::11/64")) in [
+        (x[0], x[3], x[4], x[5], x[7][:2]) for x in r["links"]
+    ]
+    assert r["routes"] == r["routes_pyroute2"]
+    assert len(r["routes"]) == 3  # the subnet, 10.9/16 and the default
+    assert r["route_to"] == {"dev": "ens224", "via": "172.16.50.1", "src": "172.16.50.11"}
+    assert r["unreachable"] is None
+    assert r["neigh"] == [
+        ("172.16.50.1", "ens224", "02:00:00:00:00:01", True),
+        ("fd00:50::1", "ens224", "02:00:00:00:00:02", True),
+    ]
+    assert r["down"] is False
+    assert r["after_delete"] == ["fd00:50::1"]
+    assert r["missing"] == errno.ENODEV

@@ -190,3 +190,30 @@ def test_bad_argv_is_refused() -> None:
     for bad in ([], "sleep 1", ["no-such-command-xyz"], ["sleep", "1\0"]):
         with pytest.raises(ProcessError):
             processes.start("bad", bad)  # type: ignore[arg-type]
+
+
+def test_stop_all_recorded_stops_together(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    """Many recorded processes at once: each proven one is stopped (a stubborn one by
+    SIGKILL after the timeout, the others at once), an impostor entry is left alone, and
+    the wait is one timeout, not one per process."""
+    sb = make_sandbox("stop-all")
+    stubborn_log = tmp_path / "trap.log"
+    stubborn = _start_in_node(sb.call, ["sh", "-c", TRAP_TERM], str(stubborn_log))["daemon"]
+
+    def more() -> list[dict[str, Any]]:
+        path = netlink.netns_path("node")
+        return [processes.start(f"d{i}", ["sleep", "300"], netns=path).to_dict() for i in range(5)]
+
+    sleepers = sb.call(more)
+    impostor = dict(sleepers[0], start_time=sleepers[0]["start_time"] - 1)
+    daemons = [Daemon.from_dict(d) for d in [stubborn, *sleepers]]
+    try:
+        _wait_for(stubborn_log, "started")
+        t0 = time.monotonic()
+        lab = os.environ.get(processes.ENV_LAB, "")
+        assert processes.stop_all_recorded([impostor, stubborn, *sleepers], 0.3, lab) == 6
+        assert 0.3 <= time.monotonic() - t0 < 3
+        assert not any(d.alive() for d in daemons)
+    finally:
+        for d in daemons:
+            d.stop(timeout=0.1)
