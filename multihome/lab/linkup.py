@@ -157,7 +157,7 @@ class LinkUpWatcher:
         ipr: Any = None
         try:
             try:
-                from pyroute2 import IPRoute
+                from pyroute2.iproute.linux import IPRoute
                 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
                 _enter(self.netns)

@@ -12,26 +12,71 @@ Everything here runs inside the lab's sandbox (a process that entered it): the p
 the sandbox's (its own ``/run/netns``), and the calling thread's network namespace is
 switched only for the moment a socket or a /proc/sys/net file is opened, then restored.
 Errors are ``NetlinkError`` naming the namespace, the operation and the object.
+
+pyroute2 is loaded by its parts (``_parts_of_pyroute2``): its package's ``__init__``
+imports the whole library (conntrack, ethtool, IPDB, NDB, ...), some 60 modules and tens of
+ms of every ``up`` that the lab never uses; it runs when something asks the package for a
+name that is not loaded (``from pyroute2 import NDB``), so other users see it whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
+import importlib.util
 import ipaddress
 import os
 import re
 import subprocess
+import sys
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError
-
 from . import ns
 from .names import check_ifname, check_name, check_sysctl
+
+
+def _parts_of_pyroute2() -> None:
+    """Let ``import pyroute2.x.y`` load x.y without running pyroute2/__init__.py first: the
+    package is a module that loads a part asked for by name (``from pyroute2 import
+    config``) and runs that ``__init__`` at the first lookup of any other name it lacks."""
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    loader = spec.loader if spec is not None else None
+    if spec is None or spec.submodule_search_locations is None or loader is None:
+        return  # the import below says what is wrong
+    get_code: Any = getattr(loader, "get_code", None)
+    if get_code is None:
+        return
+
+    class _Package(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            if importlib.util.find_spec(f"pyroute2.{name}") is not None:  # a part: load it
+                return importlib.import_module(f"pyroute2.{name}")
+            self.__class__ = types.ModuleType  # type: ignore[assignment]  # once, then whole
+            exec(get_code("pyroute2"), self.__dict__)
+            return getattr(self, name)
+
+    package = _Package("pyroute2")
+    package.__spec__ = spec
+    package.__loader__ = loader
+    package.__file__ = spec.origin
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__package__ = "pyroute2"
+    sys.modules["pyroute2"] = package
+
+
+_parts_of_pyroute2()
+
+from pyroute2.iproute.linux import IPRoute  # noqa: E402
+from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError  # noqa: E402
 
 NETNS_DIR = "/run/netns"
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
