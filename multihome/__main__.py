@@ -7,7 +7,8 @@ It imports nothing before it can catch Ctrl-C, so an interrupt at any moment, st
 A command that is done leaves without the interpreter's teardown (freeing each of the
 thousand modules and their objects one by one: ~0.1 s after ``up``), once its output is
 flushed and the ``atexit`` handlers ran: the kernel frees a process's memory at once.
-Only when no other thread runs, which the teardown would wait for.
+Only when no other thread runs, which the teardown would wait for, and no profiler or
+tracer watches (``python -m cProfile`` writes its report after the command returns).
 """
 
 import os
@@ -34,12 +35,14 @@ def main() -> None:
 
 def _leave(done: SystemExit) -> None:
     """Exit with ``done``'s code at once, or raise it (a code that is a message, other
-    threads alive, output that can't be flushed: the interpreter's own exit handles it)."""
+    threads alive, a profiler, output that can't be flushed: the interpreter's own exit
+    handles it)."""
     import atexit
     import threading
 
     code = 0 if done.code is None else done.code
-    if not isinstance(code, int) or threading.active_count() > 1:
+    watched = sys.getprofile() is not None or sys.gettrace() is not None  # cProfile, ...
+    if not isinstance(code, int) or threading.active_count() > 1 or watched:
         raise done
     try:
         sys.stdout.flush()
