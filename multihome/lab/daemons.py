@@ -14,13 +14,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multihome.plan import HostPlan, NetworkPlan
 
 from . import processes, safefs
 from .names import check_name, fit
-from .nodes import CNI_BIN_DIR, Node
+
+if TYPE_CHECKING:  # nodes imports netlink (pyroute2): the lab's API server needs neither
+    from .nodes import Node
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 DHCP_SOCKET = "/run/cni/dhcp.sock"
@@ -145,6 +147,8 @@ def launch_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> Starting:
     sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
     # the 1.1.1 daemon refuses to start over a stale socket
     safefs.unlink(sock, base=node.root)
+    from .nodes import CNI_BIN_DIR
+
     name = dhcp_daemon_name(node.name)
     log = os.path.join(lab_dir, f"{name}.log")
     daemon = processes.start(

@@ -32,6 +32,8 @@ from . import (
     trunks,
 )
 from .names import dhcp_netns, fit, host_netns, switch_port
+from .placement import dhcp_nodes as dhcp_nodes  # re-exported: callers use realize.*
+from .placement import placed_pods as placed_pods
 from .state import LabState
 from .steps import Progress, Step
 
@@ -250,18 +252,6 @@ def _realize(
         "pending": [p.ref for p in plan.pods if p.node is None],
         "trunks": trunking.to_dict(),
     }
-
-
-def placed_pods(plan: Plan) -> list[PodPlan]:
-    """The pods the lab attaches: scheduled on a node, not on the host's network."""
-    return [p for p in plan.pods if p.node is not None and not p.host_network]
-
-
-def dhcp_nodes(placed: list[PodPlan]) -> list[str]:
-    """The nodes that need the CNI dhcp daemon: a pod there has dhcp IPAM."""
-    return sorted(
-        {p.node for p in placed if p.node and any("dhcp" in i.ipam_types for i in p.interfaces)}
-    )
 
 
 def attach_pods(
