@@ -256,6 +256,9 @@ def up(
 ) -> None:
     """Build the lab on this machine: segments, nodes, DHCP, hosts, pods (real kernel
     networking, real CNI plugins)."""
+    import gc
+
+    gc.disable()  # until the plan is made: bringup.up turns it on before it builds
     from multihome.display import BuildDisplay
     from multihome.lab import api
     from multihome.plan import PlanError

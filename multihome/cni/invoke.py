@@ -189,6 +189,38 @@ class Invoker:
         )
         return self._exec(plugin, command, env, stdin, deadline)
 
+    def ask_versions(self, plugins: Sequence[Plugin]) -> None:
+        """:meth:`supported_versions` of each of ``plugins`` not asked yet, their processes
+        run side by side (no threads: a process that entered a PID namespace can't make
+        any). A plugin that fails is left to the call that needs it, which reports it."""
+        with _versions_lock:
+            todo = [p for p in dict.fromkeys(plugins) if p.key not in _versions]
+        env = dict(os.environ, CNI_COMMAND="VERSION")
+        stdin = json.dumps({"cniVersion": CURRENT_VERSION}).encode()
+        deadline = Deadline.after(self.timeout)
+        running: list[tuple[Plugin, subprocess.Popen[bytes], float]] = []
+        try:
+            for plugin in todo:
+                with contextlib.suppress(CNIError):
+                    proc, started = self._spawn(plugin, "VERSION", env, deadline)
+                    running.append((plugin, proc, started))
+                    pipe, proc.stdin = proc.stdin, None  # said now, all at once
+                    assert pipe is not None
+                    with contextlib.suppress(OSError):  # fits in the pipe: never blocks
+                        os.write(pipe.fileno(), stdin)
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            while running:
+                plugin, proc, started = running.pop(0)  # _finish reaps it, come what may
+                with contextlib.suppress(CNIError):
+                    out = self._finish(plugin, "VERSION", proc, started, b"", deadline)
+                    versions = _parse_version_info(out, plugin)
+                    with _versions_lock:
+                        _versions[plugin.key] = versions
+        finally:
+            for _, proc, _ in running:  # interrupted: leave no plugin behind
+                _kill_group(proc)
+
     def _exec(
         self,
         plugin: Plugin,
@@ -199,6 +231,12 @@ class Invoker:
     ) -> bytes:
         if deadline is None:
             deadline = Deadline.after(self.timeout)
+        proc, started = self._spawn(plugin, command, env, deadline)
+        return self._finish(plugin, command, proc, started, stdin, deadline)
+
+    def _spawn(
+        self, plugin: Plugin, command: str, env: dict[str, str], deadline: Deadline
+    ) -> tuple[subprocess.Popen[bytes], float]:
         if deadline.remaining() <= 0:
             raise CNITimeout(
                 RUNTIME_FAILURE,
@@ -246,6 +284,17 @@ class Invoker:
                 plugin=plugin.type,
                 command=command,
             ) from exc
+        return proc, started
+
+    def _finish(
+        self,
+        plugin: Plugin,
+        command: str,
+        proc: subprocess.Popen[bytes],
+        started: float,
+        stdin: bytes,
+        deadline: Deadline,
+    ) -> bytes:
         try:
             out, err = proc.communicate(stdin, timeout=max(deadline.remaining(), 0.0))
         except subprocess.TimeoutExpired:

@@ -256,12 +256,14 @@ class CNIRuntime:
         """Ask each plugin of ``kinds`` for its versions (VERSION) now, so that later calls,
         in this process and in processes forked from it, reuse the answer (kept by plugin
         file). A plugin that can't be found or doesn't answer is left to the call that
-        needs it, which reports it."""
+        needs it, which reports it. The plugins run side by side."""
+        found = []
         for kind in kinds:
             try:
-                self._invoker.supported_versions(self._invoker.locate(kind, "VERSION"))
+                found.append(self._invoker.locate(kind, "VERSION"))
             except CNIError:
                 continue
+        self._invoker.ask_versions(found)
 
     # -- helpers ---------------------------------------------------------------------------
 

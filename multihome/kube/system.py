@@ -24,7 +24,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from multihome.lab.realize import dhcp_nodes, placed_pods
+from multihome.lab.placement import dhcp_nodes, placed_pods
 from multihome.plan import Plan
 from multihome.plan.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
 from multihome.render import dhcp as dhcp_render

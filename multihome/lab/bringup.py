@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -59,6 +60,7 @@ def up(
     if is_running:
         return _reconcile(state, lab_file, progress, keep_going)
     plan = _checked_plan(lab_file, None)
+    _collect_again()
     started = time.monotonic()
     try:
         state.acquire()
@@ -118,6 +120,15 @@ def _placed(state: LabState) -> dict[str, str]:
     return {f"{p['namespace']}/{p['name']}": p["node"] for p in data["pods"]}
 
 
+def _collect_again() -> None:
+    """The cyclic garbage collector back on, if the caller (the CLI's ``up``) held it off
+    through the start-up: what was made so far is frozen out of its passes. Before the
+    build, whose forked processes run long at scale."""
+    if not gc.isenabled():
+        gc.enable()
+        gc.freeze()
+
+
 def _checked_plan(lab_file: LabFile, placed: dict[str, str] | None) -> Plan:
     plan = build_plan(lab_file, placed)
     try:
@@ -141,6 +152,7 @@ def _reconcile(
             raise LabError(f"lab {state.name!r} went down while up started: run up again")
         old = load_plan(state.name)
         plan = _checked_plan(lab_file, _placed(state))
+        _collect_again()
         changed = reconcile.infrastructure_changes(old, plan)
         if changed:
             raise LabError(

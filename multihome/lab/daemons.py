@@ -1,25 +1,28 @@
 """The lab's daemons: dnsmasq per DHCP network, the CNI dhcp daemon per node, and the lab's
 listeners (serve.py: hosts' services, pods' servers, Longhorn's replication endpoint). Each
 is started with :func:`processes.start` (recorded in the journal first) and waited for
-until it is ready. Their files in the lab's state (logs, leases, pages) go through
+until it is ready: ``start_*`` waits at once; ``launch_*`` returns a :class:`Starting`
+to wait for later, so that several daemons start side by side and ``up`` waits for each
+only where something needs it. Their files in the lab's state (logs, leases, pages) go through
 ``safefs``: nothing there is followed or opened unless it is a regular file of ours."""
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multihome.plan import HostPlan, NetworkPlan
 
 from . import processes, safefs
 from .names import check_name, fit
-from .nodes import CNI_BIN_DIR, Node
+
+if TYPE_CHECKING:  # nodes imports netlink (pyroute2): the lab's API server needs neither
+    from .nodes import Node
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 DHCP_SOCKET = "/run/cni/dhcp.sock"
@@ -52,6 +55,27 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 10.0) -> Non
         delay = min(delay * 2, 0.05)
 
 
+@dataclass(frozen=True)
+class Starting:
+    """A daemon started and not yet seen ready: :meth:`wait` returns it once it is."""
+
+    daemon: processes.Daemon
+    ready: Callable[[], bool]
+    what: str
+    verdict: Callable[[], None] = lambda: None
+    """Called once ``ready()`` held: raises ``DaemonError`` when that means it died."""
+
+    def wait(self, timeout: float = 10.0) -> processes.Daemon:
+        wait_for(self.ready, self.what, timeout)
+        self.verdict()
+        return self.daemon
+
+
+def wait_all(started: list[Starting]) -> list[processes.Daemon]:
+    """Wait for each of ``started`` (started side by side: the wait is the slowest's)."""
+    return [s.wait() for s in started]
+
+
 def dnsmasq_argv(net: NetworkPlan, leasefile: str) -> list[str]:
     """dnsmasq as the network's DHCP server: DHCP only (no DNS), the range and lease time,
     a router only when the lab offers one, ``--no-ping`` (static addresses are outside the
@@ -79,6 +103,11 @@ def dnsmasq_argv(net: NetworkPlan, leasefile: str) -> list[str]:
 
 
 def start_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) -> processes.Daemon:
+    return launch_dnsmasq(net, netns, lab_dir, record).wait()
+
+
+def launch_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) -> Starting:
+    """dnsmasq on ``net``; ready once it made its lease file."""
     name = fit(f"dnsmasq-{net.name}")
     leasefile = os.path.join(lab_dir, f"{name}.leases")
     log = os.path.join(lab_dir, f"{name}.log")
@@ -92,10 +121,15 @@ def start_dnsmasq(net: NetworkPlan, netns: str, lab_dir: str, record: Recorder) 
     daemon = processes.start(
         name, dnsmasq_argv(net, leasefile), netns=netns, log=log, record=record
     )
-    wait_for(lambda: os.path.exists(leasefile) or not daemon.alive(), f"dnsmasq on {net.name}")
-    if not daemon.alive():
-        raise DaemonError(f"dnsmasq on {net.name} exited: {processes.log_tail(log)}")
-    return daemon
+
+    def verdict() -> None:
+        if not daemon.alive():
+            raise DaemonError(f"dnsmasq on {net.name} exited: {processes.log_tail(log)}")
+
+    def ready() -> bool:
+        return os.path.exists(leasefile) or not daemon.alive()
+
+    return Starting(daemon, ready, f"dnsmasq on {net.name}", verdict)
 
 
 def dhcp_daemon_name(node: str) -> str:
@@ -104,36 +138,30 @@ def dhcp_daemon_name(node: str) -> str:
 
 
 def start_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> processes.Daemon:
-    """The CNI dhcp daemon on ``node``, socket at the node's ``/run/cni/dhcp.sock``."""
-    return start_dhcp_daemons([node], lab_dir, record)[0]
+    return launch_dhcp_daemon(node, lab_dir, record).wait()
 
 
-def start_dhcp_daemons(
-    nodes: Sequence[Node], lab_dir: str, record: Recorder
-) -> list[processes.Daemon]:
-    """``start_dhcp_daemon`` on each node: all started, then their sockets waited for
-    together (at 100 nodes, one by one waited ~25 ms each for a daemon to listen)."""
-    started = []
-    for node in nodes:
-        sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
-        # the 1.1.1 daemon refuses to start over a stale socket
-        safefs.unlink(sock, base=node.root)
-        name = dhcp_daemon_name(node.name)
-        log = os.path.join(lab_dir, f"{name}.log")
-        daemon = processes.start(
-            name,
-            [os.path.join(CNI_BIN_DIR, "dhcp"), "daemon", "-socketpath", DHCP_SOCKET],
-            netns=node.netns,
-            mntns=node.mntns,
-            log=log,
-            record=record,
-        )
-        started.append((node, sock, log, daemon))
-    for node, sock, log, _ in started:
-        wait_for(
-            functools.partial(os.path.exists, sock), f"the dhcp daemon on {node.name} (see {log})"
-        )
-    return [daemon for *_, daemon in started]
+def launch_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> Starting:
+    """The CNI dhcp daemon on ``node``, socket at the node's ``/run/cni/dhcp.sock``; ready
+    once the socket is there."""
+    sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
+    # the 1.1.1 daemon refuses to start over a stale socket
+    safefs.unlink(sock, base=node.root)
+    from .nodes import CNI_BIN_DIR
+
+    name = dhcp_daemon_name(node.name)
+    log = os.path.join(lab_dir, f"{name}.log")
+    daemon = processes.start(
+        name,
+        [os.path.join(CNI_BIN_DIR, "dhcp"), "daemon", "-socketpath", DHCP_SOCKET],
+        netns=node.netns,
+        mntns=node.mntns,
+        log=log,
+        record=record,
+    )
+    return Starting(
+        daemon, lambda: os.path.exists(sock), f"the dhcp daemon on {node.name} (see {log})"
+    )
 
 
 SERVE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")
@@ -170,6 +198,13 @@ def start_server(
 ) -> processes.Daemon:
     """The lab's server (serve.py) in ``netns``, answering what ``serves`` lists; returns
     once every port listens."""
+    return launch_server(name, serves, netns, lab_dir, record).wait()
+
+
+def launch_server(
+    name: str, serves: Serves, netns: str, lab_dir: str, record: Recorder
+) -> Starting:
+    """:func:`start_server` without the wait: ready once every port listens."""
     check_name(name)
     root = os.path.join(lab_dir, "www", name)
     safefs.makedirs(root, base=lab_dir, mode=0o755)
@@ -187,10 +222,15 @@ def start_server(
         argv += ["--udp", str(port)]
     log = os.path.join(lab_dir, f"{name}.log")
     daemon = processes.start(name, argv, netns=netns, log=log, record=record)
-    wait_for(lambda: os.path.exists(ready) or not daemon.alive(), f"{name} (see {log})")
-    if not os.path.exists(ready):
-        raise DaemonError(f"{name} did not start: {processes.log_tail(log)}")
-    return daemon
+
+    def verdict() -> None:
+        if not os.path.exists(ready):
+            raise DaemonError(f"{name} did not start: {processes.log_tail(log)}")
+
+    def listening() -> bool:
+        return os.path.exists(ready) or not daemon.alive()
+
+    return Starting(daemon, listening, f"{name} (see {log})", verdict)
 
 
 def host_serves(host: HostPlan) -> Serves:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from pyroute2 import IPRoute
+from pyroute2.iproute.linux import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError
 
 from . import ns
@@ -213,9 +213,11 @@ _PROBES: dict[str, dict[str, Any]] = {
 
 
 def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
-    """For each link kind, None when this kernel creates one, else why not. Makes and
-    deletes throwaway links in the calling thread's network namespace: call it in a
-    namespace made for the purpose."""
+    """For each link kind, None when this kernel creates one, else why not. Makes throwaway
+    links in the calling thread's network namespace and leaves them there: call it in a
+    namespace made for the purpose, which takes them along when its last process exits
+    (deleting each would wait for the kernel's RCU grace periods: ~30 ms a link). A kind
+    that needs a parent gets a veth of its own (ipvlan refuses a macvlan's parent)."""
     here_ns = os.stat(ns.ns_file("thread-self", "net")).st_ino
     try:
         host_ns = os.stat("/proc/1/ns/net").st_ino
@@ -225,24 +227,19 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
         raise NetlinkError("refusing to probe link kinds in the host's network namespace")
     found: dict[str, str | None] = {}
     with NetNS(ns.ns_file("thread-self", "net")) as here:
-        here.add_veth("mhprobe0", "mhprobe1")
-        try:
-            for kind in kinds:
-                options = dict(_PROBES.get(kind, {}))
-                spec: dict[str, Any] = {"ifname": "mhprobe-k", "kind": options.pop("kind", kind)}
-                if options.pop("parent", False):
-                    spec["link"] = here.index("mhprobe0")
-                spec.update(options)
-                try:
-                    here._ipr.link("add", **spec)
-                except _PyrNetlinkError as exc:
-                    found[kind] = f"{exc.args[-1]} (errno {exc.code})"
-                else:
-                    found[kind] = None
-                    here._forget("mhprobe-k")
-                    here.delete_link("mhprobe-k")
-        finally:
-            here.delete_link("mhprobe0")
+        for n, kind in enumerate(kinds):
+            options = dict(_PROBES.get(kind, {}))
+            spec: dict[str, Any] = {"ifname": f"mhprobe-k{n}", "kind": options.pop("kind", kind)}
+            if options.pop("parent", False):
+                here.add_veth(f"mhprobe{n}a", f"mhprobe{n}b")
+                spec["link"] = here.index(f"mhprobe{n}a")
+            spec.update(options)
+            try:
+                here._ipr.link("add", **spec)
+            except _PyrNetlinkError as exc:
+                found[kind] = f"{exc.args[-1]} (errno {exc.code})"
+            else:
+                found[kind] = None
     return found
 
 

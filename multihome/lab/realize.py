@@ -33,6 +33,8 @@ from . import (
     trunks,
 )
 from .names import dhcp_netns, fit, host_netns, switch_port
+from .placement import dhcp_nodes as dhcp_nodes  # re-exported: callers use realize.*
+from .placement import placed_pods as placed_pods
 from .state import LabState
 from .steps import Progress, Step
 
@@ -196,6 +198,9 @@ def _realize(
         neighbours.between_nodes(nl, plan, {n: m.netns for n, m in made.items()})
 
         progress(Step("hosts"))
+        # daemons start side by side; each is waited for where something needs it: DHCP
+        # before the pods, the hosts' servers before up returns
+        servers: list[daemons.Starting] = []
         for index, host in enumerate(plan.hosts):
             name = host_netns(host.name)
             record("netns", name, path=netlink.netns_path(name), host=host.name)
@@ -213,9 +218,12 @@ def _realize(
                 nl.ns(path).add_route("default", via=str(gateway), dev=host.nics[0].name)
             serves = daemons.host_serves(host)
             if serves:
-                daemons.start_server(fit(f"serve-{host.name}"), serves, path, lab_dir, record)
+                servers.append(
+                    daemons.launch_server(fit(f"serve-{host.name}"), serves, path, lab_dir, record)
+                )
 
         progress(Step("dhcp servers"))
+        dhcp: list[daemons.Starting] = []
         for index, net in enumerate(plan.networks):
             if net.dhcp is None:
                 continue
@@ -228,32 +236,23 @@ def _realize(
                 nl, plan, state, path, f"d{index}", None,
                 ifname="eth0", network=net.name, address=address,
             )  # fmt: skip
-            daemons.start_dnsmasq(net, path, lab_dir, record)
+            dhcp.append(daemons.launch_dnsmasq(net, path, lab_dir, record))
 
         placed = placed_pods(plan)
         needing = dhcp_nodes(placed)
         if needing:
             progress(Step("dhcp daemons"))
-        daemons.start_dhcp_daemons([made[n] for n in needing], lab_dir, record)
+        for node_name in needing:
+            dhcp.append(daemons.launch_dhcp_daemon(made[node_name], lab_dir, record))
+        daemons.wait_all(dhcp)
 
         statuses = attach_pods(plan, placed, made, lab_dir, record, progress, keep_going)
+        daemons.wait_all(servers)
     return {
         "pods": statuses,
         "pending": [p.ref for p in plan.pods if p.node is None],
         "trunks": trunking.to_dict(),
     }
-
-
-def placed_pods(plan: Plan) -> list[PodPlan]:
-    """The pods the lab attaches: scheduled on a node, not on the host's network."""
-    return [p for p in plan.pods if p.node is not None and not p.host_network]
-
-
-def dhcp_nodes(placed: list[PodPlan]) -> list[str]:
-    """The nodes that need the CNI dhcp daemon: a pod there has dhcp IPAM."""
-    return sorted(
-        {p.node for p in placed if p.node and any("dhcp" in i.ipam_types for i in p.interfaces)}
-    )
 
 
 def attach_pods(

@@ -146,7 +146,7 @@ def _netlink_socket_in(netns: str) -> socket.socket:
 
 @contextmanager
 def _ipr_in(netns: str) -> Iterator[Any]:
-    from pyroute2 import IPRoute
+    from pyroute2.iproute.linux import IPRoute
 
     sock = _netlink_socket_in(netns)
     try:

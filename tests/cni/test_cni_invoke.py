@@ -249,6 +249,28 @@ def test_validate_network_list(fakes: Fakes, fake_runtime: CNIRuntime) -> None:
     assert "plugins[1].type: incompatible CNI versions" in text
 
 
+def test_versions_asked_side_by_side(
+    fakes: Fakes, fake_runtime: CNIRuntime, tmp_path: Path
+) -> None:
+    """ask_versions runs several plugins' VERSION at once; each answer is kept for its own
+    plugin (a later ADD negotiates with it, without asking again), and a plugin whose
+    VERSION fails is left to the call that needs it, which reports it."""
+    fakes.add("old", supported=["0.3.1", "0.4.0"])
+    fakes.add("new")
+    broken = fakes.dir / "broken"
+    broken.write_text("#!/bin/sh\necho garbage\nexit 3\n")
+    broken.chmod(0o755)
+    fake_runtime.ask_versions(["old", "new", "broken", "old"])
+    assert sorted(c["plugin"] for c in fakes.calls("VERSION")) == ["new", "old"]
+    fake_runtime.add_network_list(net_of({"type": "old"}), fake_rt())
+    fake_runtime.add_network_list(net_of({"type": "new"}), fake_rt(container_id="c2"))
+    sent = {c["plugin"]: c["stdin"]["cniVersion"] for c in fakes.calls("ADD")}
+    assert sent == {"old": "0.4.0", "new": "1.0.0"}
+    assert len(fakes.calls("VERSION")) == 2
+    with pytest.raises(CNIError):
+        fake_runtime.add_network_list(net_of({"type": "broken"}), fake_rt(container_id="c3"))
+
+
 def test_versions_asked_once_serve_forked_children(fakes: Fakes, fake_runtime: CNIRuntime) -> None:
     """ask_versions asks each plugin once; a process forked after it (the lab's attach
     workers) runs ADD without asking again; a plugin that is missing is left to the call
