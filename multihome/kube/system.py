@@ -1,7 +1,7 @@
 """The RKE2 charts' own kube-system DaemonSets the lab serves, and their pods per node:
 rke2-canal's (calico-node + kube-flannel), rke2-multus's and the CNI dhcp daemon's, as the
 charts of the lab's RKE2 version make them (read from rancher/rke2-charts' templates and
-values; ``plan.rke2_releases`` says which rke2-multus chart a version ships, ``render.dhcp``
+values; ``plan.rke2_releases`` says which rke2-multus chart a version ships, ``plan.charts``
 whose dhcp DaemonSet runs, the chart's ``rke2-multus-dhcp`` or multihome's own).
 
 Each pod is the DaemonSet's on one node (the dhcp daemon's only where the lab runs one: on
@@ -25,11 +25,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from multihome.lab.placement import dhcp_nodes, placed_pods
-from multihome.plan import Plan
+from multihome.plan import Plan, charts
 from multihome.plan.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
-from multihome.render import dhcp as dhcp_render
-from multihome.render.rke2 import canal_values, multus_values
-from multihome.render.yamltext import dump
+from multihome.render.yamltext import dump  # the text render writes: an apply of it is a no-op
 
 if TYPE_CHECKING:
     from .objects import LabView
@@ -157,10 +155,10 @@ def _multus(chart: str) -> dict[str, Any]:
 
 def _chart_dhcp() -> dict[str, Any]:
     labels = {"tier": "node", "app": MULTUS}
-    image = dhcp_render.IMAGE
+    image = charts.IMAGE
     sock = {"name": "socketpath", "mountPath": "/host/run/cni"}
     return {
-        "metadata": {"name": dhcp_render.CHART_DAEMONSET, "labels": labels},
+        "metadata": {"name": charts.CHART_DAEMONSET, "labels": labels},
         "spec": {
             "selector": {"matchLabels": {"app": MULTUS}},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
@@ -177,7 +175,7 @@ def _chart_dhcp() -> dict[str, Any]:
                     ],
                     "containers": [
                         {"name": f"kube-{MULTUS}-dhcp", "image": image,
-                         "command": [f"{dhcp_render.CNI_BIN}/dhcp", "daemon"],
+                         "command": [f"{charts.CNI_BIN}/dhcp", "daemon"],
                          "securityContext": {"privileged": True}},
                     ],
                 },
@@ -196,9 +194,9 @@ def daemonsets_of(view: LabView) -> list[tuple[dict[str, Any], list[str], str]]:
     chart = multus_chart(plan.cluster.version)
     if "multus" in plan.cluster.cni and chart is not None:
         found.append((_multus(chart.chart), nodes, "multus"))
-    daemon = dhcp_render.dhcp_daemon(plan)
+    daemon = charts.dhcp_daemon(plan)
     if daemon is not None:
-        body = _chart_dhcp() if daemon.source == "chart" else dhcp_render.daemonset(daemon)
+        body = _chart_dhcp() if daemon.source == "chart" else charts.daemonset(daemon)
         body = {"metadata": body["metadata"], "spec": body["spec"]}
         # the lab starts the daemon only where a pod with dhcp IPAM runs: the DaemonSet's pods
         # are served on those of its nodes (a node it does not cover has none: verify fails)
@@ -223,7 +221,7 @@ def ready_on(view: LabView, what: str, node: str) -> tuple[bool, str]:
     if what == "dhcp":
         error = (view.status.get("dhcp_sockets") or {}).get(node, "not probed")
         if error is not None:
-            return False, f"{dhcp_render.SOCKET_DIR}/dhcp.sock: {error}"
+            return False, f"{charts.SOCKET_DIR}/dhcp.sock: {error}"
     return True, ""
 
 
@@ -232,7 +230,7 @@ def helmchartconfigs_of(view: LabView) -> list[dict[str, Any]]:
     render gives rke2-canal and rke2-multus, where it writes them."""
     plan = _plan(view)
     found = []
-    for chart, values in ((CANAL, canal_values(plan)), (MULTUS, multus_values(plan))):
+    for chart, values in ((CANAL, charts.canal_values(plan)), (MULTUS, charts.multus_values(plan))):
         if values is None:
             continue
         found.append(

@@ -41,7 +41,7 @@ from aiohttp import web
 
 from multihome.lab import design
 from multihome.lab.api import LabError
-from multihome.render import dhcp
+from multihome.plan import charts
 
 from . import apply as ssa
 from . import patch as patches
@@ -957,7 +957,7 @@ def _own_causes(resource: Resource, name: str, changed: list[str] | None) -> lis
         )]  # fmt: skip
     what = (
         "the CNI dhcp daemon's DaemonSet"
-        if resource.kind == "DaemonSet" and name in (dhcp.NAME, dhcp.CHART_DAEMONSET)
+        if resource.kind == "DaemonSet" and name in (charts.NAME, charts.CHART_DAEMONSET)
         else f"{resource.singular} {name!r}"
     )
     causes = [(p, f"Forbidden: the lab makes {what} from its lab file") for p in changed]

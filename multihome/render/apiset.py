@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from multihome.render import dhcp
+from multihome.plan import charts
 from multihome.render.command import Rendering
 from multihome.render.rke2 import SERVER_MANIFESTS
 
@@ -40,7 +40,7 @@ def _is_api_file(path: str) -> bool:
         return True
     # the servers' manifests directory: the HelmChartConfigs and the dhcp daemon's DaemonSet
     return path.startswith(SERVER_MANIFESTS + "/") and (
-        path.endswith("-config.yaml") or path == f"{SERVER_MANIFESTS}/{dhcp.NAME}.yaml"
+        path.endswith("-config.yaml") or path == f"{SERVER_MANIFESTS}/{charts.NAME}.yaml"
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from multihome.plan import NodePlan, Plan
+from multihome.plan import NodePlan, Plan, charts
+from multihome.plan.charts import canal_values, multus_values
 from multihome.render import dhcp
-from multihome.render.rke2 import CONFIG_PATH, canal_values, multus_values, node_dir
+from multihome.render.rke2 import CONFIG_PATH, node_dir
 from multihome.render.tree import RenderedFile
 from multihome.render.yamltext import comment, documents, dump, wrap
 
@@ -41,9 +42,9 @@ def cluster_object(plan: Plan) -> dict[str, Any]:
             "service-cidr": str(cluster.service_cidr),
         },
     }
-    daemon = dhcp.dhcp_daemon(plan)
+    daemon = charts.dhcp_daemon(plan)
     if daemon is not None and daemon.source == "own":
-        manifest = documents([dhcp.daemonset(daemon)], dhcp.header(daemon, plan, REMOVAL))
+        manifest = documents([charts.daemonset(daemon)], dhcp.header(daemon, plan, REMOVAL))
         spec["rkeConfig"]["additionalManifest"] = manifest
     return {
         "apiVersion": "provisioning.cattle.io/v1",

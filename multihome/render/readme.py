@@ -3,13 +3,12 @@ up, and the command that checks each step, with what it should show for this lab
 
 from __future__ import annotations
 
-from multihome.plan import InterfacePlan, NetworkPlan, NodePlan, Plan, PodPlan
+from multihome.plan import InterfacePlan, NetworkPlan, NodePlan, Plan, PodPlan, charts
+from multihome.plan.charts import canal_values, multus_values
 from multihome.plan.instance_managers import TYPE_LABEL
-from multihome.render import dhcp
 from multihome.render.manifests import helm_install
 from multihome.render.netplan import nameservers
 from multihome.render.rancher import registration_flags
-from multihome.render.rke2 import canal_values, multus_values
 from multihome.render.token import Token
 from multihome.render.yamltext import wrap
 
@@ -149,22 +148,22 @@ GET_NODES = _code(KUBECTL_ENV, "kubectl get nodes -o wide")
 
 def _dhcp_check(plan: Plan, rancher: bool) -> list[str]:
     """That the CNI dhcp daemon runs where DHCP pods may: its DaemonSet, its pods, the socket."""
-    daemon = dhcp.dhcp_daemon(plan)
+    daemon = charts.dhcp_daemon(plan)
     if daemon is None:
         return []
     running = daemon.running_on(plan)
     if daemon.source == "chart":
         whence = "the rke2-multus chart starts it (`manifests.dhcpDaemonSet`)"
-        selector = f"-o wide | grep {dhcp.CHART_DAEMONSET}"
+        selector = f"-o wide | grep {charts.CHART_DAEMONSET}"
     else:
         where = (
             "`spec.rkeConfig.additionalManifest` of rancher/cluster.yaml"
             if rancher
-            else f"`{dhcp.NAME}.yaml` in the servers' manifests directory"
+            else f"`{charts.NAME}.yaml` in the servers' manifests directory"
         )
         whence = f"multihome's DaemonSet starts it ({where}): {daemon.reason}"
-        selector = f"-l app.kubernetes.io/name={dhcp.NAME} -o wide"
-    pods = f"kubectl -n {dhcp.NAMESPACE} get pods {selector}"
+        selector = f"-l app.kubernetes.io/name={charts.NAME} -o wide"
+    pods = f"kubectl -n {charts.NAMESPACE} get pods {selector}"
     nads = ", ".join(f"`{n}`" for n in daemon.nads)
     return [
         *wrap(
@@ -175,7 +174,7 @@ def _dhcp_check(plan: Plan, rancher: bool) -> list[str]:
         ),
         "",
         *_code(
-            f"kubectl -n {dhcp.NAMESPACE} get ds {daemon.daemonset}",
+            f"kubectl -n {charts.NAMESPACE} get ds {daemon.daemonset}",
             pods,
         ),
         "and on each of those nodes its socket exists (pods' dhcp IPAM fails with",
@@ -296,7 +295,7 @@ def _node_steps(node: NodePlan, plan: Plan) -> list[str]:
 def _server_manifests(plan: Plan) -> bool:
     """Whether there are files for the servers' manifests directory (HelmChartConfigs, the
     dhcp daemon's DaemonSet)."""
-    daemon = dhcp.dhcp_daemon(plan)
+    daemon = charts.dhcp_daemon(plan)
     return (
         canal_values(plan) is not None
         or multus_values(plan) is not None

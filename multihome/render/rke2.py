@@ -7,6 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from multihome.plan import NodePlan, Plan
+from multihome.plan.charts import (
+    NAME,
+    NAMESPACE,
+    canal_values,
+    daemonset,
+    dhcp_daemon,
+    dhcp_nads,
+    multus_values,
+)
 from multihome.render import dhcp
 from multihome.render.token import Token
 from multihome.render.tree import RenderedFile, safe_component
@@ -23,68 +32,35 @@ def node_dir(node: NodePlan) -> str:
     return f"nodes/{safe_component(node.name)}"
 
 
-def canal_values(plan: Plan) -> dict[str, Any] | None:
-    """rke2-canal chart values: Calico and Flannel pinned to one interface (the seed's
-    "Add-On Config"), Flannel's backend; None when the cluster does not run Canal."""
-    cluster = plan.cluster
-    if "canal" not in cluster.cni:
-        return None
-    values: dict[str, Any] = {}
-    flannel: dict[str, Any] = {"backend": cluster.canal_backend}
-    if cluster.canal_iface is not None:
-        values["calico"] = {"ipAutoDetectionMethod": f"interface={cluster.canal_iface}"}
-        flannel["iface"] = cluster.canal_iface
-    values["flannel"] = flannel
-    return values
-
-
-def multus_values(plan: Plan) -> dict[str, Any] | None:
-    """rke2-multus chart values: the chart's CNI dhcp daemon when a NAD uses DHCP IPAM and
-    the version's chart can start it (``dhcp.dhcp_daemon``), whereabouts when a NAD uses it;
-    None when there is nothing to set."""
-    if "multus" not in plan.cluster.cni:
-        return None
-    ipams = {ipam for nad in plan.nads for ipam in nad.ipam_types}
-    values: dict[str, Any] = {}
-    daemon = dhcp.dhcp_daemon(plan)
-    if daemon is not None and daemon.source == "chart":
-        values["manifests"] = {"dhcpDaemonSet": True}
-    if "whereabouts" in ipams:
-        values["rke2-whereabouts"] = {"enabled": True}
-    return values or None
-
-
 def _multus_what(plan: Plan, values: dict[str, Any]) -> list[str]:
     """What the rke2-multus values do, one line each (the file's comment)."""
     lines = []
     if "manifests" in values:
-        nads = ", ".join(dhcp.dhcp_nads(plan))
+        nads = ", ".join(dhcp_nads(plan))
         lines.append(f"Multus: the chart's CNI dhcp daemon, for the dhcp IPAM of {nads}.")
     if "rke2-whereabouts" in values:
         users = ", ".join(nad.key for nad in plan.nads if "whereabouts" in nad.ipam_types)
         lines.append(f"Multus: the chart's whereabouts, for the whereabouts IPAM of {users}.")
-    daemon = dhcp.dhcp_daemon(plan)
+    daemon = dhcp_daemon(plan)
     if daemon is not None and daemon.source == "own":
-        lines.append(f"The dhcp daemon is not the chart's: see {dhcp.NAME}.yaml beside this file.")
+        lines.append(f"The dhcp daemon is not the chart's: see {NAME}.yaml beside this file.")
     return wrap(*lines)
 
 
-REMOVAL = (
-    f"remove this file from every server, then: kubectl -n {dhcp.NAMESPACE} delete ds {dhcp.NAME}"
-)
+REMOVAL = f"remove this file from every server, then: kubectl -n {NAMESPACE} delete ds {NAME}"
 
 
 def dhcp_daemonset_file(plan: Plan) -> RenderedFile | None:
     """multihome's dhcp DaemonSet for the servers' manifests directory, when the chart can't
     start the daemon."""
-    daemon = dhcp.dhcp_daemon(plan)
+    daemon = dhcp_daemon(plan)
     if daemon is None or daemon.source != "own":
         return None
     where = [
         "Copy to /var/lib/rancher/rke2/server/manifests/ on every server (RKE2 applies it).",
     ]
-    text = documents([dhcp.daemonset(daemon)], [*where, *dhcp.header(daemon, plan, REMOVAL)])
-    return RenderedFile(f"{SERVER_MANIFESTS}/{dhcp.NAME}.yaml", text, "manifests")
+    text = documents([daemonset(daemon)], [*where, *dhcp.header(daemon, plan, REMOVAL)])
+    return RenderedFile(f"{SERVER_MANIFESTS}/{NAME}.yaml", text, "manifests")
 
 
 def _helm_chart_config(chart: str, values: dict[str, Any]) -> dict[str, Any]:
