@@ -1,9 +1,11 @@
 """The one module of multihome that speaks netlink (pyroute2).
 
-A ``NetNS`` is one network namespace and the one ``IPRoute`` socket the lab uses in it,
-reused for every object: bridges, veth pairs (one end created directly in another
-namespace under its final name, the other enslaved to a bridge), addresses, routes, link
-state and counters, and the namespace's own net.* sysctls. ``Netlink`` keeps one ``NetNS``
+A ``NetNS`` is one network namespace and the sockets the lab uses in it, reused for every
+object: a plain NETLINK_ROUTE socket for the frequent reads and neighbour entries (messages
+built and parsed by pyroute2's message classes), pyroute2's ``IPRoute`` for the rest:
+bridges, veth pairs (one end created directly in another namespace under its final name,
+the other enslaved to a bridge), addresses, routes, link state, and the namespace's own
+net.* sysctls (through /proc/sys). ``Netlink`` keeps one ``NetNS``
 per path. Named namespaces (``ip netns add`` semantics: a bind mount of the namespace on
 ``/run/netns/NAME``) are made and removed by ``create_netns``/``delete_netns`` without a
 subprocess.
@@ -22,7 +24,6 @@ import ipaddress
 import os
 import re
 import socket
-import struct
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,34 @@ from types import TracebackType
 from typing import Any
 
 from pyroute2 import IPRoute
+from pyroute2.netlink import (
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_REPLACE,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
 from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError
+from pyroute2.netlink.rtnl import (
+    RTM_DELNEIGH,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETNEIGH,
+    RTM_GETROUTE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+    RTM_NEWROUTE,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+from pyroute2.netlink.rtnl.ndmsg import NUD_NOARP as NUD_NOARP
+from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT as NUD_PERMANENT
+from pyroute2.netlink.rtnl.ndmsg import ndmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from . import ns
 from .names import check_ifname, check_name, check_sysctl
@@ -122,10 +150,6 @@ def create_netns(name: str, run_dir: str = NETNS_DIR) -> str:
 
 
 _LOOPBACK_INDEX = 1  # the kernel's LOOPBACK_IFINDEX: lo is 1 in every namespace
-_RTM_NEWLINK = 16
-_NLM_F_REQUEST_ACK = 0x1 | 0x4
-_NLMSG_ERROR = 2
-_IFF_UP = 0x1
 
 
 def set_lo_up(path: str) -> None:
@@ -139,16 +163,16 @@ def set_lo_up(path: str) -> None:
     finally:
         os.close(fd)
     with sock:
-        # nlmsghdr (len, type, flags, seq, pid) + ifinfomsg (family, type, index, flags, change)
-        body = struct.pack("=BxHiII", 0, 0, _LOOPBACK_INDEX, _IFF_UP, _IFF_UP)
-        sock.send(
-            struct.pack("=IHHII", 16 + len(body), _RTM_NEWLINK, _NLM_F_REQUEST_ACK, 1, 0) + body
-        )
-        reply = sock.recv(4096)
-    kind = struct.unpack_from("=H", reply, 4)[0] if len(reply) >= 20 else None
-    code = struct.unpack_from("=i", reply, 16)[0] if kind == _NLMSG_ERROR else -errno.EPROTO
-    if code:
-        raise NetlinkError(f"{path}: set lo up: {os.strerror(-code)}", -code)
+        sock.send(_encode(_set_up(_LOOPBACK_INDEX, True), RTM_NEWLINK, NLM_F_ACK, 1))
+        reply = next(_ACKS.parse(sock.recv(4096)), None)
+    header = {} if reply is None else reply["header"]
+    if header.get("type") != NLMSG_ERROR:
+        code = errno.EPROTO  # not the acknowledgement asked for
+    elif header["error"] is not None:
+        code = _errno(header["error"])
+    else:
+        return
+    raise NetlinkError(f"{path}: set lo up: {os.strerror(code)}", code)
 
 
 def delete_netns(name: str, run_dir: str = NETNS_DIR) -> None:
@@ -171,9 +195,8 @@ def list_netns(run_dir: str = NETNS_DIR) -> list[str]:
 _RTNH_F_ONLINK = 4
 RTPROT_BOOT = 3
 RTPROT_STATIC = 4
+_RT_TABLE_MAIN = 254  # the kernel's RT_TABLE_MAIN (pyroute2 has no name for it)
 _BATCH_FROM = 8  # routes; below this, one netlink call each is cheaper than starting ip
-NUD_NOARP = 0x40
-NUD_PERMANENT = 0x80
 _NUD_NAMES = {0x01: "incomplete", 0x02: "reachable", 0x04: "stale", 0x08: "delay",
               0x10: "probe", 0x20: "failed", NUD_NOARP: "noarp",
               NUD_PERMANENT: "permanent"}  # fmt: skip
@@ -246,97 +269,77 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
     return found
 
 
-# -- rtnetlink without pyroute2: the lab's hot reads and its neighbour entries ----------------
-# pyroute2 (0.9) runs an event loop for every call: ~3-8 ms of CPU for a dump of a few links,
-# where the kernel's answer takes ~20 us. verify reads every namespace of the lab (1000 pods:
-# 1100 of them) and flushes the neighbours its probes left, and every attachment sets a few
-# permanent neighbour entries: those go over a plain socket, decoded here (what LinkInfo,
-# routes() and Neighbour hold, nothing more). Everything else stays with pyroute2.
-_NLMSG = struct.Struct("=IHHII")
-_RTA = struct.Struct("=HH")
-_IFINFO = struct.Struct("=BxHiII")
-_IFADDR = struct.Struct("=BBBBI")
-_RTMSG = struct.Struct("=BBBBBBBBI")
-_NDMSG = struct.Struct("=BxxxiHBB")
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_DUMP = 0x1, 0x4, 0x300
-_NLM_F_REPLACE, _NLM_F_CREATE = 0x100, 0x400
-_RTM_NEWLINK, _RTM_GETLINK = 16, 18
-_RTM_GETADDR = 22
-_RTM_GETROUTE = 26
-_RTM_NEWNEIGH, _RTM_DELNEIGH, _RTM_GETNEIGH = 28, 29, 30
-_IFLA_ADDRESS, _IFLA_IFNAME, _IFLA_MTU, _IFLA_STATS, _IFLA_MASTER = 1, 3, 4, 7, 10
-_IFLA_LINKINFO, _IFLA_STATS64, _IFLA_INFO_KIND = 18, 23, 1
-_IFA_ADDRESS, _IFA_LOCAL = 1, 2
-_RTA_DST, _RTA_OIF, _RTA_GATEWAY, _RTA_PREFSRC, _RTA_TABLE = 1, 4, 5, 7, 15
-_NDA_DST, _NDA_LLADDR = 1, 2
-_IFF_UP = 0x1
-_STATS_ORDER = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors",
-                "rx_dropped", "tx_dropped")  # fmt: skip
+# -- rtnetlink over a plain socket: the lab's hot reads and its neighbour entries ------------
+# pyroute2's IPRoute (0.9) runs an event loop for every call: ~3-8 ms of CPU for a dump of a
+# few links, where the kernel's answer takes ~20 us. verify reads every namespace of the lab
+# (1000 pods: 1100 of them) and flushes the neighbours its probes left, and every attachment
+# sets a few permanent neighbour entries: those go over a plain NETLINK_ROUTE socket, with no
+# event loop, but in pyroute2's own messages (ifinfmsg, ifaddrmsg, rtmsg, ndmsg), encoded by
+# them and decoded by its Marshal. Everything else goes through IPRoute.
+def _marshal(*types: int) -> Any:
+    """pyroute2's parser of rtnetlink answers, decoding only messages of ``types`` in full
+    (the others, e.g. RTM_DELLINK events, keep just their header)."""
+    marshal = MarshalRtnl()
+    marshal.msg_map = {kind: MarshalRtnl.msg_map[kind] for kind in types}
+    return marshal
 
 
-def _attrs(data: bytes, offset: int) -> dict[int, bytes]:
-    """The rtattrs from ``offset`` to the end of ``data`` (type -> payload, nested bit off)."""
-    found: dict[int, bytes] = {}
-    end = len(data)
-    while offset + 4 <= end:
-        length, kind = _RTA.unpack_from(data, offset)
-        if length < 4:
-            break
-        found[kind & 0x3FFF] = data[offset + 4 : offset + length]
-        offset += (length + 3) & ~3
+_ACKS = _marshal()  # acknowledgements and errors only
+_LINK_EVENTS = _marshal(RTM_NEWLINK)
+
+
+def _encode(msg: Any, kind: int, flags: int, seq: int) -> bytes:
+    msg["header"]["type"] = kind
+    msg["header"]["flags"] = flags | NLM_F_REQUEST
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
+
+
+def _errno(error: BaseException) -> int:
+    """The code of an error pyroute2's Marshal put in a reply's header."""
+    code = getattr(error, "code", None) or getattr(error, "errno", None)
+    return abs(int(code)) if code else errno.EPROTO
+
+
+def _set_up(index: int, up: bool) -> Any:
+    msg = ifinfmsg()
+    msg["index"] = index
+    msg["flags"] = IFF_UP if up else 0
+    msg["change"] = IFF_UP
+    return msg
+
+
+def _pick(msg: Any, *names: str) -> dict[str, Any]:
+    """The values of the attributes ``names`` of a decoded message, in one pass over its
+    attribute chain (pyroute2 decodes an attribute's value only when it is asked for)."""
+    found: dict[str, Any] = {}
+    for slot in msg["attrs"]:
+        name = slot.name
+        if name in names and name not in found:
+            found[name] = slot.value
     return found
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    data = _RTA.pack(4 + len(payload), kind) + payload
-    return data + b"\0" * (-len(data) % 4)
+_LINK_ATTRS = ("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_MTU", "IFLA_MASTER", "IFLA_LINKINFO",
+               "IFLA_STATS64", "IFLA_STATS")  # fmt: skip
 
 
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.split(b"\0", 1)[0].decode(errors="replace")
-
-
-def _hw(raw: bytes | None) -> str | None:
-    return None if not raw else ":".join(f"{b:02x}" for b in raw)
-
-
-def _ip(family: int, raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
-    return socket.inet_ntop(socket.AF_INET if family == socket.AF_INET else socket.AF_INET6, raw)
-
-
-def _u32(raw: bytes | None) -> int | None:
-    return None if raw is None or len(raw) < 4 else int.from_bytes(raw[:4], "little")
-
-
-def _stats(attrs: dict[int, bytes]) -> LinkStats:
-    raw, size = attrs.get(_IFLA_STATS64), 8
-    if raw is None:
-        raw, size = attrs.get(_IFLA_STATS), 4
-    values = dict.fromkeys(_STATS_ORDER, 0)
-    if raw is not None:
-        fmt = "=8Q" if size == 8 else "=8I"
-        values = dict(zip(_STATS_ORDER, struct.unpack_from(fmt, raw), strict=True))
-    return LinkStats(**{k: values[k] for k in LinkStats.__dataclass_fields__})
+def _stats(attrs: dict[str, Any]) -> LinkStats:
+    stats = attrs.get("IFLA_STATS64") or attrs.get("IFLA_STATS")
+    if stats is None:
+        return LinkStats(0, 0, 0, 0, 0, 0)
+    return LinkStats.from_netlink(stats)
 
 
 def new_links(data: bytes) -> list[tuple[int, int, str | None]]:
     """``(index, flags, name)`` of each RTM_NEWLINK in ``data`` (what a socket subscribed to
     RTMGRP_LINK received)."""
-    found = []
-    offset = 0
-    while offset + _NLMSG.size <= len(data):
-        length, mtype, _, _, _ = _NLMSG.unpack_from(data, offset)
-        if length < _NLMSG.size:
-            break
-        if mtype == _RTM_NEWLINK:
-            payload = data[offset + _NLMSG.size : offset + length]
-            _, _, index, flags, _ = _IFINFO.unpack_from(payload)
-            found.append((index, flags, _text(_attrs(payload, _IFINFO.size).get(_IFLA_IFNAME))))
-        offset += (length + 3) & ~3
-    return found
+    return [
+        (msg["index"], msg["flags"], msg.get_attr("IFLA_IFNAME"))
+        for msg in _LINK_EVENTS.parse(data)
+        if msg["header"]["type"] == RTM_NEWLINK
+    ]
 
 
 class Rtnl:
@@ -350,113 +353,101 @@ class Rtnl:
         )
         self.sock.bind((0, 0))
         self.seq = 0
+        self.marshal = _marshal(RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH)
 
     def close(self) -> None:
         self.sock.close()
 
-    def request(self, kind: int, flags: int, body: bytes) -> list[tuple[int, bytes]]:
-        """``(type, message without its header)`` of each answer."""
+    def request(self, msg: Any, kind: int, flags: int) -> list[Any]:
+        """Send ``msg`` as a ``kind`` request; the decoded messages of the answer."""
         self.seq += 1
         seq = self.seq
-        self.sock.send(_NLMSG.pack(_NLMSG.size + len(body), kind, flags | _NLM_F_REQUEST, seq, 0)
-                       + body)  # fmt: skip
-        found: list[tuple[int, bytes]] = []
+        self.sock.send(_encode(msg, kind, flags, seq))
+        found: list[Any] = []
         while True:
-            data = self.sock.recv(1 << 17)
-            offset = 0
-            while offset + _NLMSG.size <= len(data):
-                length, mtype, _, mseq, _ = _NLMSG.unpack_from(data, offset)
-                if length < _NLMSG.size:
-                    break
-                payload = data[offset + _NLMSG.size : offset + length]
-                offset += (length + 3) & ~3
-                if mseq != seq:
+            for reply in self.marshal.parse(self.sock.recv(1 << 17)):
+                header = reply["header"]
+                if header.get("sequence_number") != seq:
                     continue  # a late answer to an earlier request
-                if mtype == _NLMSG_DONE:
+                if header["type"] == NLMSG_DONE:
                     return found
-                if mtype == _NLMSG_ERROR:
-                    code = -int.from_bytes(payload[:4], "little", signed=True)
-                    if code:
+                if header["type"] == NLMSG_ERROR:
+                    if header.get("error") is not None:
+                        code = _errno(header["error"])
                         raise OSError(code, os.strerror(code))
                     return found  # an acknowledgement
-                found.append((mtype, payload))
-                if not flags & _NLM_F_DUMP and not flags & _NLM_F_ACK:
+                found.append(reply)
+                if not flags & NLM_F_DUMP and not flags & NLM_F_ACK:
                     return found  # a get's one reply
 
-    def links(
-        self, index: int = 0, name: str | None = None
-    ) -> list[tuple[int, int, dict[int, bytes]]]:
-        """``(index, flags, attributes)`` of every link, or of the one by index or name."""
-        body = _IFINFO.pack(0, 0, index, 0, 0)
+    def links(self, index: int = 0, name: str | None = None) -> list[Any]:
+        """The ``ifinfmsg`` of every link, or of the one by index or name."""
+        msg = ifinfmsg()
+        msg["index"] = index
         if name is not None:
-            body += _attr(_IFLA_IFNAME, name.encode() + b"\0")
-        flags = _NLM_F_DUMP if not index and name is None else 0
-        found = []
-        for mtype, payload in self.request(_RTM_GETLINK, flags, body):
-            if mtype != _RTM_NEWLINK:
-                continue
-            _, _, idx, link_flags, _ = _IFINFO.unpack_from(payload)
-            found.append((idx, link_flags, _attrs(payload, _IFINFO.size)))
-        return found
+            msg["attrs"] = [("IFLA_IFNAME", name)]
+        flags = NLM_F_DUMP if not index and name is None else 0
+        return [
+            m for m in self.request(msg, RTM_GETLINK, flags) if m["header"]["type"] == RTM_NEWLINK
+        ]
 
     def addresses(self, family: int = 0) -> list[tuple[int, int, int, str]]:
         """``(index, family, prefixlen, address)`` of every address."""
+        msg = ifaddrmsg()
+        msg["family"] = family
         found = []
-        for _, payload in self.request(_RTM_GETADDR, _NLM_F_DUMP, _IFADDR.pack(family, 0, 0, 0, 0)):
-            fam, prefixlen, _, _, index = _IFADDR.unpack_from(payload)
-            attrs = _attrs(payload, _IFADDR.size)
-            address = _ip(fam, attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS))
+        for reply in self.request(msg, RTM_GETADDR, NLM_F_DUMP):
+            attrs = _pick(reply, "IFA_LOCAL", "IFA_ADDRESS")
+            address = attrs.get("IFA_LOCAL") or attrs.get("IFA_ADDRESS")
             if address is not None:
-                found.append((index, fam, prefixlen, address))
+                found.append((reply["index"], reply["family"], reply["prefixlen"], address))
         return found
 
-    def routes(self, family: int, table: int) -> list[tuple[int, dict[int, bytes]]]:
+    def routes(self, family: int, table: int) -> list[tuple[int, dict[str, Any]]]:
         """``(dst_len, attributes)`` of the routes of ``table``."""
+        msg = rtmsg()
+        msg["family"] = family
         found = []
-        body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-        for _, payload in self.request(_RTM_GETROUTE, _NLM_F_DUMP, body):
-            _, dst_len, _, _, tab, _, _, _, _ = _RTMSG.unpack_from(payload)
-            attrs = _attrs(payload, _RTMSG.size)
-            if (_u32(attrs.get(_RTA_TABLE)) or tab) == table:
-                found.append((dst_len, attrs))
+        for reply in self.request(msg, RTM_GETROUTE, NLM_F_DUMP):
+            attrs = _pick(reply, "RTA_TABLE", "RTA_DST", "RTA_GATEWAY", "RTA_OIF")
+            if (attrs.get("RTA_TABLE") or reply["table"]) == table:
+                found.append((reply["dst_len"], attrs))
         return found
 
-    def route_get(self, address: str) -> dict[int, bytes] | None:
+    def route_get(self, address: str) -> dict[str, Any] | None:
         ip = ipaddress.ip_address(address)
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        body = _RTMSG.pack(family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
-        body += _attr(_RTA_DST, ip.packed)
-        found = self.request(_RTM_GETROUTE, 0, body)
-        return _attrs(found[0][1], _RTMSG.size) if found else None
+        msg = rtmsg()
+        msg["family"] = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        msg["dst_len"] = ip.max_prefixlen
+        msg["attrs"] = [("RTA_DST", str(ip))]
+        found = self.request(msg, RTM_GETROUTE, 0)
+        return _pick(found[0], "RTA_OIF", "RTA_GATEWAY", "RTA_PREFSRC") if found else None
 
-    def neighbours(self) -> list[tuple[int, int, int, dict[int, bytes]]]:
-        """``(family, ifindex, state, attributes)`` of every ARP and NDP entry."""
-        found = []
-        for _, payload in self.request(_RTM_GETNEIGH, _NLM_F_DUMP, _NDMSG.pack(0, 0, 0, 0, 0)):
-            family, ifindex, state, _, _ = _NDMSG.unpack_from(payload)
-            if family in (socket.AF_INET, socket.AF_INET6):
-                found.append((family, ifindex, state, _attrs(payload, _NDMSG.size)))
-        return found
+    def neighbours(self) -> list[Any]:
+        """The ``ndmsg`` of every ARP and NDP entry."""
+        found = self.request(ndmsg(), RTM_GETNEIGH, NLM_F_DUMP)
+        return [m for m in found if m["family"] in (socket.AF_INET, socket.AF_INET6)]
 
     def neighbour(self, address: str, ifindex: int, mac: str | None) -> None:
         """Replace (``mac``: a permanent entry) or delete (``mac`` None) an entry."""
         ip = ipaddress.ip_address(address)
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        state = NUD_PERMANENT if mac is not None else 0
-        body = _NDMSG.pack(family, ifindex, state, 0, 0) + _attr(_NDA_DST, ip.packed)
+        msg = ndmsg()
+        msg["family"] = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        msg["ifindex"] = ifindex
+        msg["state"] = NUD_PERMANENT if mac is not None else 0
+        msg["attrs"] = [("NDA_DST", str(ip))]
         if mac is not None:
-            body += _attr(_NDA_LLADDR, bytes.fromhex(mac.replace(":", "")))
-            self.request(_RTM_NEWNEIGH, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE, body)
+            msg["attrs"].append(("NDA_LLADDR", mac))
+            self.request(msg, RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         else:
-            self.request(_RTM_DELNEIGH, _NLM_F_ACK, body)
+            self.request(msg, RTM_DELNEIGH, NLM_F_ACK)
 
     def link_names(self) -> list[tuple[int, int, str | None]]:
         """``(index, flags, name)`` of every link."""
-        return [(i, f, _text(a.get(_IFLA_IFNAME))) for i, f, a in self.links()]
+        return [(m["index"], m["flags"], m.get_attr("IFLA_IFNAME")) for m in self.links()]
 
     def set_up(self, index: int, up: bool) -> None:
-        body = _IFINFO.pack(0, 0, index, _IFF_UP if up else 0, _IFF_UP)
-        self.request(_RTM_NEWLINK, _NLM_F_ACK, body)
+        self.request(_set_up(index, up), RTM_NEWLINK, NLM_F_ACK)
 
 
 # -- one namespace, one socket --------------------------------------------------------------
@@ -533,7 +524,7 @@ class NetNS:
             raise NetlinkError(f"{self.path}: look up {name}: {exc.strerror}", exc.errno) from exc
         if not found:
             raise NetlinkError(f"{self.path}: no link {name!r}", errno.ENODEV)
-        idx = found[0][0]
+        idx = int(found[0]["index"])
         self._index[name] = idx
         return idx
 
@@ -551,7 +542,7 @@ class NetNS:
 
     def link_names(self) -> list[str]:
         links = self._rtnl("list links", self._raw.links)
-        return sorted(str(_text(attrs.get(_IFLA_IFNAME))) for _, _, attrs in links)
+        return sorted(str(link.get_attr("IFLA_IFNAME")) for link in links)
 
     def add_bridge(
         self, name: str, *, mtu: int | None = None, up: bool = True, vlan_aware: bool = False
@@ -700,23 +691,27 @@ class NetNS:
             if not (missing_ok and exc.errno == errno.ENODEV):
                 raise
 
-    def _link(self, name: str) -> tuple[int, int, dict[int, bytes]]:
-        return self._rtnl(f"get {name}", self._raw.links, self.index(name))[0]  # type: ignore[no-any-return]
+    def _link(self, name: str) -> Any:
+        return self._rtnl(f"get {name}", self._raw.links, self.index(name))[0]
 
     def is_up(self, name: str) -> bool:
-        return bool(self._link(name)[1] & _IFF_UP)
+        return bool(self._link(name)["flags"] & IFF_UP)
 
     def mtu(self, name: str) -> int:
-        return _u32(self._link(name)[2].get(_IFLA_MTU)) or 0
+        return int(self._link(name).get_attr("IFLA_MTU") or 0)
 
     def master(self, name: str) -> str | None:
-        idx = _u32(self._link(name)[2].get(_IFLA_MASTER))
+        idx = self._link(name).get_attr("IFLA_MASTER")
         if not idx:
             return None
-        return _text(self._rtnl("get master", self._raw.links, idx)[0][2].get(_IFLA_IFNAME))
+        return self._link_name(idx)
+
+    def _link_name(self, index: int) -> str | None:
+        found = self._rtnl(f"get link {index}", self._raw.links, index)
+        return str(found[0].get_attr("IFLA_IFNAME"))
 
     def link_stats(self, name: str) -> LinkStats:
-        return _stats(self._link(name)[2])
+        return _stats(_pick(self._link(name), "IFLA_STATS64", "IFLA_STATS"))
 
     # -- addresses and routes ---------------------------------------------------------------
     def add_address(self, dev: str, cidr: str, *, exist_ok: bool = False) -> None:
@@ -842,21 +837,24 @@ class NetNS:
         if not entries:
             return []
         names = self._names()
-        return [
-            Neighbour(
-                dst=str(_ip(family, attrs[_NDA_DST])),
-                dev=names.get(ifindex),
-                mac=_hw(attrs.get(_NDA_LLADDR)),
-                state=state,
-            )
-            for family, ifindex, state, attrs in entries
-            if _NDA_DST in attrs
-        ]
+        found = []
+        for entry in entries:
+            attrs = _pick(entry, "NDA_DST", "NDA_LLADDR")
+            if "NDA_DST" in attrs:
+                found.append(
+                    Neighbour(
+                        dst=str(attrs["NDA_DST"]),
+                        dev=names.get(entry["ifindex"]),
+                        mac=attrs.get("NDA_LLADDR") or None,
+                        state=entry["state"],
+                    )
+                )
+        return found
 
     def _names(self) -> dict[int, str]:
         return {
-            idx: str(_text(attrs.get(_IFLA_IFNAME)))
-            for idx, _, attrs in self._rtnl("list links", self._raw.links)
+            link["index"]: str(link.get_attr("IFLA_IFNAME"))
+            for link in self._rtnl("list links", self._raw.links)
         }
 
     def flush_neighbours(self) -> int:
@@ -873,16 +871,16 @@ class NetNS:
     def routes(self, family: int = 4) -> list[dict[str, Any]]:
         """The main table's routes: ``{"dst": "default"|CIDR, "via": ip|None, "dev": name}``."""
         fam = socket.AF_INET if family == 4 else socket.AF_INET6
-        routes = self._rtnl("list routes", self._raw.routes, fam, 254)
+        routes = self._rtnl("list routes", self._raw.routes, fam, _RT_TABLE_MAIN)
         names = self._names() if routes else {}
         found = []
         for dst_len, attrs in routes:
-            dst = _ip(fam, attrs.get(_RTA_DST))
+            dst = attrs.get("RTA_DST")
             found.append(
                 {
                     "dst": "default" if dst is None else f"{dst}/{dst_len}",
-                    "via": _ip(fam, attrs.get(_RTA_GATEWAY)),
-                    "dev": names.get(_u32(attrs.get(_RTA_OIF)) or 0),
+                    "via": attrs.get("RTA_GATEWAY"),
+                    "dev": names.get(attrs.get("RTA_OIF") or 0),
                 }
             )
         return found
@@ -890,23 +888,26 @@ class NetNS:
     def links(self) -> list[LinkInfo]:
         """Every link with its MAC, state, kind, master, addresses and counters (one dump
         of links and one of addresses)."""
-        raw = self._rtnl("list links", self._raw.links)
-        names = {idx: str(_text(attrs.get(_IFLA_IFNAME))) for idx, _, attrs in raw}
+        raw = [
+            (link["index"], link["flags"], _pick(link, *_LINK_ATTRS))
+            for link in self._rtnl("list links", self._raw.links)
+        ]
+        names = {index: str(attrs.get("IFLA_IFNAME")) for index, _, attrs in raw}
         addrs: dict[int, list[str]] = {}
         for index, _, prefixlen, address in self._rtnl("list addresses", self._raw.addresses):
             addrs.setdefault(index, []).append(f"{address}/{prefixlen}")
         found = []
         for index, flags, attrs in raw:
-            info = attrs.get(_IFLA_LINKINFO)
-            kind = _text(_attrs(info, 0).get(_IFLA_INFO_KIND)) if info is not None else None
-            master = _u32(attrs.get(_IFLA_MASTER))
+            info = attrs.get("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            master = attrs.get("IFLA_MASTER")
             found.append(
                 LinkInfo(
                     name=names[index],
                     index=index,
-                    mac=_hw(attrs.get(_IFLA_ADDRESS)),
-                    up=bool(flags & _IFF_UP),
-                    mtu=_u32(attrs.get(_IFLA_MTU)) or 0,
+                    mac=attrs.get("IFLA_ADDRESS") or None,
+                    up=bool(flags & IFF_UP),
+                    mtu=int(attrs.get("IFLA_MTU") or 0),
                     kind=kind or None,
                     master=names.get(master) if master else None,
                     addresses=tuple(addrs.get(index, ())),
@@ -927,15 +928,11 @@ class NetNS:
             raise
         if attrs is None:
             return None
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        oif = _u32(attrs.get(_RTA_OIF)) or 0
-        dev = None
-        if oif:
-            dev = _text(self._rtnl(f"get link {oif}", self._raw.links, oif)[0][2].get(_IFLA_IFNAME))
+        oif = attrs.get("RTA_OIF")
         return {
-            "dev": dev,
-            "via": _ip(family, attrs.get(_RTA_GATEWAY)),
-            "src": _ip(family, attrs.get(_RTA_PREFSRC)),
+            "dev": self._link_name(oif) if oif else None,
+            "via": attrs.get("RTA_GATEWAY"),
+            "src": attrs.get("RTA_PREFSRC"),
         }
 
     # -- sysctls ----------------------------------------------------------------------------
