@@ -861,10 +861,18 @@ class NetNS:
         """Remove the entries the kernel learnt (as ``ip neigh flush all``: permanent and
         noarp ones stay); how many went."""
         gone = 0
-        for n in self.neighbours():
-            if n.state & (NUD_PERMANENT | NUD_NOARP) or n.dev is None:
+        # by ifindex, as the kernel names them: no dump of the links for their names
+        for entry in self._rtnl("list neighbours", self._raw.neighbours):
+            dst = entry.get_attr("NDA_DST")
+            if entry["state"] & (NUD_PERMANENT | NUD_NOARP) or dst is None:
                 continue
-            self.delete_neighbours([(n.dst, n.dev)])
+            try:
+                self._raw.neighbour(dst, entry["ifindex"], None)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ESRCH, errno.ENODEV):
+                    raise NetlinkError(
+                        f"{self.path}: delete neighbour {dst}: {exc.strerror}", exc.errno
+                    ) from exc
             gone += 1
         return gone
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import subprocess
 
 import pytest
 from labkit import MakeSandbox, ping
@@ -223,6 +224,15 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
             )
             node.delete_neighbours([("172.16.50.1", "ens224"), ("172.16.50.99", "ens224")])
             out["after_delete"] = sorted(n.dst for n in node.neighbours() if n.permanent)
+            for learnt in ("172.16.50.7", "fd00:50::7"):  # as if the kernel had learnt them
+                subprocess.run(
+                    ["nsenter", f"--net={node.path}", "ip", "neigh", "replace", learnt,
+                     "lladdr", "02:00:00:00:00:07", "dev", "ens224", "nud", "stale"],
+                    check=True,
+                )  # fmt: skip
+            out["learnt"] = sorted((n.dst, n.state_name) for n in node.neighbours())
+            out["flushed"] = node.flush_neighbours()
+            out["after_flush"] = sorted((n.dst, n.state_name) for n in node.neighbours())
             node.set_link("ens224", up=False)
             out["down"] = node.is_up("ens224")
             try:
@@ -246,4 +256,7 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
     ]
     assert r["down"] is False
     assert r["after_delete"] == ["fd00:50::1"]
+    assert ("172.16.50.7", "stale") in r["learnt"] and ("fd00:50::7", "stale") in r["learnt"]
+    assert r["flushed"] == 2
+    assert [x for x in r["after_flush"] if x[1] != "noarp"] == [("fd00:50::1", "permanent")]
     assert r["missing"] == errno.ENODEV
