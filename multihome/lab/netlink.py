@@ -24,14 +24,17 @@ import ipaddress
 import os
 import re
 import socket
+import struct
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import (
+    NLA_F_NESTED,
+    NLA_F_NET_BYTEORDER,
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
@@ -39,6 +42,9 @@ from pyroute2.netlink import (
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
+    nla_base,
+    nlmsg,
+    nlmsgerr,
 )
 from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError
 from pyroute2.netlink.rtnl import (
@@ -54,7 +60,6 @@ from pyroute2.netlink.rtnl import (
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import NUD_NOARP as NUD_NOARP
 from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT as NUD_PERMANENT
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
@@ -164,15 +169,11 @@ def set_lo_up(path: str) -> None:
         os.close(fd)
     with sock:
         sock.send(_encode(_set_up(_LOOPBACK_INDEX, True), RTM_NEWLINK, NLM_F_ACK, 1))
-        reply = next(_ACKS.parse(sock.recv(4096)), None)
-    header = {} if reply is None else reply["header"]
-    if header.get("type") != NLMSG_ERROR:
+        kind, _, code = next(_messages(sock.recv(4096), ()), (None, 0, None))
+    if kind != NLMSG_ERROR:
         code = errno.EPROTO  # not the acknowledgement asked for
-    elif header["error"] is not None:
-        code = _errno(header["error"])
-    else:
-        return
-    raise NetlinkError(f"{path}: set lo up: {os.strerror(code)}", code)
+    if code:
+        raise NetlinkError(f"{path}: set lo up: {os.strerror(code)}", code)
 
 
 def delete_netns(name: str, run_dir: str = NETNS_DIR) -> None:
@@ -274,18 +275,94 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
 # few links, where the kernel's answer takes ~20 us. verify reads every namespace of the lab
 # (1000 pods: 1100 of them) and flushes the neighbours its probes left, and every attachment
 # sets a few permanent neighbour entries: those go over a plain NETLINK_ROUTE socket, with no
-# event loop, but in pyroute2's own messages (ifinfmsg, ifaddrmsg, rtmsg, ndmsg), encoded by
-# them and decoded by its Marshal. Everything else goes through IPRoute.
-def _marshal(*types: int) -> Any:
-    """pyroute2's parser of rtnetlink answers, decoding only messages of ``types`` in full
-    (the others, e.g. RTM_DELLINK events, keep just their header)."""
-    marshal = MarshalRtnl()
-    marshal.msg_map = {kind: MarshalRtnl.msg_map[kind] for kind in types}
-    return marshal
+# event loop, in pyroute2's own messages (ifinfmsg, ifaddrmsg, rtmsg, ndmsg): built and
+# encoded by them, and of an answer, the fixed part read with the layout their ``fields``
+# give and only the attributes asked for decoded, each by the class pyroute2 decodes it with.
+# (Decoding a whole message, pyroute2 makes an object of each of its attributes, ~40 for a
+# link, that only the cyclic GC frees: twice the CPU of this, and more memory in each forked
+# worker, bench/results/netlink_codec.txt.) Everything else goes through IPRoute.
+def _layout(fields: Sequence[tuple[str, str]]) -> struct.Struct:
+    return struct.Struct("=" + "".join(fmt for _, fmt in fields))
 
 
-_ACKS = _marshal()  # acknowledgements and errors only
-_LINK_EVENTS = _marshal(RTM_NEWLINK)
+_HEADER = _layout(nlmsg.header)  # length, type, flags, sequence_number, pid
+_ERROR = _layout(nlmsgerr.fields)
+_NLA = _layout(nla_base.header)  # length, type
+_NLA_TYPE = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
+
+
+class _Kind:
+    """What decoding one pyroute2 message class takes: its fixed part's layout and names,
+    and by attribute type the attribute's name and the class that decodes it (the table
+    pyroute2 compiles for the class when it is first instantiated)."""
+
+    def __init__(self, cls: Any) -> None:
+        self.cls = cls
+        self.fixed = _layout(cls.fields)
+        self.names = tuple(name for name, fmt in cls.fields if not fmt.endswith("x"))
+        cls()
+        # pyroute2 keeps the table as a name-mangled class attribute; should that change,
+        # test_plain_socket_reads_what_pyroute2_reads fails
+        table = cls._nlmsg_base__t_nla_map
+        self.attrs = {key: (spec["name"], spec["class"]) for key, spec in table.items()}
+
+
+_KINDS = {RTM_NEWLINK: _Kind(ifinfmsg), RTM_NEWADDR: _Kind(ifaddrmsg),
+          RTM_NEWROUTE: _Kind(rtmsg), RTM_NEWNEIGH: _Kind(ndmsg)}  # fmt: skip
+
+
+class _Reply(dict[str, Any]):
+    """A message of an answer: its fixed fields (as items) and the attributes asked for."""
+
+    def __init__(self, kind: int, fields: dict[str, Any], attrs: dict[str, Any]) -> None:
+        super().__init__(fields)
+        self.kind = kind
+        self.attrs = attrs
+
+    def get_attr(self, name: str) -> Any:
+        return self.attrs.get(name)
+
+
+def _decode(kind: int, data: bytes, offset: int, end: int, wanted: Sequence[str]) -> _Reply:
+    """The message of type ``kind`` in ``data[offset:end]`` (after its header)."""
+    spec = _KINDS[kind]
+    fields = dict(zip(spec.names, spec.fixed.unpack_from(data, offset), strict=True))
+    attrs: dict[str, Any] = {}
+    parent = None  # a pyroute2 message with the fixed fields: an address reads its family
+    at = offset + ((spec.fixed.size + 3) & ~3)
+    while at + _NLA.size <= end:
+        length, nla_type = _NLA.unpack_from(data, at)
+        if length < _NLA.size:
+            break
+        found = spec.attrs.get(nla_type & _NLA_TYPE)
+        if found is not None and found[0] in wanted and found[0] not in attrs:
+            if parent is None:
+                parent = spec.cls()
+                parent.update(fields)
+            nla = found[1](data, offset=at, length=length, parent=parent)
+            nla.decode()
+            attrs[found[0]] = nla.getvalue()
+        at += (length + 3) & ~3
+    return _Reply(kind, fields, attrs)
+
+
+def _messages(data: bytes, wanted: Sequence[str]) -> Iterator[tuple[int, int, Any]]:
+    """``(type, sequence number, body)`` of each message in ``data``: the error code of an
+    NLMSG_ERROR (0: an acknowledgement), a ``_Reply`` of the types this module reads,
+    None for the others."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, seq, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            break
+        body: Any = None
+        start, end = offset + _HEADER.size, min(offset + length, len(data))
+        if kind == NLMSG_ERROR:
+            body = -_ERROR.unpack_from(data, start)[0]
+        elif kind in _KINDS:
+            body = _decode(kind, data, start, end, wanted)
+        yield kind, seq, body
+        offset += (length + 3) & ~3
 
 
 def _encode(msg: Any, kind: int, flags: int, seq: int) -> bytes:
@@ -296,12 +373,6 @@ def _encode(msg: Any, kind: int, flags: int, seq: int) -> bytes:
     return bytes(msg.data)
 
 
-def _errno(error: BaseException) -> int:
-    """The code of an error pyroute2's Marshal put in a reply's header."""
-    code = getattr(error, "code", None) or getattr(error, "errno", None)
-    return abs(int(code)) if code else errno.EPROTO
-
-
 def _set_up(index: int, up: bool) -> Any:
     msg = ifinfmsg()
     msg["index"] = index
@@ -310,17 +381,11 @@ def _set_up(index: int, up: bool) -> Any:
     return msg
 
 
-def _pick(msg: Any, *names: str) -> dict[str, Any]:
-    """The values of the attributes ``names`` of a decoded message, in one pass over its
-    attribute chain (pyroute2 decodes an attribute's value only when it is asked for)."""
-    found: dict[str, Any] = {}
-    for slot in msg["attrs"]:
-        name = slot.name
-        if name in names and name not in found:
-            found[name] = slot.value
-    return found
+def _pick(msg: _Reply, *names: str) -> dict[str, Any]:
+    return {name: msg.attrs[name] for name in names if name in msg.attrs}
 
 
+_NAME = ("IFLA_IFNAME",)
 _LINK_ATTRS = ("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_MTU", "IFLA_MASTER", "IFLA_LINKINFO",
                "IFLA_STATS64", "IFLA_STATS")  # fmt: skip
 
@@ -337,8 +402,8 @@ def new_links(data: bytes) -> list[tuple[int, int, str | None]]:
     RTMGRP_LINK received)."""
     return [
         (msg["index"], msg["flags"], msg.get_attr("IFLA_IFNAME"))
-        for msg in _LINK_EVENTS.parse(data)
-        if msg["header"]["type"] == RTM_NEWLINK
+        for kind, _, msg in _messages(data, _NAME)
+        if kind == RTM_NEWLINK
     ]
 
 
@@ -353,51 +418,50 @@ class Rtnl:
         )
         self.sock.bind((0, 0))
         self.seq = 0
-        self.marshal = _marshal(RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH)
 
     def close(self) -> None:
         self.sock.close()
 
-    def request(self, msg: Any, kind: int, flags: int) -> list[Any]:
-        """Send ``msg`` as a ``kind`` request; the decoded messages of the answer."""
+    def request(self, msg: Any, kind: int, flags: int, wanted: Sequence[str] = ()) -> list[_Reply]:
+        """Send ``msg`` as a ``kind`` request; the messages of the answer, with their
+        ``wanted`` attributes."""
         self.seq += 1
         seq = self.seq
         self.sock.send(_encode(msg, kind, flags, seq))
-        found: list[Any] = []
+        found: list[_Reply] = []
         while True:
-            for reply in self.marshal.parse(self.sock.recv(1 << 17)):
-                header = reply["header"]
-                if header.get("sequence_number") != seq:
+            for mtype, mseq, body in _messages(self.sock.recv(1 << 17), wanted):
+                if mseq != seq:
                     continue  # a late answer to an earlier request
-                if header["type"] == NLMSG_DONE:
+                if mtype == NLMSG_DONE:
                     return found
-                if header["type"] == NLMSG_ERROR:
-                    if header.get("error") is not None:
-                        code = _errno(header["error"])
-                        raise OSError(code, os.strerror(code))
+                if mtype == NLMSG_ERROR:
+                    if body:
+                        raise OSError(body, os.strerror(body))
                     return found  # an acknowledgement
-                found.append(reply)
+                if body is not None:
+                    found.append(body)
                 if not flags & NLM_F_DUMP and not flags & NLM_F_ACK:
                     return found  # a get's one reply
 
-    def links(self, index: int = 0, name: str | None = None) -> list[Any]:
-        """The ``ifinfmsg`` of every link, or of the one by index or name."""
+    def links(
+        self, index: int = 0, name: str | None = None, wanted: Sequence[str] = _LINK_ATTRS
+    ) -> list[_Reply]:
+        """Every link, or the one by index or name."""
         msg = ifinfmsg()
         msg["index"] = index
         if name is not None:
             msg["attrs"] = [("IFLA_IFNAME", name)]
         flags = NLM_F_DUMP if not index and name is None else 0
-        return [
-            m for m in self.request(msg, RTM_GETLINK, flags) if m["header"]["type"] == RTM_NEWLINK
-        ]
+        return [m for m in self.request(msg, RTM_GETLINK, flags, wanted) if m.kind == RTM_NEWLINK]
 
     def addresses(self, family: int = 0) -> list[tuple[int, int, int, str]]:
         """``(index, family, prefixlen, address)`` of every address."""
         msg = ifaddrmsg()
         msg["family"] = family
         found = []
-        for reply in self.request(msg, RTM_GETADDR, NLM_F_DUMP):
-            attrs = _pick(reply, "IFA_LOCAL", "IFA_ADDRESS")
+        for reply in self.request(msg, RTM_GETADDR, NLM_F_DUMP, ("IFA_LOCAL", "IFA_ADDRESS")):
+            attrs = reply.attrs
             address = attrs.get("IFA_LOCAL") or attrs.get("IFA_ADDRESS")
             if address is not None:
                 found.append((reply["index"], reply["family"], reply["prefixlen"], address))
@@ -408,8 +472,9 @@ class Rtnl:
         msg = rtmsg()
         msg["family"] = family
         found = []
-        for reply in self.request(msg, RTM_GETROUTE, NLM_F_DUMP):
-            attrs = _pick(reply, "RTA_TABLE", "RTA_DST", "RTA_GATEWAY", "RTA_OIF")
+        wanted = ("RTA_TABLE", "RTA_DST", "RTA_GATEWAY", "RTA_OIF")
+        for reply in self.request(msg, RTM_GETROUTE, NLM_F_DUMP, wanted):
+            attrs = reply.attrs
             if (attrs.get("RTA_TABLE") or reply["table"]) == table:
                 found.append((reply["dst_len"], attrs))
         return found
@@ -420,12 +485,12 @@ class Rtnl:
         msg["family"] = socket.AF_INET if ip.version == 4 else socket.AF_INET6
         msg["dst_len"] = ip.max_prefixlen
         msg["attrs"] = [("RTA_DST", str(ip))]
-        found = self.request(msg, RTM_GETROUTE, 0)
-        return _pick(found[0], "RTA_OIF", "RTA_GATEWAY", "RTA_PREFSRC") if found else None
+        found = self.request(msg, RTM_GETROUTE, 0, ("RTA_OIF", "RTA_GATEWAY", "RTA_PREFSRC"))
+        return found[0].attrs if found else None
 
-    def neighbours(self) -> list[Any]:
-        """The ``ndmsg`` of every ARP and NDP entry."""
-        found = self.request(ndmsg(), RTM_GETNEIGH, NLM_F_DUMP)
+    def neighbours(self) -> list[_Reply]:
+        """Every ARP and NDP entry."""
+        found = self.request(ndmsg(), RTM_GETNEIGH, NLM_F_DUMP, ("NDA_DST", "NDA_LLADDR"))
         return [m for m in found if m["family"] in (socket.AF_INET, socket.AF_INET6)]
 
     def neighbour(self, address: str, ifindex: int, mac: str | None) -> None:
@@ -444,7 +509,9 @@ class Rtnl:
 
     def link_names(self) -> list[tuple[int, int, str | None]]:
         """``(index, flags, name)`` of every link."""
-        return [(m["index"], m["flags"], m.get_attr("IFLA_IFNAME")) for m in self.links()]
+        return [
+            (m["index"], m["flags"], m.get_attr("IFLA_IFNAME")) for m in self.links(wanted=_NAME)
+        ]
 
     def set_up(self, index: int, up: bool) -> None:
         self.request(_set_up(index, up), RTM_NEWLINK, NLM_F_ACK)
@@ -517,7 +584,7 @@ class NetNS:
         check_ifname(name)
         try:
             # one RTM_GETLINK by name, not a dump of every link
-            found = self._raw.links(name=name)
+            found = self._raw.links(name=name, wanted=())
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 raise NetlinkError(f"{self.path}: no link {name!r}", errno.ENODEV) from exc
@@ -541,7 +608,7 @@ class NetNS:
         return True
 
     def link_names(self) -> list[str]:
-        links = self._rtnl("list links", self._raw.links)
+        links = self._rtnl("list links", self._raw.links, 0, None, _NAME)
         return sorted(str(link.get_attr("IFLA_IFNAME")) for link in links)
 
     def add_bridge(
@@ -707,7 +774,7 @@ class NetNS:
         return self._link_name(idx)
 
     def _link_name(self, index: int) -> str | None:
-        found = self._rtnl(f"get link {index}", self._raw.links, index)
+        found = self._rtnl(f"get link {index}", self._raw.links, index, None, _NAME)
         return str(found[0].get_attr("IFLA_IFNAME"))
 
     def link_stats(self, name: str) -> LinkStats:
@@ -854,7 +921,7 @@ class NetNS:
     def _names(self) -> dict[int, str]:
         return {
             link["index"]: str(link.get_attr("IFLA_IFNAME"))
-            for link in self._rtnl("list links", self._raw.links)
+            for link in self._rtnl("list links", self._raw.links, 0, None, _NAME)
         }
 
     def flush_neighbours(self) -> int:

@@ -218,6 +218,14 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
                 for r in ipr.get_routes(family=2, table=254)
             )
             out["route_to"] = node.route_to("10.9.1.1")
+            out["routes6"] = node.routes(6)
+            out["route_to6"] = node.route_to("fd00:50::99")
+            got = ipr.route("get", dst="fd00:50::99")[0]
+            out["route_to6_pyroute2"] = {
+                "dev": names.get(got.get_attr("RTA_OIF")),
+                "via": got.get_attr("RTA_GATEWAY"),
+                "src": got.get_attr("RTA_PREFSRC"),
+            }
             out["unreachable"] = nl.ns(netlink.create_netns("empty")).route_to("10.9.1.1")
             out["neigh"] = sorted(
                 (n.dst, n.dev, n.mac, n.permanent) for n in node.neighbours() if n.permanent
@@ -250,6 +258,9 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
     assert len(r["routes"]) == 3  # the subnet, 10.9/16 and the default
     assert r["route_to"] == {"dev": "ens224", "via": "172.16.50.1", "src": "172.16.50.11"}
     assert r["unreachable"] is None
+    assert {"dst": "fd00:50::/64", "via": None, "dev": "ens224"} in r["routes6"]
+    assert r["route_to6"] == r["route_to6_pyroute2"]
+    assert r["route_to6"]["dev"] == "ens224"
     assert r["neigh"] == [
         ("172.16.50.1", "ens224", "02:00:00:00:00:01", True),
         ("fd00:50::1", "ens224", "02:00:00:00:00:02", True),
