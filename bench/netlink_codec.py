@@ -1,17 +1,18 @@
-"""Benchmark: the CPU of verify's kernel reads of a namespace, with lab.netlink's messages
-decoded by hand (main before the change: ``--before``, default 833390d) and by pyroute2's
-own message classes and Marshal (this tree), side by side in one run.
+"""Benchmark: the CPU of verify's kernel reads of a namespace with lab/netlink.py as it is
+in this tree and as it was at other commits (``--before``, default: 833390d, messages decoded
+by hand; 4bb277e, whole messages decoded by pyroute2), side by side in one run.
 
-Run as ``python -m bench.netlink_codec [N] [--rounds R] [--before COMMIT]`` from the
-repository root, as root. In a sandbox, N namespaces shaped like a DHCP pod of the seed's
+Run as ``python -m bench.netlink_codec [N] [--rounds R] [--before COMMIT:LABEL,...]`` from
+the repository root, as root. In a sandbox, N namespaces shaped like a DHCP pod of the seed's
 lab (lo, eth0 and two more veths into bridges, an IPv4 address on each, a default route,
 two permanent neighbour entries); then, in the same child, each round runs over every
 namespace what ``verify`` reads there (``links()``: a dump of links and one of addresses;
 ``routes(4)``: routes and links; ``flush_neighbours()``, the probes' flush (there is
-nothing learnt to remove); one ``route_to``) with the old module, then with this one, on
-sockets opened beforehand. Prints the median CPU (``time.process_time``) per namespace of
-each read and of the whole, the ratio, and what it projects for verify at 1000 pods (1100
-namespaces read).
+nothing learnt to remove); one ``route_to``) with each module in turn, on sockets opened
+beforehand, and what ``up`` writes in a pod with the plain socket (lo up, two permanent
+neighbour entries). Prints the median CPU (``time.process_time``) per namespace of each
+read and of the whole, the ratios, whether every module read the same, and what this
+tree projects for verify at 1000 pods (1100 namespaces read) against the first module.
 Everything is removed at the end (destroying the sandbox removes its namespaces).
 """
 
@@ -37,7 +38,7 @@ NAMESPACES_AT_1000_PODS = 1100
 VERIFY_AT_1000_PODS = 3.5  # s, bench/results/scale_dhcp.txt (with the hand codec)
 
 
-def load_before(commit: str) -> ModuleType:
+def load_at(commit: str) -> ModuleType:
     """lab/netlink.py as it was at ``commit``, as a module of the multihome.lab package."""
     source = subprocess.run(
         ["git", "show", f"{commit}:multihome/lab/netlink.py"],
@@ -48,7 +49,8 @@ def load_before(commit: str) -> ModuleType:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(source)
     try:
-        spec = importlib.util.spec_from_file_location("multihome.lab._netlink_before", f.name)
+        name = f"multihome.lab._netlink_{commit}"
+        spec = importlib.util.spec_from_file_location(name, f.name)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
@@ -101,15 +103,14 @@ def read_all(module: Any, namespaces: list[Any]) -> dict[str, float]:
     return spent
 
 
-def measure(paths: list[str], rounds: int, before: ModuleType) -> dict[str, Any]:
-    """In the sandbox: the rounds, old module then new, with their sockets opened first."""
-    modules = {"by hand (before)": before, "pyroute2 codec": netlink}
+def measure(paths: list[str], rounds: int, modules: dict[str, ModuleType]) -> dict[str, Any]:
+    """In the sandbox: the rounds, each module in turn, with their sockets opened first."""
     opened = {label: [m.NetNS(p) for p in paths] for label, m in modules.items()}
     try:
         differ = []  # what the two read of the same namespace, where they disagree
-        for old, new in zip(*opened.values(), strict=True):
-            found = (read_links(old), read_links(new))
-            if found[0] != found[1]:
+        for same in zip(*opened.values(), strict=True):
+            found = [read_links(target) for target in same]
+            if len(set(found)) > 1:
                 differ.append(found)
         results: dict[str, list[dict[str, float]]] = {label: [] for label in modules}
         for label, m in modules.items():
@@ -137,15 +138,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=50, help="pod namespaces")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--before", default="833390d", help="commit of the hand codec")
+    parser.add_argument(
+        "--before",
+        default="833390d:by hand,4bb277e:pyroute2 whole",
+        help="COMMIT:LABEL,... whose lab/netlink.py to measure beside this tree's",
+    )
     args = parser.parse_args()
-    before = load_before(args.before)
+    modules = {}
+    for item in args.before.split(","):
+        commit, _, label = item.partition(":")
+        modules[f"{label or commit} ({commit})"] = load_at(commit)
+    modules["this tree"] = netlink
     base = tempfile.mkdtemp(prefix="mh-bench-nlcodec-")
     load = os.getloadavg()
     sb = sandbox.create("bench", base)
     try:
         paths = sb.call(build, args.n)
-        found = sb.call(measure, paths, args.rounds, before)
+        found = sb.call(measure, paths, args.rounds, modules)
     finally:
         sb.destroy()
         shutil.rmtree(base, ignore_errors=True)
@@ -160,15 +169,18 @@ def main() -> int:
         f"verify's kernel reads of {args.n} pod-like namespaces, median of {args.rounds} rounds, "
         f"CPU ms per namespace; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
-    print(f"{'':18}" + "".join(f"{r:>11}" for r in READS) + f"{'all':>9}{'up writes':>11}")
+    print(f"{'':28}" + "".join(f"{r:>11}" for r in READS) + f"{'all':>9}{'up writes':>11}")
     for label in results:
         cells = "".join(f"{per_ns(label, r):11.3f}" for r in READS)
-        print(f"{label:18}{cells}{per_ns(label):9.3f}{per_ns(label, 'up writes'):11.3f}")
-    old, new = per_ns("by hand (before)"), per_ns("pyroute2 codec")
-    print(f"ratio pyroute2 codec / by hand: {new / old:.2f}x")
-    print(f"both read the same links, routes, neighbours and route: {not found['differ']}")
-    for old_read, new_read in found["differ"]:
-        print(f"  by hand:  {old_read}\n  pyroute2: {new_read}")
+        print(f"{label:28}{cells}{per_ns(label):9.3f}{per_ns(label, 'up writes'):11.3f}")
+    first = next(iter(results))
+    old, new = per_ns(first), per_ns("this tree")
+    for label in results:
+        print(f"ratio {label} / {first}: {per_ns(label) / old:.2f}x")
+    print(f"all read the same links, routes, neighbours and route: {not found['differ']}")
+    for reads in found["differ"]:
+        for label, read in zip(results, reads, strict=True):
+            print(f"  {label}: {read}")
     extra = (new - old) * NAMESPACES_AT_1000_PODS / 1e3
     print(
         f"projection at 1000 pods ({NAMESPACES_AT_1000_PODS} namespaces): +{extra:.2f} s of CPU; "
