@@ -1,9 +1,11 @@
 """The one module of multihome that speaks netlink (pyroute2).
 
-A ``NetNS`` is one network namespace and the one ``IPRoute`` socket the lab uses in it,
-reused for every object: bridges, veth pairs (one end created directly in another
-namespace under its final name, the other enslaved to a bridge), addresses, routes, link
-state and counters, and the namespace's own net.* sysctls. ``Netlink`` keeps one ``NetNS``
+A ``NetNS`` is one network namespace and the sockets the lab uses in it, reused for every
+object: a plain NETLINK_ROUTE socket for the frequent reads and neighbour entries (messages
+built and parsed by pyroute2's message classes), pyroute2's ``IPRoute`` for the rest:
+bridges, veth pairs (one end created directly in another namespace under its final name,
+the other enslaved to a bridge), addresses, routes, link state, and the namespace's own
+net.* sysctls (through /proc/sys). ``Netlink`` keeps one ``NetNS``
 per path. Named namespaces (``ip netns add`` semantics: a bind mount of the namespace on
 ``/run/netns/NAME``) are made and removed by ``create_netns``/``delete_netns`` without a
 subprocess.
@@ -24,13 +26,44 @@ import re
 import socket
 import struct
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from pyroute2.iproute.linux import IPRoute
+from pyroute2 import IPRoute
+from pyroute2.netlink import (
+    NLA_F_NESTED,
+    NLA_F_NET_BYTEORDER,
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_REPLACE,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    nla_base,
+    nlmsg,
+    nlmsgerr,
+)
 from pyroute2.netlink.exceptions import NetlinkError as _PyrNetlinkError
+from pyroute2.netlink.rtnl import (
+    RTM_DELNEIGH,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETNEIGH,
+    RTM_GETROUTE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+    RTM_NEWROUTE,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.ndmsg import NUD_NOARP as NUD_NOARP
+from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT as NUD_PERMANENT
+from pyroute2.netlink.rtnl.ndmsg import ndmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from . import ns
 from .names import check_ifname, check_name, check_sysctl
@@ -122,10 +155,6 @@ def create_netns(name: str, run_dir: str = NETNS_DIR) -> str:
 
 
 _LOOPBACK_INDEX = 1  # the kernel's LOOPBACK_IFINDEX: lo is 1 in every namespace
-_RTM_NEWLINK = 16
-_NLM_F_REQUEST_ACK = 0x1 | 0x4
-_NLMSG_ERROR = 2
-_IFF_UP = 0x1
 
 
 def set_lo_up(path: str) -> None:
@@ -139,16 +168,12 @@ def set_lo_up(path: str) -> None:
     finally:
         os.close(fd)
     with sock:
-        # nlmsghdr (len, type, flags, seq, pid) + ifinfomsg (family, type, index, flags, change)
-        body = struct.pack("=BxHiII", 0, 0, _LOOPBACK_INDEX, _IFF_UP, _IFF_UP)
-        sock.send(
-            struct.pack("=IHHII", 16 + len(body), _RTM_NEWLINK, _NLM_F_REQUEST_ACK, 1, 0) + body
-        )
-        reply = sock.recv(4096)
-    kind = struct.unpack_from("=H", reply, 4)[0] if len(reply) >= 20 else None
-    code = struct.unpack_from("=i", reply, 16)[0] if kind == _NLMSG_ERROR else -errno.EPROTO
+        sock.send(_encode(_set_up(_LOOPBACK_INDEX, True), RTM_NEWLINK, NLM_F_ACK, 1))
+        kind, _, code = next(_messages(sock.recv(4096), ()), (None, 0, None))
+    if kind != NLMSG_ERROR:
+        code = errno.EPROTO  # not the acknowledgement asked for
     if code:
-        raise NetlinkError(f"{path}: set lo up: {os.strerror(-code)}", -code)
+        raise NetlinkError(f"{path}: set lo up: {os.strerror(code)}", code)
 
 
 def delete_netns(name: str, run_dir: str = NETNS_DIR) -> None:
@@ -171,9 +196,8 @@ def list_netns(run_dir: str = NETNS_DIR) -> list[str]:
 _RTNH_F_ONLINK = 4
 RTPROT_BOOT = 3
 RTPROT_STATIC = 4
+_RT_TABLE_MAIN = 254  # the kernel's RT_TABLE_MAIN (pyroute2 has no name for it)
 _BATCH_FROM = 8  # routes; below this, one netlink call each is cheaper than starting ip
-NUD_NOARP = 0x40
-NUD_PERMANENT = 0x80
 _NUD_NAMES = {0x01: "incomplete", 0x02: "reachable", 0x04: "stale", 0x08: "delay",
               0x10: "probe", 0x20: "failed", NUD_NOARP: "noarp",
               NUD_PERMANENT: "permanent"}  # fmt: skip
@@ -243,97 +267,141 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
     return found
 
 
-# -- rtnetlink without pyroute2: the lab's hot reads and its neighbour entries ----------------
-# pyroute2 (0.9) runs an event loop for every call: ~3-8 ms of CPU for a dump of a few links,
-# where the kernel's answer takes ~20 us. verify reads every namespace of the lab (1000 pods:
-# 1100 of them) and flushes the neighbours its probes left, and every attachment sets a few
-# permanent neighbour entries: those go over a plain socket, decoded here (what LinkInfo,
-# routes() and Neighbour hold, nothing more). Everything else stays with pyroute2.
-_NLMSG = struct.Struct("=IHHII")
-_RTA = struct.Struct("=HH")
-_IFINFO = struct.Struct("=BxHiII")
-_IFADDR = struct.Struct("=BBBBI")
-_RTMSG = struct.Struct("=BBBBBBBBI")
-_NDMSG = struct.Struct("=BxxxiHBB")
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_DUMP = 0x1, 0x4, 0x300
-_NLM_F_REPLACE, _NLM_F_CREATE = 0x100, 0x400
-_RTM_NEWLINK, _RTM_GETLINK = 16, 18
-_RTM_GETADDR = 22
-_RTM_GETROUTE = 26
-_RTM_NEWNEIGH, _RTM_DELNEIGH, _RTM_GETNEIGH = 28, 29, 30
-_IFLA_ADDRESS, _IFLA_IFNAME, _IFLA_MTU, _IFLA_STATS, _IFLA_MASTER = 1, 3, 4, 7, 10
-_IFLA_LINKINFO, _IFLA_STATS64, _IFLA_INFO_KIND = 18, 23, 1
-_IFA_ADDRESS, _IFA_LOCAL = 1, 2
-_RTA_DST, _RTA_OIF, _RTA_GATEWAY, _RTA_PREFSRC, _RTA_TABLE = 1, 4, 5, 7, 15
-_NDA_DST, _NDA_LLADDR = 1, 2
-_IFF_UP = 0x1
-_STATS_ORDER = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors",
-                "rx_dropped", "tx_dropped")  # fmt: skip
+# -- rtnetlink over a plain socket: the lab's hot reads and its neighbour entries ------------
+# pyroute2's IPRoute (0.9) runs an event loop for every call: ~3-8 ms of CPU for a dump of a
+# few links, where the kernel's answer takes ~20 us. verify reads every namespace of the lab
+# (1000 pods: 1100 of them) and flushes the neighbours its probes left, and every attachment
+# sets a few permanent neighbour entries: those go over a plain NETLINK_ROUTE socket, with no
+# event loop, in pyroute2's own messages (ifinfmsg, ifaddrmsg, rtmsg, ndmsg): built and
+# encoded by them, and of an answer, the fixed part read with the layout their ``fields``
+# give and only the attributes asked for decoded, each by the class pyroute2 decodes it with.
+# (Decoding a whole message, pyroute2 makes an object of each of its attributes, ~40 for a
+# link, that only the cyclic GC frees: twice the CPU of this, and more memory in each forked
+# worker, bench/results/netlink_codec.txt.) Everything else goes through IPRoute.
+def _layout(fields: Sequence[tuple[str, str]]) -> struct.Struct:
+    return struct.Struct("=" + "".join(fmt for _, fmt in fields))
 
 
-def _attrs(data: bytes, offset: int) -> dict[int, bytes]:
-    """The rtattrs from ``offset`` to the end of ``data`` (type -> payload, nested bit off)."""
-    found: dict[int, bytes] = {}
-    end = len(data)
-    while offset + 4 <= end:
-        length, kind = _RTA.unpack_from(data, offset)
-        if length < 4:
+_HEADER = _layout(nlmsg.header)  # length, type, flags, sequence_number, pid
+_ERROR = _layout(nlmsgerr.fields)
+_NLA = _layout(nla_base.header)  # length, type
+_NLA_TYPE = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
+
+
+class _Kind:
+    """What decoding one pyroute2 message class takes: its fixed part's layout and names,
+    and by attribute type the attribute's name and the class that decodes it (the table
+    pyroute2 compiles for the class when it is first instantiated)."""
+
+    def __init__(self, cls: Any) -> None:
+        self.cls = cls
+        self.fixed = _layout(cls.fields)
+        self.names = tuple(name for name, fmt in cls.fields if not fmt.endswith("x"))
+        cls()
+        # pyroute2 keeps the table as a name-mangled class attribute; should that change,
+        # test_plain_socket_reads_what_pyroute2_reads fails
+        table = cls._nlmsg_base__t_nla_map
+        self.attrs = {key: (spec["name"], spec["class"]) for key, spec in table.items()}
+
+
+_KINDS = {RTM_NEWLINK: _Kind(ifinfmsg), RTM_NEWADDR: _Kind(ifaddrmsg),
+          RTM_NEWROUTE: _Kind(rtmsg), RTM_NEWNEIGH: _Kind(ndmsg)}  # fmt: skip
+
+
+class _Reply(dict[str, Any]):
+    """A message of an answer: its fixed fields (as items) and the attributes asked for."""
+
+    def __init__(self, kind: int, fields: dict[str, Any], attrs: dict[str, Any]) -> None:
+        super().__init__(fields)
+        self.kind = kind
+        self.attrs = attrs
+
+    def get_attr(self, name: str) -> Any:
+        return self.attrs.get(name)
+
+
+def _decode(kind: int, data: bytes, offset: int, end: int, wanted: Sequence[str]) -> _Reply:
+    """The message of type ``kind`` in ``data[offset:end]`` (after its header)."""
+    spec = _KINDS[kind]
+    fields = dict(zip(spec.names, spec.fixed.unpack_from(data, offset), strict=True))
+    attrs: dict[str, Any] = {}
+    parent = None  # a pyroute2 message with the fixed fields: an address reads its family
+    at = offset + ((spec.fixed.size + 3) & ~3)
+    while at + _NLA.size <= end:
+        length, nla_type = _NLA.unpack_from(data, at)
+        if length < _NLA.size:
             break
-        found[kind & 0x3FFF] = data[offset + 4 : offset + length]
+        found = spec.attrs.get(nla_type & _NLA_TYPE)
+        if found is not None and found[0] in wanted and found[0] not in attrs:
+            if parent is None:
+                parent = spec.cls()
+                parent.update(fields)
+            nla = found[1](data, offset=at, length=length, parent=parent)
+            nla.decode()
+            attrs[found[0]] = nla.getvalue()
+        at += (length + 3) & ~3
+    return _Reply(kind, fields, attrs)
+
+
+def _messages(data: bytes, wanted: Sequence[str]) -> Iterator[tuple[int, int, Any]]:
+    """``(type, sequence number, body)`` of each message in ``data``: the error code of an
+    NLMSG_ERROR (0: an acknowledgement), a ``_Reply`` of the types this module reads,
+    None for the others."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, seq, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            break
+        body: Any = None
+        start, end = offset + _HEADER.size, min(offset + length, len(data))
+        if kind == NLMSG_ERROR:
+            body = -_ERROR.unpack_from(data, start)[0]
+        elif kind in _KINDS:
+            body = _decode(kind, data, start, end, wanted)
+        yield kind, seq, body
         offset += (length + 3) & ~3
-    return found
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    data = _RTA.pack(4 + len(payload), kind) + payload
-    return data + b"\0" * (-len(data) % 4)
+def _encode(msg: Any, kind: int, flags: int, seq: int) -> bytes:
+    msg["header"]["type"] = kind
+    msg["header"]["flags"] = flags | NLM_F_REQUEST
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
 
 
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.split(b"\0", 1)[0].decode(errors="replace")
+def _set_up(index: int, up: bool) -> Any:
+    msg = ifinfmsg()
+    msg["index"] = index
+    msg["flags"] = IFF_UP if up else 0
+    msg["change"] = IFF_UP
+    return msg
 
 
-def _hw(raw: bytes | None) -> str | None:
-    return None if not raw else ":".join(f"{b:02x}" for b in raw)
+def _pick(msg: _Reply, *names: str) -> dict[str, Any]:
+    return {name: msg.attrs[name] for name in names if name in msg.attrs}
 
 
-def _ip(family: int, raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
-    return socket.inet_ntop(socket.AF_INET if family == socket.AF_INET else socket.AF_INET6, raw)
+_NAME = ("IFLA_IFNAME",)
+_LINK_ATTRS = ("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_MTU", "IFLA_MASTER", "IFLA_LINKINFO",
+               "IFLA_STATS64", "IFLA_STATS")  # fmt: skip
 
 
-def _u32(raw: bytes | None) -> int | None:
-    return None if raw is None or len(raw) < 4 else int.from_bytes(raw[:4], "little")
-
-
-def _stats(attrs: dict[int, bytes]) -> LinkStats:
-    raw, size = attrs.get(_IFLA_STATS64), 8
-    if raw is None:
-        raw, size = attrs.get(_IFLA_STATS), 4
-    values = dict.fromkeys(_STATS_ORDER, 0)
-    if raw is not None:
-        fmt = "=8Q" if size == 8 else "=8I"
-        values = dict(zip(_STATS_ORDER, struct.unpack_from(fmt, raw), strict=True))
-    return LinkStats(**{k: values[k] for k in LinkStats.__dataclass_fields__})
+def _stats(attrs: dict[str, Any]) -> LinkStats:
+    stats = attrs.get("IFLA_STATS64") or attrs.get("IFLA_STATS")
+    if stats is None:
+        return LinkStats(0, 0, 0, 0, 0, 0)
+    return LinkStats.from_netlink(stats)
 
 
 def new_links(data: bytes) -> list[tuple[int, int, str | None]]:
     """``(index, flags, name)`` of each RTM_NEWLINK in ``data`` (what a socket subscribed to
     RTMGRP_LINK received)."""
-    found = []
-    offset = 0
-    while offset + _NLMSG.size <= len(data):
-        length, mtype, _, _, _ = _NLMSG.unpack_from(data, offset)
-        if length < _NLMSG.size:
-            break
-        if mtype == _RTM_NEWLINK:
-            payload = data[offset + _NLMSG.size : offset + length]
-            _, _, index, flags, _ = _IFINFO.unpack_from(payload)
-            found.append((index, flags, _text(_attrs(payload, _IFINFO.size).get(_IFLA_IFNAME))))
-        offset += (length + 3) & ~3
-    return found
+    return [
+        (msg["index"], msg["flags"], msg.get_attr("IFLA_IFNAME"))
+        for kind, _, msg in _messages(data, _NAME)
+        if kind == RTM_NEWLINK
+    ]
 
 
 class Rtnl:
@@ -351,109 +419,99 @@ class Rtnl:
     def close(self) -> None:
         self.sock.close()
 
-    def request(self, kind: int, flags: int, body: bytes) -> list[tuple[int, bytes]]:
-        """``(type, message without its header)`` of each answer."""
+    def request(self, msg: Any, kind: int, flags: int, wanted: Sequence[str] = ()) -> list[_Reply]:
+        """Send ``msg`` as a ``kind`` request; the messages of the answer, with their
+        ``wanted`` attributes."""
         self.seq += 1
         seq = self.seq
-        self.sock.send(_NLMSG.pack(_NLMSG.size + len(body), kind, flags | _NLM_F_REQUEST, seq, 0)
-                       + body)  # fmt: skip
-        found: list[tuple[int, bytes]] = []
+        self.sock.send(_encode(msg, kind, flags, seq))
+        found: list[_Reply] = []
         while True:
-            data = self.sock.recv(1 << 17)
-            offset = 0
-            while offset + _NLMSG.size <= len(data):
-                length, mtype, _, mseq, _ = _NLMSG.unpack_from(data, offset)
-                if length < _NLMSG.size:
-                    break
-                payload = data[offset + _NLMSG.size : offset + length]
-                offset += (length + 3) & ~3
+            for mtype, mseq, body in _messages(self.sock.recv(1 << 17), wanted):
                 if mseq != seq:
                     continue  # a late answer to an earlier request
-                if mtype == _NLMSG_DONE:
+                if mtype == NLMSG_DONE:
                     return found
-                if mtype == _NLMSG_ERROR:
-                    code = -int.from_bytes(payload[:4], "little", signed=True)
-                    if code:
-                        raise OSError(code, os.strerror(code))
+                if mtype == NLMSG_ERROR:
+                    if body:
+                        raise OSError(body, os.strerror(body))
                     return found  # an acknowledgement
-                found.append((mtype, payload))
-                if not flags & _NLM_F_DUMP and not flags & _NLM_F_ACK:
+                if body is not None:
+                    found.append(body)
+                if not flags & NLM_F_DUMP and not flags & NLM_F_ACK:
                     return found  # a get's one reply
 
     def links(
-        self, index: int = 0, name: str | None = None
-    ) -> list[tuple[int, int, dict[int, bytes]]]:
-        """``(index, flags, attributes)`` of every link, or of the one by index or name."""
-        body = _IFINFO.pack(0, 0, index, 0, 0)
+        self, index: int = 0, name: str | None = None, wanted: Sequence[str] = _LINK_ATTRS
+    ) -> list[_Reply]:
+        """Every link, or the one by index or name."""
+        msg = ifinfmsg()
+        msg["index"] = index
         if name is not None:
-            body += _attr(_IFLA_IFNAME, name.encode() + b"\0")
-        flags = _NLM_F_DUMP if not index and name is None else 0
-        found = []
-        for mtype, payload in self.request(_RTM_GETLINK, flags, body):
-            if mtype != _RTM_NEWLINK:
-                continue
-            _, _, idx, link_flags, _ = _IFINFO.unpack_from(payload)
-            found.append((idx, link_flags, _attrs(payload, _IFINFO.size)))
-        return found
+            msg["attrs"] = [("IFLA_IFNAME", name)]
+        flags = NLM_F_DUMP if not index and name is None else 0
+        return [m for m in self.request(msg, RTM_GETLINK, flags, wanted) if m.kind == RTM_NEWLINK]
 
     def addresses(self, family: int = 0) -> list[tuple[int, int, int, str]]:
         """``(index, family, prefixlen, address)`` of every address."""
+        msg = ifaddrmsg()
+        msg["family"] = family
         found = []
-        for _, payload in self.request(_RTM_GETADDR, _NLM_F_DUMP, _IFADDR.pack(family, 0, 0, 0, 0)):
-            fam, prefixlen, _, _, index = _IFADDR.unpack_from(payload)
-            attrs = _attrs(payload, _IFADDR.size)
-            address = _ip(fam, attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS))
+        for reply in self.request(msg, RTM_GETADDR, NLM_F_DUMP, ("IFA_LOCAL", "IFA_ADDRESS")):
+            attrs = reply.attrs
+            address = attrs.get("IFA_LOCAL") or attrs.get("IFA_ADDRESS")
             if address is not None:
-                found.append((index, fam, prefixlen, address))
+                found.append((reply["index"], reply["family"], reply["prefixlen"], address))
         return found
 
-    def routes(self, family: int, table: int) -> list[tuple[int, dict[int, bytes]]]:
+    def routes(self, family: int, table: int) -> list[tuple[int, dict[str, Any]]]:
         """``(dst_len, attributes)`` of the routes of ``table``."""
+        msg = rtmsg()
+        msg["family"] = family
         found = []
-        body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-        for _, payload in self.request(_RTM_GETROUTE, _NLM_F_DUMP, body):
-            _, dst_len, _, _, tab, _, _, _, _ = _RTMSG.unpack_from(payload)
-            attrs = _attrs(payload, _RTMSG.size)
-            if (_u32(attrs.get(_RTA_TABLE)) or tab) == table:
-                found.append((dst_len, attrs))
+        wanted = ("RTA_TABLE", "RTA_DST", "RTA_GATEWAY", "RTA_OIF")
+        for reply in self.request(msg, RTM_GETROUTE, NLM_F_DUMP, wanted):
+            attrs = reply.attrs
+            if (attrs.get("RTA_TABLE") or reply["table"]) == table:
+                found.append((reply["dst_len"], attrs))
         return found
 
-    def route_get(self, address: str) -> dict[int, bytes] | None:
+    def route_get(self, address: str) -> dict[str, Any] | None:
         ip = ipaddress.ip_address(address)
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        body = _RTMSG.pack(family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
-        body += _attr(_RTA_DST, ip.packed)
-        found = self.request(_RTM_GETROUTE, 0, body)
-        return _attrs(found[0][1], _RTMSG.size) if found else None
+        msg = rtmsg()
+        msg["family"] = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        msg["dst_len"] = ip.max_prefixlen
+        msg["attrs"] = [("RTA_DST", str(ip))]
+        found = self.request(msg, RTM_GETROUTE, 0, ("RTA_OIF", "RTA_GATEWAY", "RTA_PREFSRC"))
+        return found[0].attrs if found else None
 
-    def neighbours(self) -> list[tuple[int, int, int, dict[int, bytes]]]:
-        """``(family, ifindex, state, attributes)`` of every ARP and NDP entry."""
-        found = []
-        for _, payload in self.request(_RTM_GETNEIGH, _NLM_F_DUMP, _NDMSG.pack(0, 0, 0, 0, 0)):
-            family, ifindex, state, _, _ = _NDMSG.unpack_from(payload)
-            if family in (socket.AF_INET, socket.AF_INET6):
-                found.append((family, ifindex, state, _attrs(payload, _NDMSG.size)))
-        return found
+    def neighbours(self) -> list[_Reply]:
+        """Every ARP and NDP entry."""
+        found = self.request(ndmsg(), RTM_GETNEIGH, NLM_F_DUMP, ("NDA_DST", "NDA_LLADDR"))
+        return [m for m in found if m["family"] in (socket.AF_INET, socket.AF_INET6)]
 
     def neighbour(self, address: str, ifindex: int, mac: str | None) -> None:
         """Replace (``mac``: a permanent entry) or delete (``mac`` None) an entry."""
         ip = ipaddress.ip_address(address)
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        state = NUD_PERMANENT if mac is not None else 0
-        body = _NDMSG.pack(family, ifindex, state, 0, 0) + _attr(_NDA_DST, ip.packed)
+        msg = ndmsg()
+        msg["family"] = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        msg["ifindex"] = ifindex
+        msg["state"] = NUD_PERMANENT if mac is not None else 0
+        msg["attrs"] = [("NDA_DST", str(ip))]
         if mac is not None:
-            body += _attr(_NDA_LLADDR, bytes.fromhex(mac.replace(":", "")))
-            self.request(_RTM_NEWNEIGH, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE, body)
+            msg["attrs"].append(("NDA_LLADDR", mac))
+            self.request(msg, RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         else:
-            self.request(_RTM_DELNEIGH, _NLM_F_ACK, body)
+            self.request(msg, RTM_DELNEIGH, NLM_F_ACK)
 
     def link_names(self) -> list[tuple[int, int, str | None]]:
         """``(index, flags, name)`` of every link."""
-        return [(i, f, _text(a.get(_IFLA_IFNAME))) for i, f, a in self.links()]
+        return [
+            (m["index"], m["flags"], m.get_attr("IFLA_IFNAME")) for m in self.links(wanted=_NAME)
+        ]
 
     def set_up(self, index: int, up: bool) -> None:
-        body = _IFINFO.pack(0, 0, index, _IFF_UP if up else 0, _IFF_UP)
-        self.request(_RTM_NEWLINK, _NLM_F_ACK, body)
+        self.request(_set_up(index, up), RTM_NEWLINK, NLM_F_ACK)
 
 
 # -- one namespace, one socket --------------------------------------------------------------
@@ -523,14 +581,14 @@ class NetNS:
         check_ifname(name)
         try:
             # one RTM_GETLINK by name, not a dump of every link
-            found = self._raw.links(name=name)
+            found = self._raw.links(name=name, wanted=())
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 raise NetlinkError(f"{self.path}: no link {name!r}", errno.ENODEV) from exc
             raise NetlinkError(f"{self.path}: look up {name}: {exc.strerror}", exc.errno) from exc
         if not found:
             raise NetlinkError(f"{self.path}: no link {name!r}", errno.ENODEV)
-        idx = found[0][0]
+        idx = int(found[0]["index"])
         self._index[name] = idx
         return idx
 
@@ -547,8 +605,8 @@ class NetNS:
         return True
 
     def link_names(self) -> list[str]:
-        links = self._rtnl("list links", self._raw.links)
-        return sorted(str(_text(attrs.get(_IFLA_IFNAME))) for _, _, attrs in links)
+        links = self._rtnl("list links", self._raw.links, 0, None, _NAME)
+        return sorted(str(link.get_attr("IFLA_IFNAME")) for link in links)
 
     def add_bridge(
         self, name: str, *, mtu: int | None = None, up: bool = True, vlan_aware: bool = False
@@ -697,23 +755,27 @@ class NetNS:
             if not (missing_ok and exc.errno == errno.ENODEV):
                 raise
 
-    def _link(self, name: str) -> tuple[int, int, dict[int, bytes]]:
-        return self._rtnl(f"get {name}", self._raw.links, self.index(name))[0]  # type: ignore[no-any-return]
+    def _link(self, name: str) -> Any:
+        return self._rtnl(f"get {name}", self._raw.links, self.index(name))[0]
 
     def is_up(self, name: str) -> bool:
-        return bool(self._link(name)[1] & _IFF_UP)
+        return bool(self._link(name)["flags"] & IFF_UP)
 
     def mtu(self, name: str) -> int:
-        return _u32(self._link(name)[2].get(_IFLA_MTU)) or 0
+        return int(self._link(name).get_attr("IFLA_MTU") or 0)
 
     def master(self, name: str) -> str | None:
-        idx = _u32(self._link(name)[2].get(_IFLA_MASTER))
+        idx = self._link(name).get_attr("IFLA_MASTER")
         if not idx:
             return None
-        return _text(self._rtnl("get master", self._raw.links, idx)[0][2].get(_IFLA_IFNAME))
+        return self._link_name(idx)
+
+    def _link_name(self, index: int) -> str | None:
+        found = self._rtnl(f"get link {index}", self._raw.links, index, None, _NAME)
+        return str(found[0].get_attr("IFLA_IFNAME"))
 
     def link_stats(self, name: str) -> LinkStats:
-        return _stats(self._link(name)[2])
+        return _stats(_pick(self._link(name), "IFLA_STATS64", "IFLA_STATS"))
 
     # -- addresses and routes ---------------------------------------------------------------
     def add_address(self, dev: str, cidr: str, *, exist_ok: bool = False) -> None:
@@ -839,47 +901,58 @@ class NetNS:
         if not entries:
             return []
         names = self._names()
-        return [
-            Neighbour(
-                dst=str(_ip(family, attrs[_NDA_DST])),
-                dev=names.get(ifindex),
-                mac=_hw(attrs.get(_NDA_LLADDR)),
-                state=state,
-            )
-            for family, ifindex, state, attrs in entries
-            if _NDA_DST in attrs
-        ]
+        found = []
+        for entry in entries:
+            attrs = _pick(entry, "NDA_DST", "NDA_LLADDR")
+            if "NDA_DST" in attrs:
+                found.append(
+                    Neighbour(
+                        dst=str(attrs["NDA_DST"]),
+                        dev=names.get(entry["ifindex"]),
+                        mac=attrs.get("NDA_LLADDR") or None,
+                        state=entry["state"],
+                    )
+                )
+        return found
 
     def _names(self) -> dict[int, str]:
         return {
-            idx: str(_text(attrs.get(_IFLA_IFNAME)))
-            for idx, _, attrs in self._rtnl("list links", self._raw.links)
+            link["index"]: str(link.get_attr("IFLA_IFNAME"))
+            for link in self._rtnl("list links", self._raw.links, 0, None, _NAME)
         }
 
     def flush_neighbours(self) -> int:
         """Remove the entries the kernel learnt (as ``ip neigh flush all``: permanent and
         noarp ones stay); how many went."""
         gone = 0
-        for n in self.neighbours():
-            if n.state & (NUD_PERMANENT | NUD_NOARP) or n.dev is None:
+        # by ifindex, as the kernel names them: no dump of the links for their names
+        for entry in self._rtnl("list neighbours", self._raw.neighbours):
+            dst = entry.get_attr("NDA_DST")
+            if entry["state"] & (NUD_PERMANENT | NUD_NOARP) or dst is None:
                 continue
-            self.delete_neighbours([(n.dst, n.dev)])
+            try:
+                self._raw.neighbour(dst, entry["ifindex"], None)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ESRCH, errno.ENODEV):
+                    raise NetlinkError(
+                        f"{self.path}: delete neighbour {dst}: {exc.strerror}", exc.errno
+                    ) from exc
             gone += 1
         return gone
 
     def routes(self, family: int = 4) -> list[dict[str, Any]]:
         """The main table's routes: ``{"dst": "default"|CIDR, "via": ip|None, "dev": name}``."""
         fam = socket.AF_INET if family == 4 else socket.AF_INET6
-        routes = self._rtnl("list routes", self._raw.routes, fam, 254)
+        routes = self._rtnl("list routes", self._raw.routes, fam, _RT_TABLE_MAIN)
         names = self._names() if routes else {}
         found = []
         for dst_len, attrs in routes:
-            dst = _ip(fam, attrs.get(_RTA_DST))
+            dst = attrs.get("RTA_DST")
             found.append(
                 {
                     "dst": "default" if dst is None else f"{dst}/{dst_len}",
-                    "via": _ip(fam, attrs.get(_RTA_GATEWAY)),
-                    "dev": names.get(_u32(attrs.get(_RTA_OIF)) or 0),
+                    "via": attrs.get("RTA_GATEWAY"),
+                    "dev": names.get(attrs.get("RTA_OIF") or 0),
                 }
             )
         return found
@@ -887,23 +960,26 @@ class NetNS:
     def links(self) -> list[LinkInfo]:
         """Every link with its MAC, state, kind, master, addresses and counters (one dump
         of links and one of addresses)."""
-        raw = self._rtnl("list links", self._raw.links)
-        names = {idx: str(_text(attrs.get(_IFLA_IFNAME))) for idx, _, attrs in raw}
+        raw = [
+            (link["index"], link["flags"], _pick(link, *_LINK_ATTRS))
+            for link in self._rtnl("list links", self._raw.links)
+        ]
+        names = {index: str(attrs.get("IFLA_IFNAME")) for index, _, attrs in raw}
         addrs: dict[int, list[str]] = {}
         for index, _, prefixlen, address in self._rtnl("list addresses", self._raw.addresses):
             addrs.setdefault(index, []).append(f"{address}/{prefixlen}")
         found = []
         for index, flags, attrs in raw:
-            info = attrs.get(_IFLA_LINKINFO)
-            kind = _text(_attrs(info, 0).get(_IFLA_INFO_KIND)) if info is not None else None
-            master = _u32(attrs.get(_IFLA_MASTER))
+            info = attrs.get("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            master = attrs.get("IFLA_MASTER")
             found.append(
                 LinkInfo(
                     name=names[index],
                     index=index,
-                    mac=_hw(attrs.get(_IFLA_ADDRESS)),
-                    up=bool(flags & _IFF_UP),
-                    mtu=_u32(attrs.get(_IFLA_MTU)) or 0,
+                    mac=attrs.get("IFLA_ADDRESS") or None,
+                    up=bool(flags & IFF_UP),
+                    mtu=int(attrs.get("IFLA_MTU") or 0),
                     kind=kind or None,
                     master=names.get(master) if master else None,
                     addresses=tuple(addrs.get(index, ())),
@@ -924,15 +1000,11 @@ class NetNS:
             raise
         if attrs is None:
             return None
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        oif = _u32(attrs.get(_RTA_OIF)) or 0
-        dev = None
-        if oif:
-            dev = _text(self._rtnl(f"get link {oif}", self._raw.links, oif)[0][2].get(_IFLA_IFNAME))
+        oif = attrs.get("RTA_OIF")
         return {
-            "dev": dev,
-            "via": _ip(family, attrs.get(_RTA_GATEWAY)),
-            "src": _ip(family, attrs.get(_RTA_PREFSRC)),
+            "dev": self._link_name(oif) if oif else None,
+            "via": attrs.get("RTA_GATEWAY"),
+            "src": attrs.get("RTA_PREFSRC"),
         }
 
     # -- sysctls ----------------------------------------------------------------------------

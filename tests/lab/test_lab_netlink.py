@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import subprocess
 
 import pytest
 from labkit import MakeSandbox, ping
@@ -217,12 +218,29 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
                 for r in ipr.get_routes(family=2, table=254)
             )
             out["route_to"] = node.route_to("10.9.1.1")
+            out["routes6"] = node.routes(6)
+            out["route_to6"] = node.route_to("fd00:50::99")
+            got = ipr.route("get", dst="fd00:50::99")[0]
+            out["route_to6_pyroute2"] = {
+                "dev": names.get(got.get_attr("RTA_OIF")),
+                "via": got.get_attr("RTA_GATEWAY"),
+                "src": got.get_attr("RTA_PREFSRC"),
+            }
             out["unreachable"] = nl.ns(netlink.create_netns("empty")).route_to("10.9.1.1")
             out["neigh"] = sorted(
                 (n.dst, n.dev, n.mac, n.permanent) for n in node.neighbours() if n.permanent
             )
             node.delete_neighbours([("172.16.50.1", "ens224"), ("172.16.50.99", "ens224")])
             out["after_delete"] = sorted(n.dst for n in node.neighbours() if n.permanent)
+            for learnt in ("172.16.50.7", "fd00:50::7"):  # as if the kernel had learnt them
+                subprocess.run(
+                    ["nsenter", f"--net={node.path}", "ip", "neigh", "replace", learnt,
+                     "lladdr", "02:00:00:00:00:07", "dev", "ens224", "nud", "stale"],
+                    check=True,
+                )  # fmt: skip
+            out["learnt"] = sorted((n.dst, n.state_name) for n in node.neighbours())
+            out["flushed"] = node.flush_neighbours()
+            out["after_flush"] = sorted((n.dst, n.state_name) for n in node.neighbours())
             node.set_link("ens224", up=False)
             out["down"] = node.is_up("ens224")
             try:
@@ -240,10 +258,16 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
     assert len(r["routes"]) == 3  # the subnet, 10.9/16 and the default
     assert r["route_to"] == {"dev": "ens224", "via": "172.16.50.1", "src": "172.16.50.11"}
     assert r["unreachable"] is None
+    assert {"dst": "fd00:50::/64", "via": None, "dev": "ens224"} in r["routes6"]
+    assert r["route_to6"] == r["route_to6_pyroute2"]
+    assert r["route_to6"]["dev"] == "ens224"
     assert r["neigh"] == [
         ("172.16.50.1", "ens224", "02:00:00:00:00:01", True),
         ("fd00:50::1", "ens224", "02:00:00:00:00:02", True),
     ]
     assert r["down"] is False
     assert r["after_delete"] == ["fd00:50::1"]
+    assert ("172.16.50.7", "stale") in r["learnt"] and ("fd00:50::7", "stale") in r["learnt"]
+    assert r["flushed"] == 2
+    assert [x for x in r["after_flush"] if x[1] != "noarp"] == [("fd00:50::1", "permanent")]
     assert r["missing"] == errno.ENODEV
