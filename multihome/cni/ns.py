@@ -1,18 +1,19 @@
 """Where plugins run: the node's network and mount namespaces.
 
 ``NodeNamespaces`` names them by path (``/proc/PID/ns/net``, ``/run/netns/NAME``, ...). A
-single-threaded caller steps into them itself for the moment it starts the plugin (``inside``:
-the plugin is then spawned with vfork and inherits them); otherwise the plugin process enters
-them through ``nsenter`` or between fork and exec (``setns`` through libc). Plugin binaries are
-looked up in the node's own filesystem: ``NodeFS`` holds a directory fd on the root of the
-node's mount namespace (obtained once by a short-lived forked child), so lookups and stats
-from this process see the node's mounts.
+caller whose thread may join a mount namespace steps into them itself for the moment it starts
+the plugin (``inside``: the plugin is then spawned with vfork and inherits them); otherwise
+the plugin process enters them through ``nsenter`` or between fork and exec (``setns`` through
+libc). Plugin binaries are looked up in the node's own filesystem: ``NodeFS`` holds a directory
+fd on the root of the node's mount namespace (obtained once by a short-lived forked child), so
+lookups and stats from this process see the node's mounts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import os
 import shutil
@@ -56,7 +57,7 @@ class NodeNamespaces:
     mntns: str | None = None
 
 
-_OWN = {CLONE_NEWNET: "/proc/thread-self/ns/net", CLONE_NEWNS: "/proc/self/ns/mnt"}
+_OWN = {CLONE_NEWNET: "/proc/thread-self/ns/net", CLONE_NEWNS: "/proc/thread-self/ns/mnt"}
 
 
 def _single_threaded() -> bool:
@@ -68,14 +69,16 @@ def _single_threaded() -> bool:
 
 @contextlib.contextmanager
 def inside(node: NodeNamespaces | None) -> Iterator[bool]:
-    """Move this process into ``node``'s namespaces for the body and back after it; yields
-    whether it did. It does only when there is something to enter and the process is
-    single-threaded (the mount namespace is the whole process's): a plugin spawned in the
-    body then starts in the node with vfork and no helper program, which is the cheapest way
-    to run one. Yields False otherwise (the caller uses :func:`nsenter_argv` or
+    """Move this thread into ``node``'s namespaces for the body and back after it; yields
+    whether it did. It does only when there is something to enter and the kernel lets this
+    thread join a mount namespace: it must not share its filesystem attributes (root,
+    working directory) with another thread, as threads do unless one of them unshared them
+    (``unshare(CLONE_FS)``, as the lab's link-up watcher thread does). A plugin spawned in
+    the body then starts in the node with vfork and no helper program, which is the cheapest
+    way to run one. Yields False otherwise (the caller uses :func:`nsenter_argv` or
     :func:`entering`). The working directory is the node's root in the body (setns moves
     it there, as it does for the plugin) and is restored after."""
-    if node is None or (node.netns is None and node.mntns is None) or not _single_threaded():
+    if node is None or (node.netns is None and node.mntns is None):
         yield False
         return
     wanted = [(p, k) for p, k in ((node.netns, CLONE_NEWNET), (node.mntns, CLONE_NEWNS)) if p]
@@ -92,13 +95,21 @@ def inside(node: NodeNamespaces | None) -> Iterator[bool]:
             home = os.open(_OWN[kind], os.O_RDONLY | os.O_CLOEXEC)
             fds.append(home)
             moves.append((target, home, kind))
+        shared = False  # another thread shares our filesystem attributes: no mount ns
         for target, home, kind in moves:
             try:
                 setns(target, kind)
             except OSError as exc:
+                if kind == CLONE_NEWNS and exc.errno == errno.EINVAL and not _single_threaded():
+                    shared = True
+                    break
                 raise NamespaceUnavailable(f"cannot enter the node's namespaces: {exc}") from exc
             entered.append((home, kind))
-        yield True
+        if shared:
+            for home, kind in reversed(entered):
+                setns(home, kind)
+            entered.clear()
+        yield not shared
     finally:
         for home, kind in reversed(entered):  # failing to get back raises: we'd be astray
             setns(home, kind)

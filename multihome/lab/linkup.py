@@ -117,6 +117,11 @@ class LinkUpWatcher:
 
     def _in_thread(self, ready_w: int) -> None:
         self._ready.fd = ready_w
+        # our own root and working directory: the thread that started us keeps its own to
+        # itself, so it may still step into a node's mount namespace to spawn a plugin with
+        # vfork while we run (cni/ns.inside; else each plugin would start through nsenter)
+        with contextlib.suppress(OSError):
+            ns.unshare(ns.CLONE_FS)
         try:
             self._main()
         finally:

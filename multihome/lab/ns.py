@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 
+CLONE_FS = 0x00000200
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000

@@ -6,9 +6,11 @@ keeps its allocations under tmp_path, and nothing touches the host's own network
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -432,6 +434,42 @@ def test_inside_steps_into_the_node_and_back(node: Node, node_mount_ns: tuple[st
         raise RuntimeError("the body failed")  # and it still comes back
     assert ([os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()) == ours
     assert list(bindir.iterdir()) == []
+
+
+CLONE_FS = 0x200
+
+
+def test_inside_with_another_thread(node: Node, node_mount_ns: tuple[str, Path]) -> None:
+    """A thread sharing our root and working directory keeps us out of the node's mount
+    namespace (the kernel's rule): ``inside`` then stays put and says so; once that thread
+    unshared them (as the lab's link-up watcher does), we step in while it runs."""
+    mntns, _ = node_mount_ns
+    target = NodeNamespaces(netns=f"/run/netns/{node.node}", mntns=mntns)
+    ours = [os.readlink(f"/proc/thread-self/ns/{kind}") for kind in ("net", "mnt")], os.getcwd()
+    for unshared in (False, True):
+        ready, done = threading.Event(), threading.Event()
+
+        def other(
+            unshared: bool = unshared, ready: threading.Event = ready, done: threading.Event = done
+        ) -> None:
+            if unshared:
+                assert ctypes.CDLL(None, use_errno=True).unshare(CLONE_FS) == 0
+            ready.set()
+            done.wait(10)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        try:
+            ready.wait(10)
+            with inside(target) as there:
+                assert there == unshared
+                mnt = os.readlink("/proc/thread-self/ns/mnt")
+                assert (mnt == os.readlink(mntns)) == unshared
+        finally:
+            done.set()
+            thread.join()
+        here = [os.readlink(f"/proc/thread-self/ns/{kind}") for kind in ("net", "mnt")]
+        assert (here, os.getcwd()) == ours
 
 
 def test_unreachable_node_namespace(node: Node) -> None:
