@@ -20,12 +20,14 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from multihome.lab.api import status_path
 from multihome.lab.state import ENV_STATE_DIR
 
 from . import KUBECONFIG_FILE
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from . import tls
     from .state import LabSource
 
+WARM_UP_AFTER = 120.0  # s: the longest the warm-up waits for up to finish
 START_NICE = 10  # added to the start-up thread's nice value (weight ~1/10 of up's threads)
 
 
@@ -89,12 +92,17 @@ def _lower_priority() -> None:
         pass
 
 
-def warm_up() -> None:
-    """The planner imported ahead, in a thread of lower priority, once the server answers:
-    the first request that needs the lab's system objects does not wait ~0.3 s for it."""
+def warm_up(source: LabSource) -> None:
+    """The planner imported ahead, in a thread of lower priority, once ``up`` is done (it
+    wrote the lab's status): the first request that needs the lab's system objects does not
+    wait ~0.3 s for it, and ``up`` does not share the CPU with it."""
 
     def run() -> None:
         _lower_priority()
+        status = status_path(source.state)
+        deadline = time.monotonic() + WARM_UP_AFTER
+        while not source.state.has(status) and time.monotonic() < deadline:
+            time.sleep(0.05)
         from . import system
 
         system.import_planner()
@@ -141,7 +149,7 @@ async def serve(lab_dir: Path, prepared: Prepared | None = None) -> None:
     await site.start()
     source.state.write_atomic(lab_dir / KUBECONFIG_FILE, kubeconfig(source.state.name, port, creds))
     if prepared is not None:
-        warm_up()
+        warm_up(source)
     logging.getLogger("multihome.kube").info(
         "serving lab %s on https://127.0.0.1:%d", source.state.name, port
     )
