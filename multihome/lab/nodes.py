@@ -137,7 +137,7 @@ def _make_mntns(path: str, root: str, cpu: int) -> None:
         ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | _MS_NOEXEC)
 
     try:
-        with ns.held_child(setup, wait=False) as pid:
+        with ns.held_child(setup) as pid:
             try:
                 ns.mount(ns.ns_file(pid, "mnt"), path, None, ns.MS_BIND)
             except OSError as exc:

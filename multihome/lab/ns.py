@@ -136,13 +136,10 @@ class ChildSetupError(Exception):
 
 
 @contextlib.contextmanager
-def held_child(setup: Callable[[], None], *, wait: bool = True) -> Iterator[int]:
+def held_child(setup: Callable[[], None]) -> Iterator[int]:
     """Fork a child that runs ``setup`` (e.g. unshare and mount, or start a daemon) and then
     waits; the body runs with the child's PID while the child is held (to pin its namespace
-    or find its children), then the child exits and is reaped. With ``wait=False`` the
-    child is released without waiting for its exit (a forked copy of a large process takes
-    ~10 ms to exit, which then runs beside the caller's next steps): it is reaped by a later
-    ``held_child`` or, once this process is gone, by the lab's init.
+    or find its children), then the child exits and is reaped.
 
     The PID given is the one ``/proc`` knows the child by: a process inside the lab's PID
     namespace (a forked worker) sees its children by other PIDs than the host's ``/proc``
@@ -150,7 +147,6 @@ def held_child(setup: Callable[[], None], *, wait: bool = True) -> Iterator[int]
 
     ``ChildSetupError`` (before the body) when ``setup`` raised or the child died.
     """
-    _reap_released()
     up_r, up_w = os.pipe()
     down_r, down_w = os.pipe()
     pid = os.fork()
@@ -180,23 +176,7 @@ def held_child(setup: Callable[[], None], *, wait: bool = True) -> Iterator[int]
     finally:
         os.close(up_r)
         os.close(down_w)
-        if wait:
-            os.waitpid(pid, 0)
-        else:
-            _released.append(pid)
-
-
-_released: list[int] = []  # children of held_child(wait=False) not yet reaped
-
-
-def _reap_released() -> None:
-    for pid in list(_released):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _released.remove(pid)
+        os.waitpid(pid, 0)
 
 
 def pids_with(proc_file: str, wanted: bytes) -> list[int]:
