@@ -24,12 +24,11 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from multihome.lab.placement import dhcp_nodes, placed_pods
-from multihome.plan import Plan, charts
-from multihome.plan.rke2_releases import DHCP_VALUE_SINCE, chart_key, multus_chart
-from multihome.render.yamltext import dump  # the text render writes: an apply of it is a no-op
-
+# the planner (pydantic models, ~0.3 s of CPU to import) is imported on first use: the lab's
+# API server starts while up attaches the pods and needs it only to answer a request
 if TYPE_CHECKING:
+    from multihome.plan import Plan
+
     from .objects import LabView
 
 NAMESPACE = "kube-system"
@@ -42,8 +41,6 @@ CALICO_IMAGE = "rancher/hardened-calico:v3.25.0-build20230209"
 FLANNEL_IMAGE = "rancher/hardened-flannel:v0.21.3-build20230308"
 # rke2-multus v3.9.3-build2023010902's values (cniplugins.image); later charts' own tags differ
 CNI_PLUGINS_IMAGE = "rancher/hardened-cni-plugins:v1.0.1-build20221011"
-# the DaemonSet lost its "-ds" suffix in rke2-charts 069e98c4 (chart v4.0.2-build2023081104)
-MULTUS_DS_RENAMED = DHCP_VALUE_SINCE
 
 
 _validated: list[tuple[dict[str, Any], Plan]] = []  # the last plan dict and its model
@@ -55,9 +52,18 @@ def _plan(view: LabView) -> Plan:
     of ms of every rebuild after a status change)."""
     if _validated and _validated[0][0] is view.plan:
         return _validated[0][1]
+    from multihome.plan import Plan
+
     found = Plan.model_validate(view.plan)
     _validated[:] = [(view.plan, found)]
     return found
+
+
+def import_planner() -> None:
+    """Import what the functions here import on first use."""
+    import multihome.lab.placement
+    import multihome.plan.charts
+    import multihome.render.yamltext  # noqa: F401
 
 
 def _suffix(daemonset: str, node: str) -> str:
@@ -121,8 +127,11 @@ def _canal() -> dict[str, Any]:
 
 
 def _multus(chart: str) -> dict[str, Any]:
+    from multihome.plan.rke2_releases import DHCP_VALUE_SINCE, chart_key
+
     labels = {"tier": "node", "app": MULTUS}
-    name = MULTUS if chart_key(chart) >= chart_key(MULTUS_DS_RENAMED) else f"{MULTUS}-ds"
+    # the DaemonSet lost its "-ds" suffix in rke2-charts 069e98c4 (chart v4.0.2-build2023081104)
+    name = MULTUS if chart_key(chart) >= chart_key(DHCP_VALUE_SINCE) else f"{MULTUS}-ds"
     return {
         "metadata": {"name": name, "labels": labels},
         "spec": {
@@ -154,6 +163,8 @@ def _multus(chart: str) -> dict[str, Any]:
 
 
 def _chart_dhcp() -> dict[str, Any]:
+    from multihome.plan import charts
+
     labels = {"tier": "node", "app": MULTUS}
     image = charts.IMAGE
     sock = {"name": "socketpath", "mountPath": "/host/run/cni"}
@@ -186,6 +197,10 @@ def _chart_dhcp() -> dict[str, Any]:
 
 def daemonsets_of(view: LabView) -> list[tuple[dict[str, Any], list[str], str]]:
     """(DaemonSet body without status, the nodes it runs a pod on, what it is) of the lab."""
+    from multihome.lab.placement import dhcp_nodes, placed_pods
+    from multihome.plan import charts
+    from multihome.plan.rke2_releases import multus_chart
+
     plan = _plan(view)
     nodes = [n.name for n in plan.nodes]
     found: list[tuple[dict[str, Any], list[str], str]] = []
@@ -221,6 +236,8 @@ def ready_on(view: LabView, what: str, node: str) -> tuple[bool, str]:
     if what == "dhcp":
         error = (view.status.get("dhcp_sockets") or {}).get(node, "not probed")
         if error is not None:
+            from multihome.plan import charts
+
             return False, f"{charts.SOCKET_DIR}/dhcp.sock: {error}"
     return True, ""
 
@@ -228,6 +245,9 @@ def ready_on(view: LabView, what: str, node: str) -> tuple[bool, str]:
 def helmchartconfigs_of(view: LabView) -> list[dict[str, Any]]:
     """The HelmChartConfigs of the lab's design (bodies without server metadata): the values
     render gives rke2-canal and rke2-multus, where it writes them."""
+    from multihome.plan import charts
+    from multihome.render.yamltext import dump  # the text render writes: applying it is a no-op
+
     plan = _plan(view)
     found = []
     for chart, values in ((CANAL, charts.canal_values(plan)), (MULTUS, charts.multus_values(plan))):

@@ -41,7 +41,6 @@ from aiohttp import web
 
 from multihome.lab import design
 from multihome.lab.api import LabError
-from multihome.plan import charts
 
 from . import apply as ssa
 from . import patch as patches
@@ -948,6 +947,8 @@ def differences(old: Any, new: Any, path: str = "") -> list[str]:
 def _own_causes(resource: Resource, name: str, changed: list[str] | None) -> list[tuple[str, str]]:
     """The 422's causes for a write to what the lab makes itself: each changed field, then
     what to do (``changed`` None: the lab has no such object)."""
+    from multihome.plan import charts  # the planner: imported on first use (see system)
+
     rebuild = "change the lab file and rebuild the lab (multihome down, then multihome up FILE)"
     if changed is None:
         return [(

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from multihome.plan import HostPlan, NetworkPlan
-
 from . import processes, safefs
 from .names import check_name, fit
 
-if TYPE_CHECKING:  # nodes imports netlink (pyroute2): the lab's API server needs neither
+if TYPE_CHECKING:  # the planner and nodes (netlink, pyroute2): the lab's API server needs neither
+    from multihome.plan import HostPlan, NetworkPlan
+
     from .nodes import Node
 
 DNSMASQ = "/usr/sbin/dnsmasq"
