@@ -245,11 +245,12 @@ class ProbeSpace:
                 return placed
             await asyncio.sleep(0.5)
 
-    async def delete(self, wait: float = 20.0) -> None:
+    async def delete(self, wait: float = 20.0) -> list[str]:
         """Delete the namespace (what is in it goes with it) and wait, at most ``wait``
-        seconds, until it is gone."""
+        seconds, until it is gone; what is still being deleted then (the cluster finishes
+        it on its own)."""
         if not self.created:
-            return
+            return []
         try:
             await self.client.delete(Namespace, self.namespace)
         except ApiError as exc:
@@ -259,10 +260,12 @@ class ProbeSpace:
                     f"delete it yourself (kubectl delete namespace {self.namespace})"
                 ) from exc
         self.created = False
-        await gone(self.client, [self.namespace], wait)
+        return await gone(self.client, [self.namespace], wait)
 
 
-async def gone(client: AsyncClient, names: list[str], wait: float) -> None:
+async def gone(client: AsyncClient, names: list[str], wait: float) -> list[str]:
+    """Wait, at most ``wait`` seconds, until the probes namespaces ``names`` are gone;
+    those still there."""
     deadline = time.monotonic() + wait
     while names and time.monotonic() < deadline:
         left = {
@@ -272,6 +275,7 @@ async def gone(client: AsyncClient, names: list[str], wait: float) -> None:
         names = [n for n in names if n in left]
         if names:
             await asyncio.sleep(0.3)
+    return names
 
 
 async def remove_expired(client: AsyncClient, now: float | None = None) -> list[str]:
@@ -299,7 +303,7 @@ async def remove_expired(client: AsyncClient, now: float | None = None) -> list[
                     f"could not delete namespace {name}, left by an earlier run: "
                     f"{exc.status.message}"
                 ) from exc
-    await gone(client, list(found), 20.0)
+    await gone(client, list(found), 20.0)  # still going after that: the next run sees them
     return found
 
 

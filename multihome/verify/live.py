@@ -200,6 +200,7 @@ async def _run(
     config = read.load_config(kubeconfig, context)
     client = read.connect(kubeconfig, context, transport)
     space: probes_cluster.ProbeSpace | None = None
+    deleting: list[str] = []
     timings: dict[str, float] = {}
     try:
         removed = await probes_cluster.remove_expired(client) if options.probes else []
@@ -231,7 +232,7 @@ async def _run(
         try:
             if space is not None:
                 cleanup_start = time.monotonic()
-                await asyncio.shield(space.delete())
+                deleting = await asyncio.shield(space.delete())
                 timings["cleanup"] = time.monotonic() - cleanup_start
         finally:
             await client.close()
@@ -242,6 +243,8 @@ async def _run(
     lab = f"{plan.name} (cluster)"
     if removed:
         lab += f"; removed {', '.join(removed)}, left by a killed run"
+    if deleting:
+        lab += f"; namespace {', '.join(deleting)} is still being deleted (the cluster goes on)"
     return Report(lab=lab, checks=tuple(results), elapsed=done - started, timings=timings)
 
 

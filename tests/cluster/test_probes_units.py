@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from variants import SEED
@@ -116,3 +118,22 @@ def test_tcp_and_http_probes_fall_back_to_bash_dev_tcp() -> None:
     assert asyncio.run(_reader(refused).probe(tcp)).outcome == "refused"
     silent = _Image(ExecResult(124, "", ""))
     assert asyncio.run(_reader(silent).probe(tcp)).outcome == "timeout"
+
+
+class _Namespaces:
+    """A client whose probes namespaces go after ``lists`` lists."""
+
+    def __init__(self, names: list[str], lists: int) -> None:
+        self.names, self.lists = names, lists
+
+    async def list(self, kind: object, labels: object = None) -> AsyncIterator[object]:
+        self.lists -= 1
+        for name in self.names if self.lists >= 0 else []:
+            yield types.SimpleNamespace(metadata=types.SimpleNamespace(name=name))
+
+
+def test_gone_says_which_namespaces_outlived_the_wait() -> None:
+    slow = _Namespaces(["multihome-probes-a"], lists=1000)
+    assert asyncio.run(probes.gone(slow, ["multihome-probes-a"], 0.5)) == ["multihome-probes-a"]  # type: ignore[arg-type]
+    quick = _Namespaces(["multihome-probes-a"], lists=1)
+    assert asyncio.run(probes.gone(quick, ["multihome-probes-a"], 5.0)) == []  # type: ignore[arg-type]
