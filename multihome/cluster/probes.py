@@ -251,16 +251,24 @@ class ProbeSpace:
         it on its own)."""
         if not self.created:
             return []
-        try:
-            await self.client.delete(Namespace, self.namespace)
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise ClusterError(
-                    f"could not delete namespace {self.namespace}: {exc.status.message}; "
-                    f"delete it yourself (kubectl delete namespace {self.namespace})"
-                ) from exc
+        fix = f"; delete it yourself (kubectl delete namespace {self.namespace})"
+        await _delete_namespace(self.client, self.namespace, hint=fix)
         self.created = False
         return await gone(self.client, [self.namespace], wait)
+
+
+async def _delete_namespace(
+    client: AsyncClient, name: str, context: str = "", hint: str = ""
+) -> None:
+    """Delete namespace ``name`` (already gone is fine); a refusal is a ``ClusterError``
+    with ``context`` after the name and ``hint`` after the API's message."""
+    try:
+        await client.delete(Namespace, name)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise ClusterError(
+                f"could not delete namespace {name}{context}: {exc.status.message}{hint}"
+            ) from exc
 
 
 async def gone(client: AsyncClient, names: list[str], wait: float) -> list[str]:
@@ -295,14 +303,7 @@ async def remove_expired(client: AsyncClient, now: float | None = None) -> list[
         if expires <= now:
             found.append(meta.name)
     for name in found:
-        try:
-            await client.delete(Namespace, name)
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise ClusterError(
-                    f"could not delete namespace {name}, left by an earlier run: "
-                    f"{exc.status.message}"
-                ) from exc
+        await _delete_namespace(client, name, context=", left by an earlier run")
     await gone(client, list(found), 20.0)  # still going after that: the next run sees them
     return found
 

@@ -161,12 +161,7 @@ def set_lo_up(path: str) -> None:
     """``ip link set lo up`` in the namespace at ``path``: one RTM_NEWLINK on a socket made
     there and closed after, without pyroute2's set-up (a pod's namespace needs nothing else
     from this process, and every pod pays it)."""
-    fd = ns.open_ns(path)
-    try:
-        with ns.thread_in_netns(fd):
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    finally:
-        os.close(fd)
+    sock = ns.socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     with sock:
         sock.send(_encode(_set_up(_LOOPBACK_INDEX, True), RTM_NEWLINK, NLM_F_ACK, 1))
         kind, _, code = next(_messages(sock.recv(4096), ()), (None, 0, None))

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 
 CLONE_FS = 0x00000200
@@ -118,6 +119,16 @@ def thread_in_netns(fd: int) -> Iterator[None]:
             setns(home, CLONE_NEWNET)
     finally:
         os.close(home)
+
+
+def socket_in(path: str, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket of the network namespace at ``path`` (it stays there once made)."""
+    fd = open_ns(path)
+    try:
+        with thread_in_netns(fd):
+            return socket.socket(family, kind, proto)
+    finally:
+        os.close(fd)
 
 
 _PR_SET_PDEATHSIG = 1

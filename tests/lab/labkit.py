@@ -86,12 +86,7 @@ def ping(netns: str, address: str, timeout: float = 2.0) -> bool:
     """One ICMP echo from the network namespace at path ``netns`` to ``address``; True
     when the reply comes back. Run inside the sandbox (a raw socket needs CAP_NET_RAW
     there)."""
-    fd = ns.open_ns(netns)
-    try:
-        with ns.thread_in_netns(fd):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    finally:
-        os.close(fd)
+    sock = ns.socket_in(netns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     with sock:
         ident = os.getpid() & 0xFFFF
         payload = b"multihome-ping"
@@ -113,12 +108,7 @@ def ping(netns: str, address: str, timeout: float = 2.0) -> bool:
 
 
 def _socket_in(netns: str, kind: int) -> socket.socket:
-    fd = ns.open_ns(netns)
-    try:
-        with ns.thread_in_netns(fd):
-            return socket.socket(socket.AF_INET, kind)
-    finally:
-        os.close(fd)
+    return ns.socket_in(netns, socket.AF_INET, kind)
 
 
 def tcp_echo(netns: str, address: str, port: int, payload: bytes, timeout: float = 2.0) -> bytes:
