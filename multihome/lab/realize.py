@@ -126,6 +126,20 @@ def _node_config(plan: Plan, node: NodePlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _layer2_only(switch: netlink.NetNS) -> None:
+    """The switch namespace forwards frames and is no host: its bridges and ports get no
+    IPv6 (a switch port has no link-local address, sends no MLD report, router solicitation
+    or duplicate-address probe, and is no extra receiver of every multicast the pods send),
+    and bridged frames skip netfilter where br_netfilter is loaded (its per-namespace
+    ``bridge-nf-call-*`` default to 1; a switch runs no iptables). Set before the first
+    port exists, in the sandbox's own namespace: the host's copies are untouched."""
+    keys = [f"net.ipv6.conf.{key}.disable_ipv6" for key in ("all", "default")]
+    keys += [f"net.bridge.bridge-nf-call-{t}" for t in ("arptables", "iptables", "ip6tables")]
+    for key in keys:  # absent where the kernel has no IPv6 or br_netfilter is not loaded
+        if os.path.exists("/proc/sys/" + key.replace(".", "/")):
+            switch.set_sysctl(key, 0 if "bridge-nf" in key else 1)
+
+
 class RealizeError(RuntimeError):
     """Building the lab failed; the message names the step and the cause (it pickles, so
     it crosses ``Sandbox.call``)."""
@@ -153,6 +167,7 @@ def _realize(
     with netlink.Netlink() as nl:
         switch = nl.here()
         progress(Step("segments"))
+        _layer2_only(switch)
         for net in plan.networks:
             state.record("link", net.bridge, network=net.name)
             switch.add_bridge(net.bridge, mtu=net.mtu)
