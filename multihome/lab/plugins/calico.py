@@ -30,13 +30,14 @@ from __future__ import annotations
 import os
 import sys
 
+from . import rtnl
 from .jsoncodec import dumps, loads
 
 # imports are this plugin's start-up cost, paid once per pod: no typing, contextlib, json
 # (jsoncodec calls json's C accelerator) or hashlib (OpenSSL) at run time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 NODE_OBJECT = "/var/lib/cni/multihome/node.json"
@@ -45,12 +46,12 @@ HOST_SIDE_LL6 = "fe80::ecee:eeff:feee:eeee"  # the link-local address of HOST_SI
 GATEWAY_V4 = "169.254.1.1"
 SUPPORTED_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")
 DEFAULT_ROUTES = ("0.0.0.0/0", "::/0")
-IP_PATHS = ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip")
 _CLONE_NEWNET = 0x40000000
 _RTLD_NOW = 2
 # Calico of the seed's era (3.25) built the veth from a LinkAttrs literal, so netlink sent
 # txqlen 0 for both ends: the post's eth0 shows no qlen
-QLEN = ("txqueuelen", "0")
+TXQLEN = 0
+_EEXIST, _ENODEV = 17, 19
 
 # CNI error codes (SPEC.md)
 E_INCOMPATIBLE = 1
@@ -107,19 +108,13 @@ def _spawn(argv: Sequence[str], stdin: bytes, env: Mapping[str, str]) -> tuple[i
     return os.waitstatus_to_exitcode(status), stdout, stderr
 
 
-def _ip_binary() -> str:
-    for path in IP_PATHS:
-        if os.access(path, os.X_OK):
-            return path
-    raise PluginError(E_PLUGIN, "cannot find the ip command (iproute2)")
-
-
-def _ip(args: Sequence[str], what: str, *, batch: Sequence[str] = ()) -> None:
-    """Run ``ip ARGS`` (or ``ip -batch -`` with ``batch`` lines) in the current namespace."""
-    argv = [_ip_binary(), *args] if not batch else [_ip_binary(), "-batch", "-"]
-    code, _, err = _spawn(argv, "\n".join(batch).encode() + b"\n", os.environ)
-    if code != 0:
-        raise PluginError(E_PLUGIN, what, err.decode(errors="replace").strip())
+def _nl(what: str, op: str, call: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """``call(*args, **kw)``, a netlink request; a refusal becomes a PluginError ``what``
+    whose details name the operation (``op``, as ip would say it) and the kernel's reason."""
+    try:
+        return call(*args, **kw)
+    except (OSError, ValueError) as exc:
+        raise PluginError(E_PLUGIN, what, f"{op}: {exc}") from None
 
 
 _light_setns: list[Any] = []  # found once a process
@@ -362,7 +357,7 @@ def cmd_add(conf: dict[str, Any]) -> dict[str, Any]:
     netns, ifname = _env("CNI_NETNS"), _env("CNI_IFNAME")
     _env("CNI_CONTAINERID")
     namespace, pod = _pod_args()
-    mtu = str(int(conf.get("mtu") or 1500))
+    mtu = int(conf.get("mtu") or 1500)
     ipam_conf = _ipam_conf(conf)
     result = _ipam_exec(ipam_conf, "ADD")
     assert result is not None
@@ -385,37 +380,75 @@ def _release(ipam_conf: Mapping[str, Any], host: str) -> None:
         _ipam_exec(ipam_conf, "DEL")
     except PluginError:
         pass
-    try:  # noqa: SIM105
-        _ip(["link", "del", host], "")
-    except PluginError:
+    try:
+        with rtnl.Rtnl() as nl:
+            nl.delete_link(host)
+    except OSError:
         pass
 
 
+def _prefix(cidr: str) -> tuple[str, int]:
+    """("A.B.C.D", N) of "A.B.C.D/N"; an address alone is a host route, as ip reads it."""
+    ip, _, length = cidr.partition("/")
+    return ip, int(length) if length else (128 if ":" in ip else 32)
+
+
+def _add_veth(
+    nl: rtnl.Rtnl, netns: str, ifname: str, host: str, mac: str, mtu: int, what: str
+) -> None:
+    """The veth pair, its pod end made in the pod's namespace; an old node end of the same
+    name (a pod that was not cleaned up) is deleted first, as Calico does."""
+    try:
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PluginError(
+            E_PLUGIN, what, f'cannot open network namespace "{netns}": {exc.strerror}'
+        ) from None
+    op = f"link add {host} type veth peer name {ifname} netns {netns}"
+
+    def add() -> None:
+        nl.add_veth(host, HOST_SIDE_MAC, ifname, mac, fd, mtu=mtu, txqlen=TXQLEN)
+
+    try:
+        try:
+            add()
+            return
+        except rtnl.NetlinkError as exc:
+            if exc.errno != _EEXIST:
+                raise PluginError(E_PLUGIN, what, f"{op}: {exc}") from None
+            first = exc
+        try:
+            nl.delete_link(host)
+        except rtnl.NetlinkError as exc:
+            if exc.errno == _ENODEV:  # the name taken is the pod's: nothing of ours to delete
+                raise PluginError(E_PLUGIN, what, f"{op}: {first}") from None
+            raise PluginError(
+                E_PLUGIN, f"failed to delete old hostVeth {host}", f"link del {host}: {exc}"
+            ) from None
+        _nl(what, op, add)
+    finally:
+        os.close(fd)
+
+
 def _setup(
-    conf: Mapping[str, Any], netns: str, ifname: str, host: str, mtu: str, addresses: list[str]
+    conf: Mapping[str, Any], netns: str, ifname: str, host: str, mtu: int, addresses: list[str]
 ) -> str:
     """Make the veth pair, the node side and the pod side; returns the pod side's MAC."""
     has4 = any(":" not in a for a in addresses)
     has6 = any(":" in a for a in addresses)
     mac = _random_mac()
-    add = ["link", "add", "name", host, "address", HOST_SIDE_MAC, "mtu", mtu, *QLEN, "type", "veth"]
-    add += ["peer", "name", ifname, "address", mac, "mtu", mtu, *QLEN, "netns", netns]
-    # one ip process on the node side (a plugin runs per pod: every exec counts): the pair,
-    # the node end up and its /32 routes; the node end's sysctls follow, before the pod's
-    # end gets its address (Calico sets them first: nothing reaches the pair in between)
-    node_side = [" ".join(add), f"link set {host} up"]
-    node_side += [f"route add {_host_prefix(a)} dev {host} scope link" for a in addresses]
+    # the pair, the node end up and its /32 routes; the node end's sysctls follow, before
+    # the pod's end gets its address (Calico sets them first: nothing reaches the pair in
+    # between)
     what = f"failed to set up the veth pair and the host side routes of {host}"
-    if any(c.isspace() for c in netns):  # a batch line can't hold it
-        _ip(add, what)
-        node_side = node_side[1:]
-    try:
-        _ip([], what, batch=node_side)
-    except PluginError as exc:
-        if "exists" not in exc.details:
-            raise
-        _ip(["link", "del", host], f"failed to delete old hostVeth {host}")
-        _ip([], what, batch=node_side)
+    with rtnl.Rtnl() as nl:
+        _add_veth(nl, netns, ifname, host, mac, mtu, what)
+        index = _nl(what, f"link show {host}", nl.link_index, host)
+        _nl(what, f"link set {host} up", nl.set_up, index)
+        for a in addresses:
+            dst = _host_prefix(a)
+            op = f"route add {dst} dev {host} scope link"
+            _nl(what, op, nl.add_route, *_prefix(dst), index, scope=rtnl.RT_SCOPE_LINK)
     if has4:
         _sysctl_dev("ipv4", "conf", host, "route_localnet", "1")
         _sysctl_dev("ipv4", "neigh", host, "proxy_delay", "0", required=False)
@@ -433,19 +466,9 @@ def _setup(
         _setns(netns)
         if has6:
             _sysctl_dev("ipv6", "conf", ifname, "accept_dad", "0")
-        lines = [f"link set {ifname} up"]
-        routes = _routes(conf)
-        if has4:
-            lines.append(f"route add {GATEWAY_V4}/32 dev {ifname} scope link")
-            lines += [
-                f"route add {r} via {GATEWAY_V4} dev {ifname}" for r in routes if ":" not in r
-            ]
-        if has6:
             for key in ("all", "default", "lo"):
                 _sysctl(f"net.ipv6.conf.{key}.disable_ipv6", "0")
-            lines += [f"route add {r} via {HOST_SIDE_LL6} dev {ifname}" for r in routes if ":" in r]
-        lines += [f"addr add {_host_prefix(a)} dev {ifname}" for a in addresses]
-        _ip([], "failed to configure the pod's interface", batch=lines)
+        _pod_side(conf, ifname, addresses)
         forward = "1" if conf.get("container_settings", {}).get("allow_ip_forwarding") else "0"
         if has4:
             _sysctl("net.ipv4.ip_forward", forward)
@@ -454,6 +477,31 @@ def _setup(
     finally:
         _setns_fd(node_ns)
     return mac
+
+
+def _pod_side(conf: Mapping[str, Any], ifname: str, addresses: list[str]) -> None:
+    """In the pod's namespace: its end up, 169.254.1.1 on link, the routes via it (IPv6:
+    via the node end's link-local), then the addresses."""
+    what = "failed to configure the pod's interface"
+    routes = _routes(conf)
+    with rtnl.Rtnl() as nl:  # made in the pod's namespace
+        index = _nl(what, f"link show {ifname}", nl.link_index, ifname)
+        _nl(what, f"link set {ifname} up", nl.set_up, index)
+        if any(":" not in a for a in addresses):
+            op = f"route add {GATEWAY_V4}/32 dev {ifname} scope link"
+            _nl(what, op, nl.add_route, GATEWAY_V4, 32, index, scope=rtnl.RT_SCOPE_LINK)
+            for r in routes:
+                if ":" not in r:
+                    op = f"route add {r} via {GATEWAY_V4} dev {ifname}"
+                    _nl(what, op, nl.add_route, *_prefix(r), index, via=GATEWAY_V4)
+        if any(":" in a for a in addresses):
+            for r in routes:
+                if ":" in r:
+                    op = f"route add {r} via {HOST_SIDE_LL6} dev {ifname}"
+                    _nl(what, op, nl.add_route, *_prefix(r), index, via=HOST_SIDE_LL6)
+        for a in addresses:
+            cidr = _host_prefix(a)
+            _nl(what, f"addr add {cidr} dev {ifname}", nl.add_address, *_prefix(cidr), index)
 
 
 def _setns_fd(fd: int) -> None:
@@ -492,10 +540,17 @@ def cmd_del(conf: dict[str, Any]) -> None:
         try:
             _setns(netns)
             try:
-                _ip(["link", "del", ifname], "failed to clean up the pod's interface")
-            except PluginError as exc:
-                if "Cannot find device" not in exc.details:
-                    errors.append(exc)
+                with rtnl.Rtnl() as nl:
+                    nl.delete_link(ifname)
+            except OSError as exc:
+                if exc.errno != _ENODEV:  # already gone: DEL must succeed then
+                    errors.append(
+                        PluginError(
+                            E_PLUGIN,
+                            "failed to clean up the pod's interface",
+                            f"link del {ifname}: {exc}",
+                        )
+                    )
         finally:
             _setns_fd(node_ns)
     if errors:
@@ -511,24 +566,18 @@ def cmd_check(conf: dict[str, Any]) -> None:
         raise PluginError(E_INVALID_CONFIG, "CHECK needs a prevResult")
     want = {_host_prefix(a) for a in _addresses(prev)}
     host = veth_name(namespace, pod)
-    ip = _ip_binary()
-    code, _, err = _spawn([ip, "link", "show", "dev", host], b"", os.environ)
-    if code != 0:
-        raise PluginError(E_PLUGIN, f"the node has no interface {host}", err.decode().strip())
+    with rtnl.Rtnl() as nl:
+        _nl(f"the node has no interface {host}", f"link show {host}", nl.link_index, host)
     node_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         _setns(netns)
-        code, out, err = _spawn([ip, "-j", "addr", "show", "dev", ifname], b"", os.environ)
+        with rtnl.Rtnl() as nl:
+            what = f"the pod has no interface {ifname}"
+            index = _nl(what, f"link show {ifname}", nl.link_index, ifname)
+            found = _nl(f"cannot read {ifname}'s addresses", "addr show", nl.addresses, index)
     finally:
         _setns_fd(node_ns)
-    if code != 0:
-        raise PluginError(E_PLUGIN, f"the pod has no interface {ifname}", err.decode().strip())
-    have = {
-        f"{a['local']}/{a['prefixlen']}"
-        for link in loads(out)
-        for a in link.get("addr_info", [])
-        if a.get("scope") == "global"
-    }
+    have = {f"{a}/{length}" for a, length, scope in found if scope == rtnl.RT_SCOPE_UNIVERSE}
     if want - have:
         raise PluginError(
             E_PLUGIN, f"{ifname} lacks {', '.join(sorted(want - have))}", f"it has {sorted(have)}"
