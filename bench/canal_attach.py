@@ -2,22 +2,30 @@
 with host-local over the node's pod CIDR, then portmap and bandwidth) against how it made it
 before (the reference ptp plugin with host-local), side by side in one run.
 
-Run as ``python -m bench.canal_attach [PODS]`` from the repository root, as root. Builds a
-lab sandbox with one node (a NIC on a bridge, a default route, as a lab node has), then
-attaches and detaches PODS pods through Multus's delegates and the CNI runtime, alternating
-the two conflists pod by pod so both see the same machine. Prints p50/p95 of attach and
-detach for each and their ratio. Everything is removed at the end, also on failure.
+Run as ``python -m bench.canal_attach [PODS] [--baseline CHECKOUT]`` from the repository
+root, as root. Builds a lab sandbox with one node (a NIC on a bridge, a default route, as a
+lab node has), then attaches and detaches PODS pods through Multus's delegates and the CNI
+runtime, alternating the conflists pod by pod so all see the same machine; with
+``--baseline``, a third conflist runs another checkout's calico plugin (installed in the
+node's ``/opt/cni/bin`` as ``calico-base``). Prints p50/p95 of attach and detach for each,
+the CPU an attachment's plugin processes used (theirs and their children's: IPAM, ``ip``),
+each plugin process's time, and the ratios. Everything is removed at the end, also on
+failure.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
 from typing import Any
 
+from bench.labcli import code, machine
 from multihome.cni import CNIRuntime, ExecEvent, NodeNamespaces
 from multihome.lab import canal, netlink, nodes, sandbox
 from multihome.multus import PodSandbox, attach_pod, build_delegates, detach_pod
@@ -49,10 +57,31 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list[float]]]:
+def _baseline_launcher(bin_dir: str, checkout: str) -> str:
+    """A launcher of ``checkout``'s calico plugin, named ``calico-base``, as
+    lab/launchers.py writes the lab's."""
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, "calico-base")
+    with open(path, "w") as fh:
+        fh.write(
+            f"#!{sys.executable} -IS\nimport sys\nsys.path[:0] = [{checkout!r}]\n"
+            "from multihome.lab.plugins.calico import main\nsys.exit(main())\n"
+        )
+    os.chmod(path, 0o755)
+    return path
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _work(
+    sb: sandbox.Sandbox, root: str, pods: int, baseline: str | None
+) -> dict[str, dict[str, list[float]]]:
     """Attach and detach ``pods`` pods with each conflist, interleaved; times in ms by
-    conflist and phase, and by ``plugin COMMAND`` (under ``"plugins"``: each process's own
-    time, spawn to exit)."""
+    conflist and phase (``cpu``: the attachment's plugin processes), and by ``plugin
+    COMMAND`` (under ``"plugins"``: each process's own time, spawn to exit)."""
     plan = build_plan(load_lab(None))
     node_plan = plan.node("multi-homed-wrk-1")
     node = nodes.create_node(node_plan.name, root=root, ns_dir=sb.ns_dir, cpu=sb.cpu)
@@ -67,9 +96,15 @@ def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list
             inside.set_link("ens192", up=True)
             inside.add_address("ens192", "172.16.40.47/24")
             inside.add_route("default", via="172.16.40.1", dev="ens192")
-        confs = {"canal (calico)": conf, "ptp (before)": _ptp(str(node_plan.pod_cidr))}
+        confs = {"canal (calico)": conf}
+        if baseline:
+            launcher = _baseline_launcher(os.path.join(sb.scratch, "cni-bin-base"), baseline)
+            canal.install_plugin(launcher, node)
+            confs["canal (baseline)"] = copy.deepcopy(conf)
+            confs["canal (baseline)"]["plugins"][0]["type"] = "calico-base"
+        confs["ptp (before)"] = _ptp(str(node_plan.pod_cidr))
         timings: dict[str, dict[str, list[float]]] = {
-            k: {"attach": [], "detach": []} for k in confs
+            k: {"attach": [], "detach": [], "cpu": []} for k in confs
         }
         per_plugin: dict[str, list[float]] = {}
 
@@ -86,20 +121,23 @@ def _work(sb: sandbox.Sandbox, root: str, pods: int) -> dict[str, dict[str, list
         )
         for n in range(pods):
             for kind, cluster in confs.items():
-                name = f"p{n}-{len(timings[kind]['attach'])}-{kind[:3]}"
+                name = f"p{n}-{kind.split()[-1].strip('()')[:4]}"
                 path = netlink.create_netns(name)
                 pod = PodSandbox("bench", name, f"uid-{name}", f"c-{name}", path)
                 delegates = build_delegates("bench", name, {}, cluster, lambda *_: None)
                 try:
+                    cpu = _children_cpu()
                     started = time.perf_counter()
                     attach_pod(runtime, pod, delegates)
                     attached = time.perf_counter()
+                    cpu = _children_cpu() - cpu
                     detach_pod(runtime, pod, delegates)
                     detached = time.perf_counter()
                 finally:
                     netlink.delete_netns(name)
                 timings[kind]["attach"].append((attached - started) * 1000)
                 timings[kind]["detach"].append((detached - attached) * 1000)
+                timings[kind]["cpu"].append(cpu * 1000)
         timings["plugins"] = per_plugin
         return timings
     finally:
@@ -110,31 +148,56 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0:
         print("bench.canal_attach: needs root", file=sys.stderr)
         return 2
-    pods = int(argv[0]) if argv else 100
+    parser = argparse.ArgumentParser(prog="python -m bench.canal_attach")
+    parser.add_argument("pods", type=int, nargs="?", default=100)
+    parser.add_argument("--baseline", metavar="CHECKOUT", help="another checkout of multihome")
+    args = parser.parse_args(argv)
+    pods = args.pods
+    baseline = os.path.abspath(args.baseline) if args.baseline else None
     with tempfile.TemporaryDirectory(prefix="mhbench-canal-") as tmp:
         scratch = os.path.join(tmp, "scratch")
         os.mkdir(scratch)
         sb = sandbox.create("bench-canal", scratch, mountpoints=nodes.NODE_MOUNTPOINTS)
         try:
-            timings = sb.call(_work, sb, os.path.join(tmp, "node"), pods, timeout=600)
+            timings = sb.call(
+                _work, sb, os.path.join(tmp, "node"), pods, baseline, timeout=max(600, pods * 3)
+            )
         finally:
             sb.destroy()
     plugins = timings.pop("plugins")
+    print(machine())
+    print(code())
+    if baseline:
+        print(f"baseline: {baseline} (calico-base)")
     print(f"a pod's eth0 (cluster network only), {pods} pods each, interleaved, ms")
     print(
-        f"{'conflist':<16} {'attach p50':>10} {'p95':>8} {'detach p50':>11} {'p95':>8} {'mean':>8}"
+        f"{'conflist':<18} {'attach p50':>10} {'p95':>8} {'detach p50':>11} {'p95':>8} "
+        f"{'mean':>8} {'CPU p50':>8}"
     )
     for kind, phases in timings.items():
-        a, d = phases["attach"], phases["detach"]
+        a, d, c = phases["attach"], phases["detach"], phases["cpu"]
         print(
-            f"{kind:<16} {_percentile(a, 50):10.2f} {_percentile(a, 95):8.2f} "
-            f"{_percentile(d, 50):11.2f} {_percentile(d, 95):8.2f} {statistics.fmean(a):8.2f}"
+            f"{kind:<18} {_percentile(a, 50):10.2f} {_percentile(a, 95):8.2f} "
+            f"{_percentile(d, 50):11.2f} {_percentile(d, 95):8.2f} {statistics.fmean(a):8.2f} "
+            f"{_percentile(c, 50):8.2f}"
         )
     print("each plugin process, spawn to exit (p50 ms; VERSION once per plugin and process):")
     for key in sorted(plugins):
         print(f"  {key:<22} {_percentile(plugins[key], 50):8.2f}  ({len(plugins[key])} runs)")
     new, old = (timings[k]["attach"] for k in ("canal (calico)", "ptp (before)"))
     print(f"attach p50 ratio canal / ptp: {_percentile(new, 50) / _percentile(old, 50):.2f}")
+    if baseline:
+        base = timings["canal (baseline)"]
+        ours = timings["canal (calico)"]
+        for label, mine, theirs in (
+            ("attach p50", ours["attach"], base["attach"]),
+            ("detach p50", ours["detach"], base["detach"]),
+            ("attach CPU p50", ours["cpu"], base["cpu"]),
+            ("calico ADD p50", plugins["calico ADD"], plugins["calico-base ADD"]),
+            ("calico DEL p50", plugins["calico DEL"], plugins["calico-base DEL"]),
+        ):
+            ratio = _percentile(mine, 50) / _percentile(theirs, 50)
+            print(f"{label} ratio this / baseline: {ratio:.2f}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """rtnetlink for the lab's plugins: the few link, address and route requests the calico
 plugin makes, as ``ip`` would send them, over a netlink socket of the calling process.
 
-A plugin runs once per pod, so this module imports only CPython's C modules ``_socket`` and
-``_struct`` (``socket`` would pull in ``enum``, ``selectors`` and ``collections``). A socket
+A plugin runs once per pod, so this module imports only CPython's C module ``_socket``
+(``socket`` would pull in ``enum``, ``selectors`` and ``collections``) and packs its structs
+with ``int.to_bytes`` (``_struct`` is one more shared library to load). A socket
 belongs to the network namespace its process was in when it was made: make one after
 entering the namespace to work on. Requests are sent one at a time and each waits for the
 kernel's answer; a refusal raises :class:`NetlinkError` with the kernel's errno and, where
@@ -12,8 +13,8 @@ it gives one, its extended-ack message (what ``ip`` prints after ``Error:``).
 from __future__ import annotations
 
 import _socket
-import _struct
 import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,13 +49,34 @@ RTPROT_BOOT = 3  # what `ip route add` sets
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 RTN_UNICAST = 1
 
-_HEADER = _struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
-_IFINFO = _struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
-_IFADDR = _struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
-_RTMSG = _struct.Struct("=BBBBBBBBI")  # rtmsg
-_ATTR = _struct.Struct("=HH")  # rtattr: len, type
-_U32 = _struct.Struct("=I")
-_I32 = _struct.Struct("=i")
+
+class _Layout:
+    """A C struct of unsigned fields of these sizes, in the host's byte order (as netlink
+    has them): ``_struct.Struct``'s pack and unpack_from, without loading ``_struct``."""
+
+    def __init__(self, *sizes: int) -> None:
+        self.sizes = sizes
+        self.size = sum(sizes)
+
+    def pack(self, *values: int) -> bytes:
+        fields = zip(values, self.sizes, strict=True)
+        return b"".join(v.to_bytes(n, sys.byteorder) for v, n in fields)
+
+    def unpack_from(self, data: bytes, offset: int = 0) -> tuple[int, ...]:
+        values = []
+        for n in self.sizes:
+            values.append(int.from_bytes(data[offset : offset + n], sys.byteorder))
+            offset += n
+        return tuple(values)
+
+
+_HEADER = _Layout(4, 2, 2, 4, 4)  # nlmsghdr: len, type, flags, seq, pid
+_IFINFO = _Layout(1, 1, 2, 4, 4, 4)  # ifinfomsg: family, pad, type, index, flags, change
+_IFADDR = _Layout(1, 1, 1, 1, 4)  # ifaddrmsg: family, prefixlen, flags, scope, index
+_RTMSG = _Layout(1, 1, 1, 1, 1, 1, 1, 1, 4)  # rtmsg: family .. type, flags
+_ATTR = _Layout(2, 2)  # rtattr: len, type
+_U32 = _Layout(4)
+_BY_NAME = _IFINFO.pack(0, 0, 0, 0, 0, 0)  # an ifinfomsg with no index: IFLA_IFNAME names the link
 
 
 class NetlinkError(OSError):
@@ -144,7 +166,7 @@ class Rtnl:
                     answers.append((kind_, payload))
                     continue
                 # the ack, or a dump's end (no ack follows it): its error code first
-                (error,) = _I32.unpack_from(payload, 0) if len(payload) >= 4 else (0,)
+                error = int.from_bytes(payload[:4], sys.byteorder, signed=True)
                 if error == 0:
                     return answers
                 raise NetlinkError(-error, _extack(payload, kind_, flags_))
@@ -172,10 +194,10 @@ class Rtnl:
             + attr(IFLA_NET_NS_FD, _U32.pack(peer_netns_fd))
         )
         info = attr(IFLA_INFO_KIND, b"veth") + attr(
-            IFLA_INFO_DATA, attr(VETH_INFO_PEER, _IFINFO.pack(0, 0, 0, 0, 0) + peer_attrs)
+            IFLA_INFO_DATA, attr(VETH_INFO_PEER, _BY_NAME + peer_attrs)
         )
         body = (
-            _IFINFO.pack(0, 0, 0, 0, 0)
+            _BY_NAME
             + attr(IFLA_IFNAME, _name(name))
             + attr(IFLA_ADDRESS, _mac(mac))
             + attr(IFLA_MTU, _U32.pack(mtu))
@@ -186,19 +208,19 @@ class Rtnl:
 
     def link_index(self, name: str) -> int:
         """The index of the link ``name``; NetlinkError ENODEV if there is none."""
-        body = _IFINFO.pack(0, 0, 0, 0, 0) + attr(IFLA_IFNAME, _name(name))
+        body = _BY_NAME + attr(IFLA_IFNAME, _name(name))
         for kind, payload in self.request(RTM_GETLINK, 0, body):
             if kind == RTM_NEWLINK:
-                return int(_IFINFO.unpack_from(payload, 0)[2])
+                return _IFINFO.unpack_from(payload)[3]
         raise NetlinkError(19)  # ENODEV
 
     def set_up(self, index: int) -> None:
         """``ip link set DEV up``."""
-        self.request(RTM_NEWLINK, 0, _IFINFO.pack(0, 0, index, IFF_UP, IFF_UP))
+        self.request(RTM_NEWLINK, 0, _IFINFO.pack(0, 0, 0, index, IFF_UP, IFF_UP))
 
     def delete_link(self, name: str) -> None:
         """``ip link del NAME`` (a veth's peer goes with it)."""
-        self.request(RTM_DELLINK, 0, _IFINFO.pack(0, 0, 0, 0, 0) + attr(IFLA_IFNAME, _name(name)))
+        self.request(RTM_DELLINK, 0, _BY_NAME + attr(IFLA_IFNAME, _name(name)))
 
     # -- addresses and routes --------------------------------------------------------------
 
@@ -216,7 +238,7 @@ class Rtnl:
         for kind, payload in self.request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(0, 0, 0, 0, 0)):
             if kind != RTM_NEWADDR:
                 continue
-            family, prefixlen, _, scope, at = _IFADDR.unpack_from(payload, 0)
+            family, prefixlen, _, scope, at = _IFADDR.unpack_from(payload)
             if at != index:
                 continue
             attrs = dict(_attrs(payload, _IFADDR.size))
