@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,21 @@ def _on(netns: str, argv: list[str], mntns: str | None = None) -> str:
         os.close(net)
         if mnt is not None:
             os.close(mnt)
+
+
+def test_calico_imports_no_socket_module() -> None:
+    """The plugin's netlink needs only the C module ``_socket``: ``socket`` would load
+    ``enum``, ``selectors`` and ``collections`` in every pod's plugin process."""
+    root = Path(calico.__file__).resolve().parents[3]
+    code = (
+        f"import sys; sys.path[:0] = [{str(root)!r}]\n"
+        "import multihome.lab.plugins.calico\n"
+        "print(sorted(m for m in ('socket', 'enum', '_struct', 'struct') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def _pod(name: str, netns: str) -> PodSandbox:
@@ -159,7 +175,7 @@ def _run_plugin(
             env={"PATH": os.environ.get("PATH", ""), "CNI_PATH": "/opt/cni/bin", **env},
             check=False,
         )
-        return done.returncode, json.loads(done.stdout)
+        return done.returncode, json.loads(done.stdout) if done.stdout else {}
     finally:
         os.close(net)
         os.close(mnt)
@@ -254,3 +270,185 @@ def test_calico_failure_rolls_back_through_multus(
     assert isinstance(out["q"], str) and "no IP addresses available" in out["q"], out["q"]
     assert calico.veth_name("apps", "q") not in out["links"]
     assert calico.veth_name("apps", "p") in out["links"]
+
+
+def _reserved(node: nodes.Node, network: str) -> list[str]:
+    path = os.path.join(node.dir("/var/lib/cni"), "networks", network)
+    if not os.path.isdir(path):
+        return []
+    return sorted(f for f in os.listdir(path) if f[0].isdigit() or ":" in f)
+
+
+def test_calico_netlink_cases(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    """The plugin's links, addresses and routes are made over netlink: dual stack through a
+    netns path with spaces (proto boot, scope link, IPv6 via the node end's link-local),
+    CHECK, an old node end of the same name replaced, and failures before and after the
+    veth is made each leave no veth and give the address back, with errors that name the
+    operation and the kernel's reason."""
+    plan = build_plan(load_lab(None))
+    node_plan = plan.node("multi-homed-wrk-1")
+    sb = make_sandbox("calico-nl", mountpoints=nodes.NODE_MOUNTPOINTS)
+
+    def work() -> dict[str, Any]:
+        node = nodes.create_node(
+            node_plan.name, root=str(tmp_path / "wrk-1"), ns_dir=sb.ns_dir, cpu=sb.cpu
+        )
+        conf = canal.write_conflist(node_plan, node)
+        canal.install_plugin(canal.write_launcher(os.path.join(sb.scratch, "cni-bin")), node)
+        plugin = dict(conf["plugins"][0], name="k8s-pod-network", cniVersion="0.3.1")
+        dual = dict(
+            plugin,
+            ipam={
+                "type": "host-local",
+                "ranges": [[{"subnet": "usePodCidr"}], [{"subnet": "fd00:42:3::/64"}]],
+            },
+        )
+
+        def env(pod: str, netns: str, command: str = "ADD") -> dict[str, str]:
+            return {
+                "CNI_COMMAND": command,
+                "CNI_CONTAINERID": f"c-{pod}",
+                "CNI_NETNS": netns,
+                "CNI_IFNAME": "eth0",
+                "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=apps;K8S_POD_NAME={pod}",
+            }
+
+        out: dict[str, Any] = {}
+        # dual stack, the pod's namespace reached through a path with spaces
+        real = netlink.create_netns("pod-ds")
+        spaced = tmp_path / "a dir" / "pod ns"
+        spaced.parent.mkdir()
+        spaced.symlink_to(real)
+        out["ds"] = _run_plugin(node, env("ds", str(spaced)), dual)
+        out["ds-pod-route"] = _on(real, ["ip", "-d", "route"])
+        out["ds-pod-route6"] = _on(real, ["ip", "-d", "-6", "route"])
+        out["ds-pod-addr"] = json.loads(_on(real, ["ip", "-j", "-d", "addr", "show", "eth0"]))
+        out["ds-node-route"] = _on(node.netns, ["ip", "-d", "route"])
+        out["ds-node-route6"] = _on(node.netns, ["ip", "-d", "-6", "route"])
+        out["ds-node-link"] = json.loads(
+            _on(node.netns, ["ip", "-j", "-d", "link", "show", calico.veth_name("apps", "ds")])
+        )
+        prev = out["ds"][1]
+        out["ds-check"] = _run_plugin(
+            node, env("ds", str(spaced), "CHECK"), dict(dual, prevResult=prev)
+        )
+        lacking = dict(prev, ips=[*prev["ips"], dict(prev["ips"][0], address="10.42.3.99/32")])
+        out["ds-check-lacks"] = _run_plugin(
+            node, env("ds", str(spaced), "CHECK"), dict(dual, prevResult=lacking)
+        )
+        out["ds-del"] = _run_plugin(node, env("ds", str(spaced), "DEL"), dual)
+        out["ds-check-gone"] = _run_plugin(
+            node, env("ds", str(spaced), "CHECK"), dict(dual, prevResult=prev)
+        )
+        netlink.delete_netns("pod-ds")
+
+        # an old node end of the same name (a pod not cleaned up): deleted, then made anew
+        stale = calico.veth_name("apps", "stale")
+        _on(node.netns, ["ip", "link", "add", stale, "type", "veth", "peer", "name", "old-peer"])
+        path = netlink.create_netns("pod-stale")
+        out["stale"] = _run_plugin(node, env("stale", path), plugin)
+        out["stale-links"] = json.loads(_on(node.netns, ["ip", "-j", "link"]))
+        _run_plugin(node, env("stale", path, "DEL"), plugin)
+        netlink.delete_netns("pod-stale")
+
+        # the pod already has an eth0: the pair can't be made, nothing of ours is deleted
+        path = netlink.create_netns("pod-taken")
+        _on(path, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"])
+        out["taken"] = _run_plugin(node, env("taken", path), plugin)
+        out["taken-pod"] = _on(path, ["ip", "-br", "link"])
+        netlink.delete_netns("pod-taken")
+
+        # the kernel refuses a route in the pod (host bits set): after the pair was made
+        path = netlink.create_netns("pod-badroute")
+        bad = dict(
+            plugin,
+            ipam={
+                "type": "host-local",
+                "ranges": [[{"subnet": "usePodCidr"}]],
+                "routes": [{"dst": "10.96.0.1/12"}],
+            },
+        )
+        out["badroute"] = _run_plugin(node, env("badroute", path), bad)
+        out["badroute-pod"] = _on(path, ["ip", "-br", "link"])
+        netlink.delete_netns("pod-badroute")
+
+        # no namespace at CNI_NETNS
+        out["nons"] = _run_plugin(node, env("nons", str(tmp_path / "gone")), plugin)
+
+        out["node-links"] = _on(node.netns, ["ip", "-br", "link"])
+        out["node-routes"] = _on(node.netns, ["ip", "route"]) + _on(
+            node.netns, ["ip", "-6", "route"]
+        )
+        out["reserved"] = _reserved(node, "k8s-pod-network")
+        nodes.delete_node(node)
+        return out
+
+    out = sb.call(work)
+    code, ds = out["ds"]
+    assert code == 0, ds
+    v4, v6 = (ip["address"] for ip in ds["ips"])
+    assert v4.startswith("10.42.3.") and v4.endswith("/32")
+    assert v6.startswith("fd00:42:3::") and v6.endswith("/128")
+    veth = calico.veth_name("apps", "ds")
+    assert [i["name"] for i in ds["interfaces"]] == [veth, "eth0"]
+    assert out["ds-pod-route"].splitlines() == [
+        "unicast default via 169.254.1.1 dev eth0 proto boot scope global ",
+        "unicast 169.254.1.1 dev eth0 proto boot scope link ",
+    ]
+    assert (
+        "unicast default via fe80::ecee:eeff:feee:eeee dev eth0 proto boot scope global "
+        "metric 1024 pref medium" in out["ds-pod-route6"].splitlines()
+    )
+    (eth0,) = out["ds-pod-addr"]
+    assert eth0["mtu"] == 1450 and eth0.get("txqlen", 0) == 0
+    assert eth0["address"] == ds["interfaces"][1]["mac"]
+    assert sorted(
+        f"{a['local']}/{a['prefixlen']}" for a in eth0["addr_info"] if a["scope"] == "global"
+    ) == sorted([v4, v6])
+    assert f"unicast {v4[:-3]} dev {veth} proto boot scope link " in out["ds-node-route"]
+    assert f"unicast {v6[:-4]} dev {veth} proto boot scope global" in out["ds-node-route6"]
+    (link,) = out["ds-node-link"]
+    assert link["address"] == "ee:ee:ee:ee:ee:ee" and link["mtu"] == 1450
+    assert link.get("txqlen", 0) == 0 and "UP" in link["flags"]
+    assert link["linkinfo"]["info_kind"] == "veth"
+    assert out["ds-check"] == (0, {})
+    code, error = out["ds-check-lacks"]
+    assert code == 1 and error["msg"] == "eth0 lacks 10.42.3.99/32", error
+    assert out["ds-del"][0] == 0
+    code, error = out["ds-check-gone"]
+    assert code == 1 and error["msg"] == f"the node has no interface {veth}"
+    assert error["details"] == f"link show {veth}: No such device"
+
+    code, result = out["stale"]
+    assert code == 0, result
+    stale = calico.veth_name("apps", "stale")
+    links = {link["ifname"]: link for link in out["stale-links"]}
+    assert links[stale]["address"] == "ee:ee:ee:ee:ee:ee" and "old-peer" not in links
+
+    taken = calico.veth_name("apps", "taken")
+    code, error = out["taken"]
+    assert code == 1 and error["code"] == 100, error
+    assert error["msg"] == f"failed to set up the veth pair and the host side routes of {taken}"
+    assert error["details"].startswith(f"link add {taken} type veth peer name eth0 netns ")
+    assert error["details"].endswith(": File exists"), error
+    assert "eth0" in out["taken-pod"]  # the pod's own eth0 is left alone
+
+    code, error = out["badroute"]
+    assert code == 1 and error["msg"] == "failed to configure the pod's interface", error
+    assert error["details"] == (  # strerror and the kernel's extended ack
+        "route add 10.96.0.1/12 via 169.254.1.1 dev eth0: Invalid argument "
+        "(Invalid prefix for given prefix length)"
+    ), error
+    assert "eth0" not in out["badroute-pod"]
+
+    gone = tmp_path / "gone"
+    code, error = out["nons"]
+    assert code == 1 and error["code"] == 100, error
+    nons = calico.veth_name("apps", "nons")
+    assert error["msg"] == f"failed to set up the veth pair and the host side routes of {nons}"
+    assert error["details"] == f'cannot open network namespace "{gone}": No such file or directory'
+
+    # every failed or deleted pod left nothing on the node, and its address was given back
+    assert "cali" not in out["node-links"], out["node-links"]
+    assert "cali" not in out["node-routes"]
+    assert out["reserved"] == [], out["reserved"]
