@@ -22,6 +22,9 @@ Where the lab differs from a node: Calico reads the Node's podCIDR from the Kube
 this plugin reads the Node object the lab writes at ``NODE_OBJECT`` (see lab/canal.py). It
 writes no WorkloadEndpoint (there is no Felix to program policy from it).
 
+The links, addresses and routes are made over rtnetlink from this process (``rtnl.py``), as
+Calico's plugin makes them with netlink: the IPAM plugin is the only process it starts.
+
 Stdlib only, and few imports: it runs once per pod.
 """
 
@@ -396,8 +399,9 @@ def _prefix(cidr: str) -> tuple[str, int]:
 def _add_veth(
     nl: rtnl.Rtnl, netns: str, ifname: str, host: str, mac: str, mtu: int, what: str
 ) -> None:
-    """The veth pair, its pod end made in the pod's namespace; an old node end of the same
-    name (a pod that was not cleaned up) is deleted first, as Calico does."""
+    """The veth pair, its pod end made in the pod's namespace. Where the node already has
+    a link of the node end's name (a pod that was not cleaned up), it is deleted and the
+    pair made again, as Calico deletes an old hostVeth."""
     try:
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
