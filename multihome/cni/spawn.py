@@ -3,6 +3,9 @@ for the one case the runtime has (stdin in, stdout and stderr out, its own proce
 deadline) without Popen's per-call Python work (file objects, the environment encoded item
 by item, selectors), about half of the caller's CPU a plugin. It inherits the caller's
 namespaces and working directory, so :func:`multihome.cni.ns.inside` decides where it runs.
+Its exit status is read without reaping it; the zombie is reaped at a later :func:`start`
+(or :func:`reap_ended`), once it has been dead a few ms (see ``_zombies``): until then the
+caller has a child that ``waitpid(-1)`` would see.
 """
 
 from __future__ import annotations
