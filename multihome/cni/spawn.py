@@ -148,15 +148,23 @@ def communicate(child: Child, data: bytes, timeout: float) -> tuple[bytes, bytes
 def _reap(child: Child, deadline: float) -> None:
     """Wait for it to end (its pipes are closed: it is ending) until ``deadline``, on a
     pidfd, and take its exit status without reaping it: see :func:`_reap_later`."""
-    pidfd = os.pidfd_open(child.pid)
     try:
-        left = deadline - time.monotonic()
-        if not select.select([pidfd], [], [], max(left, 0.0))[0]:
+        pidfd = os.pidfd_open(child.pid)
+    except OSError:  # a kernel before 5.3: look now and then
+        pidfd = -1
+    if pidfd >= 0:
+        try:
+            left = deadline - time.monotonic()
+            if not select.select([pidfd], [], [], max(left, 0.0))[0]:
+                raise Expired
+        finally:
+            os.close(pidfd)
+    delay = 0.0005
+    while (info := os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)) is None:
+        if time.monotonic() >= deadline:
             raise Expired
-    finally:
-        os.close(pidfd)
-    info = os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-    assert info is not None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
     code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
     child.returncode = code
     _reap_later(child.pid)
