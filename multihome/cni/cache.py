@@ -104,10 +104,15 @@ def read(cache_dir: Path, network: str, container_id: str, ifname: str) -> dict[
 
 def _replace(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` atomically, mode 0600 (mkstemp's)."""
+    text = json.dumps(data).encode()  # the C encoder in one go (json.dump goes by pieces)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
+        try:
+            view = memoryview(text)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import spawn
 from .errors import INCOMPATIBLE_VERSION, RUNTIME_FAILURE, CNIError, CNITimeout
 from .ns import NamespaceUnavailable, NodeFS, NodeNamespaces, entering, inside, nsenter_argv
 from .version import CURRENT_VERSION, UNVERSIONED, negotiate
@@ -231,19 +232,76 @@ class Invoker:
     ) -> bytes:
         if deadline is None:
             deadline = Deadline.after(self.timeout)
+        if spawn.usable():
+            child, started = self._spawn_here(plugin, command, env, deadline)
+            if child is not None:
+                return self._finish_here(plugin, command, child, started, stdin, deadline)
         proc, started = self._spawn(plugin, command, env, deadline)
         return self._finish(plugin, command, proc, started, stdin, deadline)
+
+    def _spawn_here(
+        self, plugin: Plugin, command: str, env: dict[str, str], deadline: Deadline
+    ) -> tuple[spawn.Child | None, float]:
+        """The plugin started with posix_spawn where this thread can step into the node's
+        namespaces (or there are none); None where it can't (then Popen with nsenter or a
+        preexec function)."""
+        _check_deadline(deadline, plugin, command)
+        started = time.perf_counter()
+        try:
+            close = spawn.inheritable()
+            with inside(self.node) as there:
+                if close is None or (not there and _has_namespaces(self.node)):
+                    return None, started
+                return spawn.start(plugin.path, env, close), started
+        except NamespaceUnavailable as exc:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot enter the node's namespaces",
+                str(exc),
+                plugin=plugin.type,
+                command=command,
+            ) from exc
+        except OSError as exc:
+            raise CNIError(
+                RUNTIME_FAILURE,
+                "cannot execute plugin",
+                f"{plugin.path}: {exc.strerror or exc}",
+                plugin=plugin.type,
+                command=command,
+            ) from exc
+
+    def _finish_here(
+        self,
+        plugin: Plugin,
+        command: str,
+        child: spawn.Child,
+        started: float,
+        stdin: bytes,
+        deadline: Deadline,
+    ) -> bytes:
+        try:
+            out, err = spawn.communicate(child, stdin, max(deadline.remaining(), 0.0))
+        except spawn.Expired:
+            self._observe(plugin, command, started, child.returncode)
+            raise CNITimeout(
+                RUNTIME_FAILURE,
+                f"timed out after {deadline.seconds:g}s; the plugin's process group was killed",
+                plugin=plugin.type,
+                command=command,
+            ) from None
+        rc = child.returncode
+        assert rc is not None
+        self._observe(plugin, command, started, rc)
+        if rc != 0:
+            raise _decode_error(plugin, command, rc, out, err)
+        if err:
+            log.debug("%s %s stderr: %s", plugin.type, command, err.decode(errors="replace"))
+        return out
 
     def _spawn(
         self, plugin: Plugin, command: str, env: dict[str, str], deadline: Deadline
     ) -> tuple[subprocess.Popen[bytes], float]:
-        if deadline.remaining() <= 0:
-            raise CNITimeout(
-                RUNTIME_FAILURE,
-                f"timed out after {deadline.seconds:g}s: the deadline passed before it ran",
-                plugin=plugin.type,
-                command=command,
-            )
+        _check_deadline(deadline, plugin, command)
         started = time.perf_counter()
         try:
             with inside(self.node) as there:
@@ -321,6 +379,20 @@ class Invoker:
         log.debug("%s %s exited %s after %.1f ms", plugin.type, command, rc, seconds * 1000)
         if self.on_exec is not None:
             self.on_exec(ExecEvent(plugin.type, command, seconds, -1 if rc is None else rc))
+
+
+def _check_deadline(deadline: Deadline, plugin: Plugin, command: str) -> None:
+    if deadline.remaining() <= 0:
+        raise CNITimeout(
+            RUNTIME_FAILURE,
+            f"timed out after {deadline.seconds:g}s: the deadline passed before it ran",
+            plugin=plugin.type,
+            command=command,
+        )
+
+
+def _has_namespaces(node: NodeNamespaces | None) -> bool:
+    return node is not None and (node.netns is not None or node.mntns is not None)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
