@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import os
 import re
@@ -551,6 +552,27 @@ def _name_attr(kind: int, name: str) -> bytes:
 
 def _family(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
     return socket.AF_INET if ip.version == 4 else socket.AF_INET6
+
+
+# a batch names the same few addresses many times (100 nodes: each node-ip and pod CIDR
+# in 100 requests): each is parsed once
+@functools.lru_cache(maxsize=4096)
+def _ip(address: str) -> tuple[int, bytes]:
+    """(family, packed) of an address."""
+    ip = ipaddress.ip_address(address)
+    return _family(ip), ip.packed
+
+
+@functools.lru_cache(maxsize=4096)
+def _net(cidr: str) -> tuple[int, int, bytes]:
+    """(family, prefix length, packed network address) of a CIDR (host bits unset)."""
+    net = ipaddress.ip_network(cidr, strict=True)
+    return _family(net.network_address), net.prefixlen, net.network_address.packed
+
+
+@functools.lru_cache(maxsize=4096)
+def _lladdr(mac: str) -> bytes:
+    return bytes.fromhex(_mac(mac).replace(":", ""))
 
 
 def send_all(rtnl: Rtnl, requests: Sequence[tuple[int, int, bytes]]) -> tuple[int, int] | None:
@@ -1126,17 +1148,17 @@ class NetNS:
     ) -> Change:
         """``add_route``'s request for a route out of ``dev`` (``dst``: a CIDR or
         ``default``), optionally via a gateway."""
-        gateway = ipaddress.ip_address(via) if via is not None else None
+        gateway = _ip(via) if via is not None else None
+        attrs = []
         if dst == "default":
             if gateway is None:
                 raise ValueError("a default route needs via")
-            family, dst_len, attrs = _family(gateway), 0, []
+            family, dst_len = gateway[0], 0
         else:
-            net = ipaddress.ip_network(dst, strict=True)
-            family, dst_len = _family(net.network_address), net.prefixlen
-            attrs = [_attr(_RTA_DST, net.network_address.packed)]
+            family, dst_len, packed = _net(dst)
+            attrs.append(_attr(_RTA_DST, packed))
         if gateway is not None:
-            attrs.append(_attr(_RTA_GATEWAY, gateway.packed))
+            attrs.append(_attr(_RTA_GATEWAY, gateway[1]))
         attrs.append(_attr(_RTA_OIF, _U32.pack(self.index(dev))))
         flags = _RTNH_F_ONLINK if onlink else 0
         fixed = _RTMSG.pack(family, dst_len, 0, 0, _RT_TABLE_MAIN, proto, 0, _RTN_UNICAST, flags)
@@ -1145,11 +1167,10 @@ class NetNS:
 
     def change_neighbour(self, address: str, mac: str, dev: str) -> Change:
         """``set_neighbours``' request for one permanent entry."""
-        ip = ipaddress.ip_address(address)
-        lladdr = bytes.fromhex(_mac(mac).replace(":", ""))
-        body = _NDMSG.pack(_family(ip), self.index(dev), NUD_PERMANENT, 0, 0)
-        body += _attr(_NDA_DST, ip.packed) + _attr(_NDA_LLADDR, lladdr)
-        return Change(f"set neighbour {ip} on {dev}", RTM_NEWNEIGH,
+        family, packed = _ip(address)
+        body = _NDMSG.pack(family, self.index(dev), NUD_PERMANENT, 0, 0)
+        body += _attr(_NDA_DST, packed) + _attr(_NDA_LLADDR, _lladdr(mac))
+        return Change(f"set neighbour {address} on {dev}", RTM_NEWNEIGH,
                       NLM_F_CREATE | NLM_F_REPLACE, body)  # fmt: skip
 
     def link_macs(self) -> dict[str, str | None]:
