@@ -87,10 +87,12 @@ def make_node(ctx: Context, nl: netlink.Netlink, node: NodePlan, root: str) -> B
                               cpu=ctx.cpu)  # fmt: skip
     inside = nl.ns(where.netns)
     inside.set_link("lo", up=True)
-    wire_machine(
+    macs = wire_machine(
         nl, plan, ctx.record, where.netns, "n", node.index, node.nics, ctx.trunking,
         bridged_address=False,
     )  # fmt: skip
+    if macs is None or any(nic.bridge for nic in node.nics):
+        macs = None  # read at the end: a bridge takes a MAC of its ports
     node_bridges(inside, node)
     inside.set_sysctl("net.ipv4.ip_forward", 1)
     routes = canal.route_changes(inside, plan, node)
@@ -108,7 +110,7 @@ def make_node(ctx: Context, nl: netlink.Netlink, node: NodePlan, root: str) -> B
     daemon = None
     if node.name in ctx.dhcp:
         daemon = launch_dhcp_daemon(where, ctx.lab_dir, ctx.record).daemon
-    return Built(where, inside.link_macs(), daemon)
+    return Built(where, macs if macs is not None else inside.link_macs(), daemon)
 
 
 def make_nodes(

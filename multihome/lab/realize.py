@@ -1,11 +1,11 @@
-"""Realize a plan inside the lab's sandbox: segments, nodes, Canal, hosts, DHCP servers,
-dhcp daemons, pods. Runs in a process that entered the sandbox (``Sandbox.call``); records
-every namespace, link and process in the lab's journal before making it, so a failure
-half-way is rolled back by ``LabState.teardown``.
+"""Realize a plan inside the lab's sandbox: segments, nodes (``nodeup``: Canal, their
+dhcp daemons), hosts, DHCP servers, pods. Runs in a process that entered the sandbox
+(``Sandbox.call``); records every namespace, link and process in the lab's journal before
+making it (its forked workers too), so a failure half-way is rolled back by
+``LabState.teardown``.
 
-Naming inside the sandbox's own network namespace (the "switch"): a bridge per network
-(``NetworkPlan.bridge``); the switch end of a machine's NIC is ``n<index>-<nic>`` for
-nodes, ``h<index>-<nic>`` for hosts, ``d<index>`` for DHCP servers (cut to 15 characters).
+Inside the sandbox's own network namespace (the "switch"): a bridge per network
+(``NetworkPlan.bridge``), and the switch ends of the machines' NICs (``wiring``).
 """
 
 from __future__ import annotations

@@ -37,11 +37,12 @@ def _make(
     netns: str,
     ports: list[tuple[str, str, str | None, int]],
     addresses: list[tuple[str, str]],
-) -> None:
+) -> dict[str, str | None] | None:
     """The recorded ``ports`` ((switch port, ifname, bridge, mtu)) made, their machine ends
-    up, then ``addresses`` ((ifname, cidr)) added."""
+    up, then ``addresses`` ((ifname, cidr)) added; the machine's links' MACs once its ends
+    are made (None when there were no ports)."""
     if not ports:
-        return
+        return None
     switch, inside = nl.here(), nl.ns(netns)
     switch.apply(
         [
@@ -49,10 +50,11 @@ def _make(
             for port, ifname, bridge, mtu in ports
         ]
     )
-    inside.link_macs()  # one dump: the new links' indexes for the requests below
+    macs = inside.link_macs()  # one dump: the new links' indexes for the requests below
     changes = [inside.change_up(ifname) for _, ifname, _, _ in ports]
     changes += [inside.change_address(ifname, cidr) for ifname, cidr in addresses]
     inside.apply(changes)
+    return macs
 
 
 def wire(
@@ -84,10 +86,11 @@ def wire_machine(
     trunking: trunks.Trunking,
     *,
     bridged_address: bool,
-) -> None:
+) -> dict[str, str | None] | None:
     """A machine's NICs: access ports on their network's segment; trunk NICs as 802.1q
     trunks or emulated (see ``trunks``). ``bridged_address``: a bridged NIC gets its
-    address too (hosts have no node bridges)."""
+    address too (hosts have no node bridges). Returns the machine's links' MACs as they
+    were once its NICs were made, when it had access ports."""
     made: set[str] = set()
     ports: list[tuple[str, str, str | None, int]] = []
     if trunking.mode == trunks.REAL:
@@ -106,7 +109,7 @@ def wire_machine(
         ports.append(_port(plan, record, netns, port, nic.name, nic.network, nic.mtu))
         if nic.address and (bridged_address or not nic.bridge):
             addresses.append((nic.name, str(nic.address)))
-    _make(nl, netns, ports, addresses)
+    return _make(nl, netns, ports, addresses)
 
 
 def node_bridges(inside: netlink.NetNS, node: NodePlan) -> None:

@@ -17,7 +17,7 @@ VOLATILE = {"ifindex", "address", "broadcast", "link_index", "link_netnsid", "ma
             "num_tx_queues", "num_rx_queues", "gso_max_size", "gso_max_segs", "tso_max_size",
             "tso_max_segs", "gro_max_size", "gso_ipv4_max_size", "gro_ipv4_max_size",
             "preferred_life_time", "valid_life_time", "ifname", "dev",
-            "inet6_addr_gen_mode", "parentbus", "parentdev", "tentative"}  # fmt: skip
+            "inet6_addr_gen_mode", "parentbus", "parentdev"}  # fmt: skip
 
 
 def _ip(path: str, *argv: str) -> Any:
@@ -34,6 +34,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("scope") == "link" and value.get("family") == "inet6":
             return None
+        if "local" in value and "prefixlen" in value:  # an address: without DAD's flags
+            return {k: value.get(k) for k in ("family", "local", "prefixlen", "scope")}
         return {k: _plain(v) for k, v in sorted(value.items()) if k not in VOLATILE}
     if isinstance(value, list):
         return [x for x in (_plain(v) for v in value) if x is not None]
