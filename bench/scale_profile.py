@@ -9,13 +9,13 @@ not a figure to hold a target to).
 One ``up`` and one ``down`` run in this process through the API (``multihome.lab.api``),
 so there is no CLI start-up. Profiled: the command's own process (load, plan, sandbox,
 status) and the child that builds the lab inside the sandbox (``realize.realize`` is
-wrapped with a profiler there), with pods attached one at a time
-(``MULTIHOME_ATTACH_WORKERS=1``: the attachments then run in that child, not in forked
-workers a profiler in the child can't see). The times are therefore those of a sequential
-``up``: with workers the same work is spread over the CPUs. Prints a table of named costs
-per pod and per node (cumulative time of the function that does each), then the top
-functions of each process by own time and by cumulative time. ``MULTIHOME_STATE_DIR`` is
-a fresh temporary directory; everything is removed at the end.
+wrapped with a profiler there), with nodes made and pods attached one at a time
+(``MULTIHOME_NODE_WORKERS=1``, ``MULTIHOME_ATTACH_WORKERS=1``: they then run in that
+child, not in forked workers a profiler in the child can't see). The times are therefore
+those of a sequential ``up``: with workers the same work is spread over the CPUs. Prints
+a table of named costs per pod and per node (cumulative time of the function that does
+each), then the top functions of each process by own time and by cumulative time.
+``MULTIHOME_STATE_DIR`` is a fresh temporary directory; everything is removed at the end.
 """
 
 from __future__ import annotations
@@ -48,9 +48,12 @@ COSTS = [
     ("  link-up watcher stopped", "lab/linkup.py", "stop", "pod"),
     ("  pod network namespace made", "lab/netlink.py", "create_netns", "pod"),
     ("  journal entries (fsync each)", "lab/state.py", "record", "pod"),
-    ("node namespaces and files", "lab/nodes.py", "create_node", "node"),
-    ("node NICs (veth into a bridge)", "lab/realize.py", "_wire", "node"),
-    ("host-gw routes (every other node)", "lab/canal.py", "add_routes", "node"),
+    ("a node, whole (nodeup)", "lab/nodeup.py", "make_node", "node"),
+    ("  node namespaces and directories", "lab/nodes.py", "create_node", "node"),
+    ("  node NICs (veths into bridges, batched)", "lab/wiring.py", "wire_machine", "node"),
+    ("  host-gw routes (every other node)", "lab/canal.py", "route_changes", "node"),
+    ("  its dhcp daemon started", "lab/daemons.py", "launch_dhcp_daemon", "node"),
+    ("neighbour entries between nodes", "lab/neighbours.py", "between_nodes", "node"),
     ("netlink calls (pyroute2), all", "lab/netlink.py", "_call", "pod"),
 ]
 
@@ -88,6 +91,7 @@ def profile(agents: int, per_agent: int, top: int, out_dir: Path, dhcp: bool = F
         reverse=True,
     )
     os.environ["MULTIHOME_ATTACH_WORKERS"] = "1"
+    os.environ["MULTIHOME_NODE_WORKERS"] = "1"  # nodes made in the profiled child too
     original = realize.realize
     child_prof = out_dir / "realize.prof"
 
@@ -118,7 +122,7 @@ def profile(agents: int, per_agent: int, top: int, out_dir: Path, dhcp: bool = F
     pods = len(status["pods"])
     nodes = agents + 1
     print(
-        f"profile (cProfile): {agents} agents + 1 server, {pods} pods, pods attached one at a "
+        f"profile (cProfile): {agents} agents + 1 server, {pods} pods, nodes and pods one at a "
         f"time; up {t1 - t0:.2f} s (through the API: no CLI start-up), down {t2 - t1:.2f} s"
     )
     child = pstats.Stats(str(child_prof))

@@ -113,5 +113,10 @@ def host_gw_routes(plan: Plan, node: NodePlan) -> list[tuple[str, str, str, bool
     return routes
 
 
-def add_routes(nl: netlink.Netlink, plan: Plan, node: NodePlan, where: Node) -> None:
-    nl.ns(where.netns).add_routes(host_gw_routes(plan, node))
+def route_changes(inside: netlink.NetNS, plan: Plan, node: NodePlan) -> list[netlink.Change]:
+    """The node's host-gw routes (``host_gw_routes``) as requests for ``inside.apply``,
+    made as flannel makes them (proto boot)."""
+    return [
+        inside.change_route(dst, via=via, dev=dev, onlink=onlink, proto=netlink.RTPROT_BOOT)
+        for dst, via, dev, onlink in host_gw_routes(plan, node)
+    ]

@@ -150,18 +150,27 @@ def launch_dhcp_daemon(node: Node, lab_dir: str, record: Recorder) -> Starting:
     from .nodes import CNI_BIN_DIR
 
     name = dhcp_daemon_name(node.name)
-    log = os.path.join(lab_dir, f"{name}.log")
     daemon = processes.start(
         name,
         [os.path.join(CNI_BIN_DIR, "dhcp"), "daemon", "-socketpath", DHCP_SOCKET],
         netns=node.netns,
         mntns=node.mntns,
-        log=log,
+        log=_dhcp_daemon_log(node, lab_dir),
         record=record,
     )
-    return Starting(
-        daemon, lambda: os.path.exists(sock), f"the dhcp daemon on {node.name} (see {log})"
-    )
+    return dhcp_daemon_starting(node, daemon, lab_dir)
+
+
+def _dhcp_daemon_log(node: Node, lab_dir: str) -> str:
+    return os.path.join(lab_dir, f"{dhcp_daemon_name(node.name)}.log")
+
+
+def dhcp_daemon_starting(node: Node, daemon: processes.Daemon, lab_dir: str) -> Starting:
+    """The wait for ``node``'s dhcp daemon, started (by this process or another) with
+    :func:`launch_dhcp_daemon`."""
+    sock = os.path.join(node.dir("/run/cni"), "dhcp.sock")
+    what = f"the dhcp daemon on {node.name} (see {_dhcp_daemon_log(node, lab_dir)})"
+    return Starting(daemon, lambda: os.path.exists(sock), what)
 
 
 SERVE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")

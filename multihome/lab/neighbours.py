@@ -93,9 +93,16 @@ def peers(nl: netlink.Netlink, plan: Plan) -> dict[str, list[Peer]]:
     return found
 
 
-def between_nodes(nl: netlink.Netlink, plan: Plan, netns: Mapping[str, str]) -> int:
+def between_nodes(
+    nl: netlink.Netlink,
+    plan: Plan,
+    netns: Mapping[str, str],
+    macs: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> int:
     """In every node (``netns``: node name -> its namespace path), a permanent entry for
-    the address of every other node on each segment it has an address on; how many."""
+    the address of every other node on each segment it has an address on; how many.
+    ``macs``: node name -> its links' MACs by name, where the caller has them (else read);
+    each node's entries go in one batch (``NetNS.apply``)."""
     # (network) -> [(address, mac, node)]
     on: dict[str, list[tuple[str, str, str]]] = {}
     devs: dict[tuple[str, str], str] = {}
@@ -103,12 +110,14 @@ def between_nodes(nl: netlink.Netlink, plan: Plan, netns: Mapping[str, str]) -> 
         path = netns.get(node.name)
         if path is None:
             continue
-        macs = {link.name: link.mac for link in nl.ns(path).links()}
+        known = macs.get(node.name) if macs is not None else None
+        links = known if known is not None else nl.ns(path).link_macs()
         for nic in node.nics:
             dev = nic.bridge or nic.name
-            if nic.address is None or not macs.get(dev):
+            mac = links.get(dev)
+            if nic.address is None or not mac:
                 continue
-            on.setdefault(nic.network, []).append((str(nic.address.ip), str(macs[dev]), node.name))
+            on.setdefault(nic.network, []).append((str(nic.address.ip), str(mac), node.name))
             devs[(node.name, nic.network)] = dev
     made = 0
     for node in plan.nodes:
@@ -120,7 +129,8 @@ def between_nodes(nl: netlink.Netlink, plan: Plan, netns: Mapping[str, str]) -> 
             if other != node.name
         ]
         if entries:
-            nl.ns(netns[node.name]).set_neighbours(entries)
+            inside = nl.ns(netns[node.name])
+            inside.apply([inside.change_neighbour(*entry) for entry in entries])
             made += len(entries)
     return made
 

@@ -73,10 +73,13 @@ def prepare_dirs(root: str, cni_bin: str = CNI_BIN_DIR) -> None:
         raise NodeError(
             f"CNI plugins not found in {cni_bin} (install containernetworking-plugins)"
         ) from exc
-    for plugin in plugins:
-        link = os.path.join(bin_dir, plugin)
-        if not os.path.lexists(link):
-            os.symlink(os.path.join(cni_bin, plugin), link)
+    fd = os.open(bin_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for plugin in plugins:  # one syscall each, relative to the directory
+            with contextlib.suppress(FileExistsError):
+                os.symlink(os.path.join(cni_bin, plugin), plugin, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def create_node(
@@ -122,19 +125,44 @@ def delete_node(node: Node, *, remove_dirs: bool = False) -> None:
         shutil.rmtree(node.root, ignore_errors=True)
 
 
+def _node_mounts(root: str) -> None:
+    """In the node's new mount namespace: its directories, and a /proc of the lab's PID
+    namespace (the caller lives in it), so the plugins run on the node (in it too) find
+    themselves in /proc/self, /proc/PID."""
+    for mountpoint, sub in NODE_DIRS.items():
+        ns.mount(os.path.join(root, sub), mountpoint, None, ns.MS_BIND)
+    ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | _MS_NOEXEC)
+
+
+def _in_lab_pids() -> bool:
+    """Whether this process can make a node's mount namespace itself: it lives in the
+    lab's PID namespace (a forked worker: ``/proc``, the host's, knows it by another PID)
+    and has one thread (``unshare``/``setns`` of a mount namespace need that)."""
+    try:
+        nested = os.readlink("/proc/self") != str(os.getpid())
+    except OSError:
+        return False
+    return nested and ns.thread_count() == 1
+
+
 def _make_mntns(path: str, root: str, cpu: int) -> None:
-    """A forked child unshares a mount namespace and bind-mounts the node's directories;
-    this process then pins that namespace on ``path``."""
+    """A mount namespace with the node's directories, pinned on ``path``: made by this
+    process itself where it can (``_in_lab_pids``), else by a forked child that this
+    process pins it from."""
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    if _in_lab_pids():
+        try:
+            _make_mntns_here(path, root, cpu)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise
+        return
 
     def setup() -> None:  # in the child
         sandbox.pin_to(cpu)
         ns.unshare(ns.CLONE_NEWNS)
-        for mountpoint, sub in NODE_DIRS.items():
-            ns.mount(os.path.join(root, sub), mountpoint, None, ns.MS_BIND)
-        # this child is in the lab's PID namespace: a /proc of that namespace, so the
-        # plugins run on the node (in it too) find themselves in /proc/self, /proc/PID
-        ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | _MS_NOEXEC)
+        _node_mounts(root)
 
     try:
         with ns.held_child(setup) as pid:
@@ -153,3 +181,38 @@ def _make_mntns(path: str, root: str, cpu: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         raise
+
+
+def _make_mntns_here(path: str, root: str, cpu: int) -> None:
+    """``_make_mntns`` without a fork: unshare (on ``cpu`` for that moment, see
+    ``sandbox.pin_to``), mount, step back into this process's own mount namespace and pin
+    the new one on ``path`` from there."""
+    home = os.open(ns.ns_file("self", "mnt"), os.O_RDONLY | os.O_CLOEXEC)
+    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    made = -1
+    try:
+        allowed = os.sched_getaffinity(0)
+        try:
+            sandbox.pin_to(cpu)
+            ns.unshare(ns.CLONE_NEWNS)
+        finally:
+            os.sched_setaffinity(0, allowed)
+        try:
+            made = os.open(ns.ns_file("self", "mnt"), os.O_RDONLY | os.O_CLOEXEC)
+            _node_mounts(root)
+        finally:
+            ns.setns(home, ns.CLONE_NEWNS)
+            os.fchdir(cwd)
+        try:
+            ns.mount(f"/proc/self/fd/{made}", path, None, ns.MS_BIND)
+        except OSError as exc:
+            raise NodeError(
+                f"cannot pin the node's mount namespace on {path}: {exc} (was cpu= the "
+                "sandbox's cpu? see sandbox.pin_to)"
+            ) from exc
+    except OSError as exc:
+        raise NodeError(f"cannot make the node's mount namespace: {exc}") from exc
+    finally:
+        for fd in (made, cwd, home):
+            if fd >= 0:
+                os.close(fd)

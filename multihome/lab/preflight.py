@@ -186,6 +186,15 @@ def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
     needs: dict[str, dict[str, list[str]]] = {
         "bridge": {f"lab {plan.name} (its VLAN segments)": []}
     }
+    read: dict[str, tuple[str | None, int | None]] = {}  # NAD -> its config read once
+
+    def keys(network: str) -> tuple[str | None, int | None]:
+        if network not in read:
+            nad = plan.nad(network)
+            said = bridge_vlans(nad.config, reads_trunk) if nad is not None else None
+            read[network] = (said, vlan_id(nad) if nad is not None else None)
+        return read[network]
+
     for pod in plan.pods:
         if pod.node is None or pod.host_network:
             continue
@@ -198,11 +207,10 @@ def _needs(plan: Plan) -> dict[str, dict[str, list[str]]]:
             label = f"NAD {iface.network} (type {iface.cni_type})"
             if kind is not None:
                 needs.setdefault(kind, {}).setdefault(label, []).append(used)
-            said = bridge_vlans(nad.config, reads_trunk) if nad is not None else None
+            said, vid = keys(iface.network)
             if said:
                 label = f"NAD {iface.network} (bridge with {said})"
                 needs.setdefault(BRIDGE_VLAN, {}).setdefault(label, []).append(used)
-            vid = vlan_id(nad) if nad is not None else None
             if nad is not None and vid is not None and iface.lab_network is not None:
                 # lab/trunks.py: its master's switch port becomes a trunk carrying the VLAN
                 label = f"NAD {iface.network} (vlanId {vid}: {nad.master}'s port a VLAN trunk)"

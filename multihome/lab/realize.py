@@ -1,11 +1,11 @@
-"""Realize a plan inside the lab's sandbox: segments, nodes, Canal, hosts, DHCP servers,
-dhcp daemons, pods. Runs in a process that entered the sandbox (``Sandbox.call``); records
-every namespace, link and process in the lab's journal before making it, so a failure
-half-way is rolled back by ``LabState.teardown``.
+"""Realize a plan inside the lab's sandbox: segments, nodes (``nodeup``: Canal, their
+dhcp daemons), hosts, DHCP servers, pods. Runs in a process that entered the sandbox
+(``Sandbox.call``); records every namespace, link and process in the lab's journal before
+making it (its forked workers too), so a failure half-way is rolled back by
+``LabState.teardown``.
 
-Naming inside the sandbox's own network namespace (the "switch"): a bridge per network
-(``NetworkPlan.bridge``); the switch end of a machine's NIC is ``n<index>-<nic>`` for
-nodes, ``h<index>-<nic>`` for hosts, ``d<index>`` for DHCP servers (cut to 15 characters).
+Inside the sandbox's own network namespace (the "switch"): a bridge per network
+(``NetworkPlan.bridge``), and the switch ends of the machines' NICs (``wiring``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from multihome.multus import Attachment
-from multihome.plan import NICPlan, NodePlan, Plan, PodPlan
+from multihome.plan import Plan, PodPlan
 
 from . import (
     canal,
@@ -26,104 +26,20 @@ from . import (
     neighbours,
     netlink,
     nodes,
+    nodeup,
     ns,
     pods,
-    safefs,
     sandbox,
     trunks,
+    wiring,
 )
-from .names import dhcp_netns, fit, host_netns, switch_port
+from .names import dhcp_netns, fit, host_netns
 from .placement import dhcp_nodes as dhcp_nodes  # re-exported: callers use realize.*
 from .placement import placed_pods as placed_pods
 from .state import LabState
 from .steps import Progress, Step
 
 Recorder = Callable[..., None]
-
-
-def _wire(
-    nl: netlink.Netlink,
-    plan: Plan,
-    state: LabState,
-    netns: str,
-    port: str,
-    nic: NICPlan | None,
-    *,
-    ifname: str,
-    network: str,
-    address: str | None,
-) -> None:
-    """A veth from the network's bridge to ``ifname`` in ``netns``, up, with ``address``."""
-    net = next(n for n in plan.networks if n.name == network)
-    mtu = nic.mtu if nic is not None else net.mtu
-    state.record("link", port, bridge=net.bridge, peer=ifname, netns=netns)
-    nl.here().add_veth(port, ifname, peer_ns=nl.ns(netns), master=net.bridge, mtu=mtu)
-    target = nl.ns(netns)
-    target.set_link(ifname, up=True)
-    if address:
-        target.add_address(ifname, address)
-
-
-def _wire_machine(
-    nl: netlink.Netlink,
-    plan: Plan,
-    state: LabState,
-    netns: str,
-    kind: str,
-    index: int,
-    nics: tuple[NICPlan, ...],
-    trunking: trunks.Trunking,
-    *,
-    bridged_address: bool,
-) -> None:
-    """A machine's NICs: access ports on their network's segment; trunk NICs as 802.1q
-    trunks or emulated (see ``trunks``). ``bridged_address``: a bridged NIC gets its
-    address too (hosts have no node bridges)."""
-    made: set[str] = set()
-    if trunking.mode == trunks.REAL:
-        made = trunks.wire_real(
-            nl, plan, state.record, netns, lambda n: switch_port(kind, index, n), nics
-        )
-    else:
-        for name, mtu in trunks.bare_parents(nics):  # plugged into nothing
-            port = switch_port(kind, index, name)
-            state.record("link", port, peer=name, netns=netns)
-            nl.here().add_veth(port, name, peer_ns=nl.ns(netns), mtu=mtu)
-            nl.ns(netns).set_link(name, up=True)
-    for nic in nics:
-        if nic.name in made:
-            continue
-        keep = bridged_address or not nic.bridge
-        _wire(
-            nl, plan, state, netns, switch_port(kind, index, nic.name), nic,
-            ifname=nic.name, network=nic.network,
-            address=str(nic.address) if nic.address and keep else None,
-        )  # fmt: skip
-
-
-def _node_bridges(inside: netlink.NetNS, node: NodePlan) -> None:
-    """The node's own Linux bridges (``bridge:`` on a NIC), as netplan makes them: the NIC
-    enslaved, the bridge up, the NIC's address (if any) on the bridge."""
-    for nic in node.nics:
-        if nic.bridge is None:
-            continue
-        if not inside.has_link(nic.bridge):
-            inside.add_bridge(nic.bridge, mtu=nic.mtu)
-        inside.set_link(nic.name, master=nic.bridge)
-        if nic.address:
-            inside.add_address(nic.bridge, str(nic.address))
-
-
-def _node_config(plan: Plan, node: NodePlan) -> str:
-    lines = [f"node-ip: {node.node_ip}"]
-    if node.join_address:
-        lines.append(f"server: {node.join_address}")
-    lines.append("cni:")
-    lines.extend(f"- {c}" for c in plan.cluster.cni)
-    if node.taints:
-        lines.append("node-taint:")
-        lines.extend(f'- "{t}"' for t in node.taints)
-    return "\n".join(lines) + "\n"
 
 
 def _layer2_only(switch: netlink.NetNS) -> None:
@@ -175,42 +91,20 @@ def _realize(
         if trunking.mode == trunks.REAL:
             trunks.build_switch(nl, plan, record)
 
-        progress(Step("nodes"))
-        made: dict[str, nodes.Node] = {}
-        calico = canal.write_launcher(os.path.join(sb.scratch, "cni-bin"))
-        store = ipam.store_dir(sb.scratch)
-        wb = ipam.write_launcher(
-            os.path.join(sb.scratch, "cni-bin"), store, [n.name for n in plan.nodes]
-        )
-        for node in plan.nodes:
-            where = nodes.create_node(
-                node.name,
-                root=str(state.node_dir(node.name)),
-                ns_dir=sb.ns_dir,
-                record=record,
-                cpu=sb.cpu,
-            )
-            made[node.name] = where
-            inside = nl.ns(where.netns)
-            inside.set_link("lo", up=True)
-            _wire_machine(
-                nl, plan, state, where.netns, "n", node.index, node.nics, trunking,
-                bridged_address=False,
-            )  # fmt: skip
-            _node_bridges(inside, node)
-            inside.set_sysctl("net.ipv4.ip_forward", 1)
-            if node.default_gateway is not None:
-                inside.add_route("default", via=str(node.default_gateway), dev=node.management_nic)
-            safefs.write_atomic(
-                os.path.join(where.dir("/etc/rancher/rke2"), "config.yaml"),
-                _node_config(plan, node).encode(), base=where.root, mode=0o644,
-            )  # fmt: skip
-            canal.write_conflist(node, where)
-            canal.install_plugin(calico, where)
-            ipam.install_plugin(wb, where)
-        for node in plan.nodes:
-            canal.add_routes(nl, plan, node, made[node.name])
-        neighbours.between_nodes(nl, plan, {n: m.netns for n, m in made.items()})
+        placed = placed_pods(plan)
+        needing = dhcp_nodes(placed)
+        scratch_bin = os.path.join(sb.scratch, "cni-bin")
+        ctx = nodeup.Context(
+            plan=plan, record=record, lab_dir=lab_dir, ns_dir=sb.ns_dir, cpu=sb.cpu,
+            calico=canal.write_launcher(scratch_bin),
+            whereabouts=ipam.write_launcher(
+                scratch_bin, ipam.store_dir(sb.scratch), [n.name for n in plan.nodes]
+            ),
+            trunking=trunking, dhcp=set(needing),
+        )  # fmt: skip
+        roots = {n.name: str(state.node_dir(n.name)) for n in plan.nodes}
+        built = nodeup.make_nodes(ctx, nl, roots, progress)
+        made = {name: b.node for name, b in built.items()}
 
         progress(Step("hosts"))
         # daemons start side by side; each is waited for where something needs it: DHCP
@@ -221,8 +115,8 @@ def _realize(
             record("netns", name, path=netlink.netns_path(name), host=host.name)
             path = netlink.create_netns(name)
             nl.ns(path).set_link("lo", up=True)
-            _wire_machine(
-                nl, plan, state, path, "h", index, host.nics, trunking, bridged_address=True
+            wiring.wire_machine(
+                nl, plan, record, path, "h", index, host.nics, trunking, bridged_address=True
             )
             gateway = (
                 next((n.gateway for n in plan.networks if n.name == host.nics[0].network), None)
@@ -247,18 +141,18 @@ def _realize(
             path = netlink.create_netns(name)
             nl.ns(path).set_link("lo", up=True)
             address = f"{net.dhcp.server}/{net.subnet.prefixlen}"
-            _wire(
-                nl, plan, state, path, f"d{index}", None,
-                ifname="eth0", network=net.name, address=address,
+            wiring.wire(
+                nl, plan, record, path, f"d{index}", ifname="eth0", network=net.name,
+                address=address,
             )  # fmt: skip
             dhcp.append(daemons.launch_dnsmasq(net, path, lab_dir, record))
 
-        placed = placed_pods(plan)
-        needing = dhcp_nodes(placed)
-        if needing:
+        if needing:  # started with their nodes: here they are waited for
             progress(Step("dhcp daemons"))
         for node_name in needing:
-            dhcp.append(daemons.launch_dhcp_daemon(made[node_name], lab_dir, record))
+            daemon = built[node_name].dhcp_daemon
+            assert daemon is not None
+            dhcp.append(daemons.dhcp_daemon_starting(made[node_name], daemon, lab_dir))
         daemons.wait_all(dhcp)
 
         statuses = attach_pods(plan, placed, made, lab_dir, record, progress, keep_going)

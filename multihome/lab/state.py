@@ -94,6 +94,7 @@ class LabState:
         self.root = Path(root) if root is not None else state_root()
         self.dir = self.root / self.name
         self._lock_fd: int | None = None
+        self._journal_fd: tuple[int, int] | None = None  # (pid that opened it, fd)
         self._token: str | None = None
 
     # -- paths ------------------------------------------------------------------------------
@@ -240,6 +241,10 @@ class LabState:
             self._token = None
 
     def release(self) -> None:
+        if self._journal_fd is not None:
+            if self._journal_fd[0] == os.getpid():
+                os.close(self._journal_fd[1])
+            self._journal_fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -267,11 +272,15 @@ class LabState:
         entry: dict[str, Any] = dict(data)
         entry.update(t=round(time.time(), 6), kind=kind, name=name, phase=phase)
         line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
-        fd = safefs.append_fd(str(self.journal_path), base=str(self.root))
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        os.write(self._journal(), line)
+
+    def _journal(self) -> int:
+        """The journal, open for appending: once per process while the lock is held (a
+        forked worker opens its own; every write appends whole, O_APPEND)."""
+        if self._journal_fd is None or self._journal_fd[0] != os.getpid():
+            fd = safefs.append_fd(str(self.journal_path), base=str(self.root))
+            self._journal_fd = (os.getpid(), fd)
+        return self._journal_fd[1]
 
     def entries(self) -> list[dict[str, Any]]:
         """Every journal entry in order; a torn (partial) last line is skipped."""

@@ -1,0 +1,113 @@
+"""netlink's batches (``Change``, ``NetNS.apply``): what they make is what the one-call
+methods (pyroute2's requests) make, and a refused request is named."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+from typing import Any
+
+from labkit import MakeSandbox
+
+from multihome.lab import netlink
+
+VOLATILE = {"ifindex", "address", "broadcast", "link_index", "link_netnsid", "master",
+            "operstate", "linkmode", "promiscuity", "allmulti", "min_mtu", "max_mtu",
+            "num_tx_queues", "num_rx_queues", "gso_max_size", "gso_max_segs", "tso_max_size",
+            "tso_max_segs", "gro_max_size", "gso_ipv4_max_size", "gro_ipv4_max_size",
+            "preferred_life_time", "valid_life_time", "ifname", "dev",
+            "inet6_addr_gen_mode", "parentbus", "parentdev"}  # fmt: skip
+
+
+def _ip(path: str, *argv: str) -> Any:
+    done = subprocess.run(
+        ["nsenter", f"--net={path}", "ip", "-j", "-d", *argv],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout or "[]")
+
+
+def _plain(value: Any) -> Any:
+    """Without what differs between two namespaces built alike (indexes, MACs, link-local
+    addresses made from them, addrconf's timers and flags)."""
+    if isinstance(value, dict):
+        if value.get("scope") == "link" and value.get("family") == "inet6":
+            return None
+        if "local" in value and "prefixlen" in value:  # an address: without DAD's flags
+            return {k: value.get(k) for k in ("family", "local", "prefixlen", "scope")}
+        return {k: _plain(v) for k, v in sorted(value.items()) if k not in VOLATILE}
+    if isinstance(value, list):
+        return [x for x in (_plain(v) for v in value) if x is not None]
+    return value
+
+
+def _view(path: str) -> dict[str, Any]:
+    return {
+        "links": _plain(_ip(path, "link", "show", "ens192")),
+        "addresses": _plain(_ip(path, "address", "show", "ens192")),
+        "routes": _plain(_ip(path, "route", "show", "table", "all")),
+        "neighbours": _plain(_ip(path, "neigh", "show", "nud", "permanent")),
+    }
+
+
+def test_a_batch_makes_what_the_one_call_methods_make(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox("nlbatch")
+
+    def work() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        with netlink.Netlink() as nl:
+            top = nl.here()
+            top.add_bridge("vlan40", mtu=1500)
+            one = nl.ns(netlink.create_netns("one"))
+            top.add_veth("a-ens192", "ens192", peer_ns=one, master="vlan40", mtu=1450)
+            one.set_link("lo", up=True)
+            one.set_link("ens192", up=True)
+            one.add_address("ens192", "172.16.40.47/24")
+            one.add_address("ens192", "fd00:40::47/64")
+            one.add_route("default", via="172.16.40.1", dev="ens192")
+            one.add_route("10.42.7.0/24", via="192.0.2.9", dev="ens192", onlink=True,
+                          proto=netlink.RTPROT_BOOT)  # fmt: skip
+            one.set_neighbours([("172.16.40.48", "02:00:00:00:00:48", "ens192"),
+                                ("fd00:40::48", "02:00:00:00:00:49", "ens192")])  # fmt: skip
+            two = nl.ns(netlink.create_netns("two"))
+            top.apply([top.change_veth("b-ens192", "ens192", peer_ns=two, master="vlan40",
+                                       mtu=1450)])  # fmt: skip
+            two.apply(
+                [
+                    two.change_up("lo"),
+                    two.change_up("ens192"),
+                    two.change_address("ens192", "172.16.40.47/24"),
+                    two.change_address("ens192", "fd00:40::47/64"),
+                    two.change_route("default", via="172.16.40.1", dev="ens192"),
+                ]
+            )
+            two.add_routes([("10.42.7.0/24", "192.0.2.9", "ens192", True)])
+            two.apply([two.change_neighbour("172.16.40.48", "02:00:00:00:00:48", "ens192"),
+                       two.change_neighbour("fd00:40::48", "02:00:00:00:00:49", "ens192")])  # fmt: skip
+            out["one"], out["two"] = _view(one.path), _view(two.path)
+            out["masters"] = (top.master("a-ens192"), top.master("b-ens192"))
+            out["macs"] = two.link_macs()
+            # more than one send's worth, then one the kernel refuses
+            many = [(f"10.{i // 250}.{i % 250}.0/24", "172.16.40.9", "ens192", False)
+                    for i in range(150)]  # fmt: skip
+            two.add_routes(many)
+            out["many"] = len(two.routes())
+            try:
+                two.apply([two.change_route("10.99.0.0/24", via="192.0.2.1", dev="ens192"),
+                           two.change_route("10.98.0.0/24", via="172.16.40.9", dev="ens192")])  # fmt: skip
+            except netlink.NetlinkError as exc:
+                out["refused"] = (str(exc), exc.errno)
+            out["after"] = sorted(r["dst"] for r in two.routes() if r["dst"].startswith("10.9"))
+        return out
+
+    r = sb.call(work)
+    assert r["one"] == r["two"]
+    assert r["one"]["routes"] and r["one"]["neighbours"] and r["one"]["addresses"]
+    assert r["masters"] == ("vlan40", "vlan40")
+    assert set(r["macs"]) == {"lo", "ens192"} and r["macs"]["ens192"]
+    assert r["many"] == 1 + 1 + 1 + 150  # the subnet, default, host-gw route, the many
+    message, code = r["refused"]
+    assert code == errno.ENETUNREACH
+    assert "add route 10.99.0.0/24" in message and "two" in message
+    assert r["after"] == ["10.98.0.0/24"]  # the rest of its send was still made
