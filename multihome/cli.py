@@ -267,7 +267,7 @@ def up(
     _design_gate(api, lab_file)
     try:
         with BuildDisplay(err) as display:
-            status = api.up(lab_file, progress=display, keep_going=keep_going)
+            status = api.up(lab_file, progress=display, keep_going=keep_going, checked=True)
     except api.LabRunning as exc:
         out.print(str(exc))
         if run_verify:

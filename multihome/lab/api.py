@@ -97,14 +97,20 @@ def running(state: LabState) -> bool:
 
 
 def up(
-    lab_file: LabFile, progress: Progress = quiet, *, keep_going: bool = False
+    lab_file: LabFile,
+    progress: Progress = quiet,
+    *,
+    keep_going: bool = False,
+    checked: bool = False,
 ) -> dict[str, Any]:
     """Build the lab (see ``bringup.up``); returns its status (as ``status()`` would).
     First the gate: :class:`DesignRefused` (nothing built) for a design a real cluster
-    would refuse (see :func:`check_design`)."""
+    would refuse (see :func:`check_design`); ``checked``: the caller ran it on this
+    ``lab_file`` already (the CLI, which prints the findings)."""
     from . import bringup
 
-    check_design(lab_file)
+    if not checked:
+        check_design(lab_file)
 
     return bringup.up(lab_file, progress, keep_going=keep_going)
 

@@ -71,15 +71,22 @@ def up(
             state.teardown()
             state.acquire()
         state.prepare()
-        _write_plan(state, plan)
-        design.write(state, lab_file)
         token = state.token
-        api_server = _start_api(state)  # it starts (imports, certificates) while we build
         state.record("sandbox", plan.name, token=token)
         progress(Step("sandbox"))
-        sb = sandbox.create(
+        # its child mounts and starts the supervisor while this process writes the plan
+        # and starts the API server (each waits on the kernel and a new process)
+        starting = sandbox.begin(
             plan.name, str(state.scratch), mountpoints=nodes.NODE_MOUNTPOINTS, token=token
         )
+        try:
+            _write_plan(state, plan)
+            design.write(state, lab_file)
+            api_server = _start_api(state)  # it starts (imports, certificates) while we build
+        except BaseException:
+            starting.abandon()
+            raise
+        sb = starting.wait()
         state.record("sandbox", plan.name, phase="done", **sb.to_dict())
         with _relay(progress) as emit:
             built = sb.call(_in_lab, token, realize.realize, plan, state, sb, emit, keep_going)

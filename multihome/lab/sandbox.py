@@ -298,6 +298,19 @@ def create(
     lab's own (in its state dir); inside the sandbox a tmpfs covers it. ``mountpoints``:
     directories that must exist inside (made by overlay where the host lacks them).
     ``token`` (default: a new random one) goes on the supervisor's command line."""
+    return begin(name, scratch, mountpoints=mountpoints, token=token).wait()
+
+
+def begin(
+    name: str,
+    scratch: str,
+    *,
+    mountpoints: Iterable[str] = (),
+    token: str | None = None,
+) -> Starting:
+    """``create`` in two halves: the child that makes the namespaces is forked and given its
+    id maps here; it mounts and starts the supervisor while the caller does other work, and
+    ``Starting.wait()`` returns the ``Sandbox`` (``abandon()`` when the caller gives up)."""
     check_name(name, "lab name")
     scratch = check_abs_path(os.path.realpath(scratch), "scratch dir")
     wanted = [check_abs_path(p, "mountpoint") for p in mountpoints]
@@ -319,37 +332,93 @@ def create(
     os.close(to_parent_w)
     os.close(to_child_r)
     os.close(ready_w)
-    holder = 0
+    starting = Starting(name, scratch, token, pid, to_parent_r, to_child_w, ready_r)
     try:
         first = _read_line(to_parent_r, _START_TIMEOUT)
         if first != "userns":
             raise SandboxError(f"cannot create sandbox {name!r}: {first or 'child died'}")
         _write_id_maps(pid)
         os.write(to_child_w, b"m")
-        reply = _read_line(to_parent_r, _START_TIMEOUT)
-        if not reply.startswith("holder "):
-            raise SandboxError(f"cannot create sandbox {name!r}: {reply or 'child died'}")
-        holder, cpu = (int(x) for x in reply.split()[1:3])
-        if _read_all(ready_r, _START_TIMEOUT, what="sandbox supervisor start") != b"r":
-            raise SandboxError(f"sandbox {name!r}: the supervisor (pid {holder}) did not start")
-        started = ns.start_time(holder)
-        if started is None:
-            raise SandboxError(f"sandbox {name!r}: the supervisor (pid {holder}) died")
-        return Sandbox(
-            name=name, pid=holder, start_time=started, scratch=scratch, token=token, cpu=cpu
-        )
+        starting.went_ahead = True
     except BaseException:
-        if holder:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(holder, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        starting.abandon()
         raise
-    finally:
-        for fd in (to_parent_r, to_child_w, ready_r):
+    return starting
+
+
+class Starting:
+    """A sandbox being made (see ``begin``): its child mounts and starts the supervisor."""
+
+    def __init__(
+        self, name: str, scratch: str, token: str, pid: int, from_child: int, to_child: int,
+        ready: int,
+    ) -> None:  # fmt: skip
+        self.name, self.scratch, self.token, self.pid = name, scratch, token, pid
+        self._fds: tuple[int, ...] = (from_child, to_child, ready)
+        self._holder = 0
+        self.went_ahead = False  # the child was told to go on (it may fork the supervisor)
+        self._asked = False  # its reply was read (or tried)
+
+    def wait(self) -> Sandbox:
+        """The sandbox, once its supervisor runs; ``SandboxError`` (all of it killed) if
+        it could not be made."""
+        from_child, _, ready = self._fds
+        name = self.name
+        try:
+            self._asked = True
+            reply = _read_line(from_child, _START_TIMEOUT)
+            if not reply.startswith("holder "):
+                raise SandboxError(f"cannot create sandbox {name!r}: {reply or 'child died'}")
+            self._holder, cpu = (int(x) for x in reply.split()[1:3])
+            if _read_all(ready, _START_TIMEOUT, what="sandbox supervisor start") != b"r":
+                raise SandboxError(
+                    f"sandbox {name!r}: the supervisor (pid {self._holder}) did not start"
+                )
+            started = ns.start_time(self._holder)
+            if started is None:
+                raise SandboxError(f"sandbox {name!r}: the supervisor (pid {self._holder}) died")
+            sb = Sandbox(
+                name=name, pid=self._holder, start_time=started, scratch=self.scratch,
+                token=self.token, cpu=cpu,
+            )  # fmt: skip
+        except BaseException:
+            self.abandon()
+            raise
+        self._close()
+        return sb
+
+    def abandon(self) -> None:
+        """Kill what was started: the child, and the supervisor it may have forked once it
+        went ahead (its PID is asked for first: the child says it, or that it failed, within
+        moments). Nothing once ``wait`` returned or it was abandoned (the PIDs are gone)."""
+        if not self._fds:
+            return
+        if self.went_ahead and not self._asked:
+            self._asked = True
+            with contextlib.suppress(Exception):
+                reply = _read_line(self._fds[0], _START_TIMEOUT)
+                if reply.startswith("holder "):
+                    self._holder = int(reply.split()[1])
+        for pid in (self._holder, self.pid):
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self._close()
+        if self._holder:  # not our child: wait until the kernel has it gone
+            deadline = time.monotonic() + 5.0
+            while ns.is_running(self._holder) and time.monotonic() < deadline:
+                ns.reap(self._holder)
+                time.sleep(0.001)
+            self._holder = 0
+
+    def _close(self) -> None:
+        if not self._fds:
+            return
+        for fd in self._fds:
             os.close(fd)
+        self._fds = ()
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+            os.waitpid(self.pid, 0)
 
 
 def _write_id_maps(pid: int) -> None:

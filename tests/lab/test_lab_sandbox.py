@@ -160,6 +160,33 @@ def test_gone_sandbox_is_reported(make_sandbox: MakeSandbox) -> None:
         sb.call(lambda: None)
 
 
+def test_begin_then_wait_or_abandon(require_sandbox: None, tmp_path: Path) -> None:
+    """``begin`` returns while the child mounts and starts the supervisor: ``wait`` gives the
+    sandbox; ``abandon`` (the caller failed meanwhile) kills the child and the supervisor it
+    forked, and leaves no process of the token behind."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    token = sandbox.new_token()
+    starting = sandbox.begin("halves", str(scratch), token=token)
+    assert starting.went_ahead
+    sb = starting.wait()
+    try:
+        assert sb.alive() and sb.token == token
+        assert sandbox.find_holders(token) == [sb.pid]
+    finally:
+        sb.destroy()
+    for given_up in range(2):  # abandoned right away, and once the child is done
+        token = sandbox.new_token()
+        starting = sandbox.begin("given-up", str(scratch), token=token)
+        if given_up:
+            while not sandbox.find_holders(token):
+                pass
+        starting.abandon()
+        starting.abandon()  # idempotent
+        assert ns.pids_with("environ", f"MULTIHOME_LAB={token}".encode()) == []
+        assert sandbox.find_holders(token) == []
+
+
 def test_bad_names_never_reach_the_kernel(tmp_path: Path) -> None:
     with pytest.raises(InvalidName):
         sandbox.create("../etc", str(tmp_path))
