@@ -19,7 +19,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,28 +247,12 @@ class Invoker:
         preexec function)."""
         _check_deadline(deadline, plugin, command)
         started = time.perf_counter()
-        try:
+        with _start_errors(plugin, command):
             close = spawn.inheritable()
             with inside(self.node) as there:
                 if close is None or (not there and _has_namespaces(self.node)):
                     return None, started
                 return spawn.start(plugin.path, env, close), started
-        except NamespaceUnavailable as exc:
-            raise CNIError(
-                RUNTIME_FAILURE,
-                "cannot enter the node's namespaces",
-                str(exc),
-                plugin=plugin.type,
-                command=command,
-            ) from exc
-        except OSError as exc:
-            raise CNIError(
-                RUNTIME_FAILURE,
-                "cannot execute plugin",
-                f"{plugin.path}: {exc.strerror or exc}",
-                plugin=plugin.type,
-                command=command,
-            ) from exc
 
     def _finish_here(
         self,
@@ -304,7 +288,7 @@ class Invoker:
         _check_deadline(deadline, plugin, command)
         started = time.perf_counter()
         try:
-            with inside(self.node) as there:
+            with _start_errors(plugin, command), inside(self.node) as there:
                 prefix = None if there else nsenter_argv(self.node)
                 with entering(None if there or prefix else self.node) as preexec:
                     proc = subprocess.Popen(
@@ -317,28 +301,12 @@ class Invoker:
                         process_group=0,
                         preexec_fn=preexec,
                     )
-        except NamespaceUnavailable as exc:
-            raise CNIError(
-                RUNTIME_FAILURE,
-                "cannot enter the node's namespaces",
-                str(exc),
-                plugin=plugin.type,
-                command=command,
-            ) from exc
         except subprocess.SubprocessError as exc:  # setns failed in the child
             raise CNIError(
                 RUNTIME_FAILURE,
                 "cannot enter the node's namespaces",
                 f"netns={self.node.netns if self.node else None} "
                 f"mntns={self.node.mntns if self.node else None}",
-                plugin=plugin.type,
-                command=command,
-            ) from exc
-        except OSError as exc:
-            raise CNIError(
-                RUNTIME_FAILURE,
-                "cannot execute plugin",
-                f"{plugin.path}: {exc.strerror or exc}",
                 plugin=plugin.type,
                 command=command,
             ) from exc
@@ -462,3 +430,27 @@ def _parse_version_info(out: bytes, plugin: Plugin) -> tuple[str, ...]:
         plugin=plugin.type,
         command="VERSION",
     )
+
+
+@contextlib.contextmanager
+def _start_errors(plugin: Plugin, command: str) -> Iterator[None]:
+    """Starting ``plugin`` failed: the node's namespaces could not be entered, or the
+    plugin could not be executed; as the CNI error a runtime reports."""
+    try:
+        yield
+    except NamespaceUnavailable as exc:
+        raise CNIError(
+            RUNTIME_FAILURE,
+            "cannot enter the node's namespaces",
+            str(exc),
+            plugin=plugin.type,
+            command=command,
+        ) from exc
+    except OSError as exc:
+        raise CNIError(
+            RUNTIME_FAILURE,
+            "cannot execute plugin",
+            f"{plugin.path}: {exc.strerror or exc}",
+            plugin=plugin.type,
+            command=command,
+        ) from exc
