@@ -935,17 +935,6 @@ class NetNS:
         spec["proto"] = proto
         self._call(f"add route {dst}", self._ipr.route, "add", **spec)
 
-    def add_routes(self, routes: Sequence[tuple[str, str, str, bool]]) -> None:
-        """Add many ``(dst CIDR, via, dev, onlink)`` routes at once (proto boot, as a program
-        such as flannel makes them), sent back to back (``apply``): a node's host-gw routes
-        to 100 other nodes cost one ``send`` or two, not a call or an ``ip -batch`` each."""
-        self.apply(
-            [
-                self.change_route(dst, via=via, dev=dev, onlink=onlink, proto=RTPROT_BOOT)
-                for dst, via, dev, onlink in routes
-            ]
-        )
-
     # -- neighbours (lab.neighbours says why) ------------------------------------------------
     def set_neighbours(self, entries: Sequence[tuple[str, str, str]]) -> None:
         """Make each ``(address, mac, dev)`` a permanent neighbour entry, replacing one the

@@ -82,16 +82,17 @@ def test_a_batch_makes_what_the_one_call_methods_make(make_sandbox: MakeSandbox)
                     two.change_route("default", via="172.16.40.1", dev="ens192"),
                 ]
             )
-            two.add_routes([("10.42.7.0/24", "192.0.2.9", "ens192", True)])
+            two.apply([two.change_route("10.42.7.0/24", via="192.0.2.9", dev="ens192",
+                                        onlink=True, proto=netlink.RTPROT_BOOT)])  # fmt: skip
             two.apply([two.change_neighbour("172.16.40.48", "02:00:00:00:00:48", "ens192"),
                        two.change_neighbour("fd00:40::48", "02:00:00:00:00:49", "ens192")])  # fmt: skip
             out["one"], out["two"] = _view(one.path), _view(two.path)
             out["masters"] = (top.master("a-ens192"), top.master("b-ens192"))
             out["macs"] = two.link_macs()
             # more than one send's worth, then one the kernel refuses
-            many = [(f"10.{i // 250}.{i % 250}.0/24", "172.16.40.9", "ens192", False)
-                    for i in range(150)]  # fmt: skip
-            two.add_routes(many)
+            two.apply([two.change_route(f"10.{i // 250}.{i % 250}.0/24", via="172.16.40.9",
+                                        dev="ens192", proto=netlink.RTPROT_BOOT)
+                       for i in range(150)])  # fmt: skip
             out["many"] = len(two.routes())
             try:
                 two.apply([two.change_route("10.99.0.0/24", via="192.0.2.1", dev="ens192"),
