@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
 from multihome.plan import CLUSTER_NETWORK, NodePlan, Plan
@@ -27,6 +28,10 @@ CNI_VERSION = "0.3.1"
 # rke2-canal's values: calico.vethuMTU (the post's pods show eth0 mtu 1450)
 VETH_MTU = 1450
 CALICO_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
+# the same plugin in Go (plugins/calico_go, built with `go build -o build/calico`): no
+# Python start-up per pod. Used when built; MULTIHOME_CALICO=python or =go chooses.
+GO_PLUGIN = os.path.join(os.path.dirname(calico.__file__), "calico_go", "build", "calico")
+CALICO_ENV = "MULTIHOME_CALICO"
 
 
 def conflist(node: NodePlan) -> dict[str, Any]:
@@ -87,8 +92,21 @@ def _node_path(where: Node, path: str) -> str:
 
 
 def write_launcher(bin_dir: str) -> str:
-    """Write the ``calico`` launcher into ``bin_dir`` (the sandbox's scratch); its path."""
-    return launchers.write_launcher(bin_dir, "calico")
+    """Write the ``calico`` launcher into ``bin_dir`` (the sandbox's scratch); its path.
+    With the Go plugin (``GO_PLUGIN``), a copy of its binary."""
+    choice = os.environ.get(CALICO_ENV, "")
+    if choice not in ("", "go", "python"):
+        raise ValueError(f"{CALICO_ENV} is go or python, not {choice!r}")
+    built = os.access(GO_PLUGIN, os.X_OK)
+    if choice == "go" and not built:
+        raise FileNotFoundError(f"{CALICO_ENV}=go: {GO_PLUGIN} is not built")
+    if choice == "python" or not built:
+        return launchers.write_launcher(bin_dir, "calico")
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, "calico")
+    shutil.copyfile(GO_PLUGIN, path)
+    os.chmod(path, 0o755)
+    return path
 
 
 def install_plugin(launcher: str, where: Node) -> None:

@@ -1,6 +1,7 @@
 """The lab's calico plugin, run from a node's /opt/cni/bin over the CNI protocol by the CNI
 runtime and Multus, as kubelet runs Canal's: eth0 as Calico makes it, DEL undoes all of it,
-and its errors are CNI errors with Calico's words."""
+and its errors are CNI errors with Calico's words. Each test runs with the Python plugin and,
+when it was built (plugins/calico_go), the Go one."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True, params=["python", "go"])
+def plugin_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which calico ``canal.write_launcher`` installs (``MULTIHOME_CALICO``)."""
+    kind = str(request.param)
+    if kind == "go" and not os.access(canal.GO_PLUGIN, os.X_OK):
+        pytest.skip(f"the Go calico plugin is not built ({canal.GO_PLUGIN})")
+    monkeypatch.setenv(canal.CALICO_ENV, kind)
+    return kind
+
+
 def _on(netns: str, argv: list[str], mntns: str | None = None) -> str:
     net = ns.open_ns(netns)
     mnt = ns.open_ns(mntns) if mntns else None
@@ -47,9 +58,11 @@ def _on(netns: str, argv: list[str], mntns: str | None = None) -> str:
             os.close(mnt)
 
 
-def test_calico_imports_no_socket_module() -> None:
+def test_calico_imports_no_socket_module(plugin_kind: str) -> None:
     """The plugin's netlink needs only the C module ``_socket``: ``socket`` would load
     ``enum``, ``selectors`` and ``collections`` in every pod's plugin process."""
+    if plugin_kind == "go":
+        pytest.skip("the Python plugin's imports")
     root = Path(calico.__file__).resolve().parents[3]
     code = (
         f"import sys; sys.path[:0] = [{str(root)!r}]\n"
