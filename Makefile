@@ -11,7 +11,7 @@ APT_PACKAGES := containernetworking-plugins dnsmasq-base iproute2 util-linux pro
 KERNEL_VM_APT_PACKAGES := qemu-system-x86 debootstrap e2fsprogs
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-kernel demo deps system venv lint bench clean
+.PHONY: test test-kernel demo deps system venv lint bench clean calico-go
 
 test: deps
 	$(BIN)/pytest -q
@@ -36,6 +36,14 @@ demo: deps
 	@echo "The lab is up. Look inside:  .venv/bin/multihome get pods -o wide"
 	@echo "                             .venv/bin/multihome exec multus-network-attachments/net-tools -- ip addr"
 	@echo "Take it down:                .venv/bin/multihome down"
+
+# Opt-in (prototype): the calico plugin in Go (multihome/lab/plugins/calico_go), which the lab
+# then installs instead of the Python one (MULTIHOME_CALICO=python|go chooses). Standard
+# library only: Debian's golang-go, no module download.
+CALICO_GO := multihome/lab/plugins/calico_go
+calico-go:
+	@$(call apt_install,golang-go)
+	cd $(CALICO_GO) && GOPROXY=off go build -trimpath -ldflags=-s -o build/calico .
 
 lint: deps
 	$(BIN)/ruff check multihome tests bench
