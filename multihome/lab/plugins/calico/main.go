@@ -1,6 +1,32 @@
-// Canal's calico CNI plugin as the lab runs it on each node, in Go: the same behaviour as
-// multihome/lab/plugins/calico.py (read its docstring), without a Python start-up per pod.
-// Standard library only; setns on a locked OS thread, rtnetlink hand-packed (rtnl.go).
+// Canal's calico CNI plugin, as the lab runs it on each node (/opt/cni/bin/calico).
+//
+// It makes a pod's eth0 the way Calico's CNI plugin does in Kubernetes mode (projectcalico/calico,
+// cni-plugin/pkg/k8s/k8s.go and pkg/dataplane/linux/dataplane_linux.go):
+//
+//   - IPAM: with host-local, "subnet": "usePodCidr" (any case) becomes the node's pod CIDR, read
+//     from the Node object, and the IPAM plugin is executed from CNI_PATH;
+//   - a veth pair: "cali" + the first 11 hex digits of sha1("<namespace>.<pod>") on the node, with
+//     the MAC ee:ee:ee:ee:ee:ee, the conf's mtu and txqlen 0 on both ends; the pod's end is
+//     CNI_IFNAME with a random locally administered MAC, as the kernel would pick;
+//   - on the node side: route_localnet=1, proxy_arp=1, neigh.proxy_delay=0, forwarding=1,
+//     accept_ra=0 (IPv6: accept_dad=0, proxy_ndp=1), then a /32 (/128) route per pod address
+//     dev cali... scope link;
+//   - in the pod: the address as a /32 (/128), 169.254.1.1 dev eth0 scope link and each route
+//     (default: 0.0.0.0/0, or the host-local routes) via 169.254.1.1, answered by proxy ARP on the
+//     node's end; IPv6 routes via the node end's link-local address; ip_forward=0 unless
+//     container_settings.allow_ip_forwarding;
+//   - the result: IPAM's, with the addresses as /32 (/128), interfaces [cali..., eth0], every IP
+//     on interface 1.
+//
+// Where the lab differs from a node: Calico reads the Node's podCIDR from the Kubernetes API;
+// this plugin reads the Node object the lab writes at nodeObject (see lab/canal.py). It writes
+// no WorkloadEndpoint (there is no Felix to program policy from it).
+//
+// Links, addresses and routes are made over rtnetlink from this process (rtnl.go), as Calico's
+// plugin makes them with netlink: the IPAM plugin is the only process it starts. Go's standard
+// library only (Debian's golang-go, no module download); setns on a locked OS thread. Some
+// error texts keep the words of the Python plugin it replaced ("[Errno N] Text: 'path'"), which
+// the lab's tests and users' logs already know.
 package main
 
 import (
