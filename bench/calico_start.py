@@ -1,21 +1,24 @@
-"""Benchmark: the start-up of the lab's calico CNI plugin (``lab/plugins/calico.py``), which
-runs once per pod: one whole plugin process answering ``CNI_COMMAND=VERSION`` (Python
-start-up, the plugin's imports, its answer), against a bare ``python -I -S -c pass``, and,
-with ``--baseline CHECKOUT``, against another checkout's plugin, rounds interleaved.
+"""Benchmark: the start-up of the lab's calico CNI plugin (``lab/plugins/calico``, a Go
+binary built by ``make calico``), which runs once per pod: one whole plugin process answering
+``CNI_COMMAND=VERSION``, against the floor of any process (``/bin/true``) and a bare ``python
+-I -S -c pass`` (what the Python plugin it replaced paid before its first line), and, with
+``--baseline CHECKOUT``, against another checkout's plugin (its Go build, or its Python
+plugin started as that checkout's launcher did), rounds interleaved.
 
 Run as ``python -m bench.calico_start [--rounds 40] [--baseline CHECKOUT]`` from the
 repository root; ``python -m bench calico_start`` keeps the result in
-bench/results/calico_start.txt. The plugin is started as its launcher starts it (this
-Python, ``-I -S``, the package put first on ``sys.path``).
+bench/results/calico_start.txt.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,12 +33,25 @@ def _once(argv: list[str], env: dict[str, str]) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def _plugin(root: Path) -> list[str]:
-    run = (
-        f"import sys; sys.path[:0] = [{str(root)!r}]; "
-        "from multihome.lab.plugins.calico import main; sys.exit(main())"
-    )
-    return [sys.executable, "-I", "-S", "-c", run]
+def checkout_plugin(checkout: Path, bin_dir: str, name: str) -> str:
+    """An executable ``bin_dir/name`` that runs ``checkout``'s calico plugin: a copy of its
+    Go build, or, for a checkout from before it, a launcher of its Python plugin as that
+    checkout's lab wrote it."""
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, name)
+    built = checkout / "multihome/lab/plugins/calico/build/calico"
+    if built.exists():
+        shutil.copyfile(built, path)
+    elif (checkout / "multihome/lab/plugins/calico.py").exists():
+        with open(path, "w") as fh:
+            fh.write(
+                f"#!{sys.executable} -IS\nimport sys\nsys.path[:0] = [{str(checkout)!r}]\n"
+                "from multihome.lab.plugins.calico import main\nsys.exit(main())\n"
+            )
+    else:
+        raise SystemExit(f"{checkout}: no calico plugin built (make calico)")
+    os.chmod(path, 0o755)
+    return path
 
 
 def main(argv: list[str]) -> int:
@@ -46,31 +62,39 @@ def main(argv: list[str]) -> int:
     print(machine())
     print(code())
     env = dict(os.environ, CNI_COMMAND="VERSION")
-    runs = {
-        "this checkout": _plugin(ROOT),
-        "bare python -I -S -c pass": [sys.executable, "-I", "-S", "-c", "pass"],
-    }
-    if args.baseline:
-        runs["baseline " + args.baseline] = _plugin(Path(args.baseline).resolve())
+    scratch = tempfile.mkdtemp(prefix="calico-start-")
+    try:
+        runs = {
+            "this checkout": [checkout_plugin(ROOT, scratch, "calico")],
+            "/bin/true": ["/bin/true"],
+            "bare python -I -S -c pass": [sys.executable, "-I", "-S", "-c", "pass"],
+        }
+        if args.baseline:
+            base = checkout_plugin(Path(args.baseline).resolve(), scratch, "calico-base")
+            runs["baseline " + args.baseline] = [base]
+        _measure(runs, env, args.rounds)
+    finally:
+        shutil.rmtree(scratch)
+    return 0
+
+
+def _measure(runs: dict[str, list[str]], env: dict[str, str], rounds: int) -> None:
     times: dict[str, list[float]] = {k: [] for k in runs}
     for argv_ in runs.values():  # warm the page cache and the .pyc files
         _once(argv_, env)
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for label, argv_ in runs.items():
             times[label].append(_once(argv_, env))
-    print(
-        f"calico plugin, CNI_COMMAND=VERSION, whole process, {args.rounds} rounds interleaved, ms"
-    )
+    print(f"calico plugin, CNI_COMMAND=VERSION, whole process, {rounds} rounds interleaved, ms")
     print(f"{'':40}{'p50':>8}{'min':>8}{'p90':>8}")
     for label, values in times.items():
         ordered = sorted(values)
         p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
         print(f"{label:40}{statistics.median(values):>8.1f}{min(values):>8.1f}{p90:>8.1f}")
-    bare = statistics.median(times["bare python -I -S -c pass"])
+    floor = statistics.median(times["/bin/true"])
     for label in times:
         if label.startswith(("this", "baseline")):
-            print(f"  {label}: {statistics.median(times[label]) - bare:.1f} ms over bare Python")
-    return 0
+            print(f"  {label}: {statistics.median(times[label]) - floor:.1f} ms over /bin/true")
 
 
 if __name__ == "__main__":

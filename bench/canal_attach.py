@@ -23,8 +23,10 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+from bench.calico_start import checkout_plugin
 from bench.labcli import code, machine
 from multihome.cni import CNIRuntime, ExecEvent, NodeNamespaces
 from multihome.lab import canal, netlink, nodes, sandbox
@@ -57,20 +59,6 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def _baseline_launcher(bin_dir: str, checkout: str) -> str:
-    """A launcher of ``checkout``'s calico plugin, named ``calico-base``, as
-    lab/launchers.py writes the lab's."""
-    os.makedirs(bin_dir, exist_ok=True)
-    path = os.path.join(bin_dir, "calico-base")
-    with open(path, "w") as fh:
-        fh.write(
-            f"#!{sys.executable} -IS\nimport sys\nsys.path[:0] = [{checkout!r}]\n"
-            "from multihome.lab.plugins.calico import main\nsys.exit(main())\n"
-        )
-    os.chmod(path, 0o755)
-    return path
-
-
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -98,7 +86,9 @@ def _work(
             inside.add_route("default", via="172.16.40.1", dev="ens192")
         confs = {"canal (calico)": conf}
         if baseline:
-            launcher = _baseline_launcher(os.path.join(sb.scratch, "cni-bin-base"), baseline)
+            launcher = checkout_plugin(
+                Path(baseline).resolve(), os.path.join(sb.scratch, "cni-bin-base"), "calico-base"
+            )
             canal.install_plugin(launcher, node)
             confs["canal (baseline)"] = copy.deepcopy(conf)
             confs["canal (baseline)"]["plugins"][0]["type"] = "calico-base"

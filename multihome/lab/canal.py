@@ -3,7 +3,7 @@ run by the lab's ``calico`` plugin, and flannel's host-gw routes between nodes' 
 
 The conflist is shaped like the one RKE2's rke2-canal chart installs (calico with host-local
 IPAM over ``usePodCidr``, then portmap and bandwidth with their capabilities); ``calico`` in
-each node's ``/opt/cni/bin`` is the lab's emulation (``lab/plugins/calico.py``), portmap,
+each node's ``/opt/cni/bin`` is the lab's emulation (``lab/plugins/calico``, in Go), portmap,
 bandwidth and host-local are the reference plugins. Calico's plugin finds the node's pod CIDR
 in its Node object, which the lab writes where that plugin reads it. Between nodes, flannel's
 host-gw backend is a route per other node: its pod CIDR via its node-ip, out of the interface
@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
 from multihome.plan import CLUSTER_NETWORK, NodePlan, Plan
 
 from . import launchers, netlink
 from .nodes import NODE_DIRS, Node
-from .plugins import calico
 
 CONFLIST_NAME = "10-canal.conflist"
 CNI_VERSION = "0.3.1"
 # rke2-canal's values: calico.vethuMTU (the post's pods show eth0 mtu 1450)
 VETH_MTU = 1450
 CALICO_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
+# where the calico plugin reads the Node object (nodeObject in plugins/calico/main.go)
+NODE_OBJECT = "/var/lib/cni/multihome/node.json"
+# the lab's calico plugin, built from lab/plugins/calico by `make calico`
+PLUGIN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins", "calico")
+PLUGIN = os.path.join(PLUGIN_SOURCE, "build", "calico")
+BUILD_HINT = "build it with `make calico` (Go 1.19 or later: apt-get install golang-go)"
 
 
 def conflist(node: NodePlan) -> dict[str, Any]:
@@ -71,7 +77,7 @@ def write_conflist(node: NodePlan, where: Node) -> dict[str, Any]:
     with open(path, "w") as fh:
         json.dump(conf, fh, indent=2)
         fh.write("\n")
-    node_file = _node_path(where, calico.NODE_OBJECT)
+    node_file = _node_path(where, NODE_OBJECT)
     os.makedirs(os.path.dirname(node_file), exist_ok=True)
     with open(node_file, "w") as fh:
         json.dump(node_object(node), fh)
@@ -86,9 +92,31 @@ def _node_path(where: Node, path: str) -> str:
     raise ValueError(f"{path} is not under a node directory")
 
 
+def plugin_problem() -> str | None:
+    """Why the calico plugin can't be installed as built (missing, or older than its
+    sources), or None."""
+    try:
+        built = os.stat(PLUGIN).st_mtime
+    except FileNotFoundError:
+        return f"the lab's calico CNI plugin is not built ({PLUGIN}): {BUILD_HINT}"
+    sources = [f for f in os.listdir(PLUGIN_SOURCE) if f.endswith((".go", ".mod"))]
+    stale = [f for f in sources if os.stat(os.path.join(PLUGIN_SOURCE, f)).st_mtime > built]
+    if stale:
+        return (
+            f"the lab's calico CNI plugin ({PLUGIN}) is older than its source "
+            f"{', '.join(sorted(stale))}: re{BUILD_HINT}"
+        )
+    return None
+
+
 def write_launcher(bin_dir: str) -> str:
-    """Write the ``calico`` launcher into ``bin_dir`` (the sandbox's scratch); its path."""
-    return launchers.write_launcher(bin_dir, "calico")
+    """Copy the calico plugin into ``bin_dir`` (the sandbox's scratch, which allows exec where
+    a state dir may not, and keeps the lab's copy when the plugin is rebuilt); its path."""
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, "calico")
+    shutil.copyfile(PLUGIN, path)
+    os.chmod(path, 0o755)
+    return path
 
 
 def install_plugin(launcher: str, where: Node) -> None:

@@ -26,7 +26,7 @@ from multihome.multus.gojson import fold
 from multihome.plan import Plan, vlan_id
 from multihome.spec import ConfigJSONError, parse_cni_json
 
-from . import neighbours, netlink, ns
+from . import canal, neighbours, netlink, ns
 from .daemons import DNSMASQ
 from .forkpool import attach_workers
 from .nodes import CNI_BIN_DIR
@@ -301,6 +301,9 @@ def check(plan: Plan) -> None:
             f"missing system packages: {', '.join(packages)} "
             f"(install them: apt-get install {' '.join(packages)})"
         )
+    calico = canal.plugin_problem()
+    if calico:
+        raise PreflightError(f"{calico}.\nNothing was built.")
     short = neighbour_budget(plan, attach_workers(), neighbours.PROBES_AT_ONCE)
     if short:
         raise PreflightError(f"{short}.\nNothing was built.")

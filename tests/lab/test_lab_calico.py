@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from labkit import MakeSandbox, host_snapshot, ping
 
 from multihome.cni import CNIRuntime, NodeNamespaces
 from multihome.lab import canal, netlink, nodes, ns
-from multihome.lab.plugins import calico
 from multihome.multus import PodSandbox, attach_pod, build_delegates, detach_pod
 from multihome.plan import build_plan
 from multihome.spec import load_lab
@@ -26,6 +24,11 @@ from multihome.spec import load_lab
 pytestmark = pytest.mark.skipif(
     not os.path.isdir(nodes.CNI_BIN_DIR), reason="containernetworking-plugins missing"
 )
+
+
+def veth_name(namespace: str, pod: str) -> str:
+    """The node end Calico names for a pod (cali + 11 hex digits of sha1("<ns>.<pod>"))."""
+    return "cali" + hashlib.sha1(f"{namespace}.{pod}".encode()).hexdigest()[:11]
 
 
 def _on(netns: str, argv: list[str], mntns: str | None = None) -> str:
@@ -45,21 +48,6 @@ def _on(netns: str, argv: list[str], mntns: str | None = None) -> str:
         os.close(net)
         if mnt is not None:
             os.close(mnt)
-
-
-def test_calico_imports_no_socket_module() -> None:
-    """The plugin's netlink needs only the C module ``_socket``: ``socket`` would load
-    ``enum``, ``selectors`` and ``collections`` in every pod's plugin process."""
-    root = Path(calico.__file__).resolve().parents[3]
-    code = (
-        f"import sys; sys.path[:0] = [{str(root)!r}]\n"
-        "import multihome.lab.plugins.calico\n"
-        "print(sorted(m for m in ('socket', 'enum', '_struct', 'struct') if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]"
 
 
 def _pod(name: str, netns: str) -> PodSandbox:
@@ -143,7 +131,7 @@ def test_calico_makes_eth0_and_del_undoes_it(make_sandbox: MakeSandbox, tmp_path
     assert eth0["address"] == out["status-a"][0]["mac"]
     assert int(eth0["address"].split(":")[0], 16) & 0x03 == 0x02  # unicast, locally administered
     assert out["forward-a"].strip() == "0"
-    veth_a = calico.veth_name("apps", "a")
+    veth_a = veth_name("apps", "a")
     assert veth_a == "cali" + hashlib.sha1(b"apps.a").hexdigest()[:11]
     cali = {link["ifname"]: link for link in out["node-links"]}
     assert cali[veth_a]["address"] == "ee:ee:ee:ee:ee:ee" and cali[veth_a]["mtu"] == 1450
@@ -268,8 +256,8 @@ def test_calico_failure_rolls_back_through_multus(
     out = sb.call(work)
     assert out["p"][0]["ips"] == ["10.42.9.2"]
     assert isinstance(out["q"], str) and "no IP addresses available" in out["q"], out["q"]
-    assert calico.veth_name("apps", "q") not in out["links"]
-    assert calico.veth_name("apps", "p") in out["links"]
+    assert veth_name("apps", "q") not in out["links"]
+    assert veth_name("apps", "p") in out["links"]
 
 
 def _reserved(node: nodes.Node, network: str) -> list[str]:
@@ -326,7 +314,7 @@ def test_calico_netlink_cases(make_sandbox: MakeSandbox, tmp_path: Path) -> None
         out["ds-node-route"] = _on(node.netns, ["ip", "-d", "route"])
         out["ds-node-route6"] = _on(node.netns, ["ip", "-d", "-6", "route"])
         out["ds-node-link"] = json.loads(
-            _on(node.netns, ["ip", "-j", "-d", "link", "show", calico.veth_name("apps", "ds")])
+            _on(node.netns, ["ip", "-j", "-d", "link", "show", veth_name("apps", "ds")])
         )
         prev = out["ds"][1]
         out["ds-check"] = _run_plugin(
@@ -343,7 +331,7 @@ def test_calico_netlink_cases(make_sandbox: MakeSandbox, tmp_path: Path) -> None
         netlink.delete_netns("pod-ds")
 
         # an old node end of the same name (a pod not cleaned up): deleted, then made anew
-        stale = calico.veth_name("apps", "stale")
+        stale = veth_name("apps", "stale")
         _on(node.netns, ["ip", "link", "add", stale, "type", "veth", "peer", "name", "old-peer"])
         path = netlink.create_netns("pod-stale")
         out["stale"] = _run_plugin(node, env("stale", path), plugin)
@@ -389,7 +377,7 @@ def test_calico_netlink_cases(make_sandbox: MakeSandbox, tmp_path: Path) -> None
     v4, v6 = (ip["address"] for ip in ds["ips"])
     assert v4.startswith("10.42.3.") and v4.endswith("/32")
     assert v6.startswith("fd00:42:3::") and v6.endswith("/128")
-    veth = calico.veth_name("apps", "ds")
+    veth = veth_name("apps", "ds")
     assert [i["name"] for i in ds["interfaces"]] == [veth, "eth0"]
     assert out["ds-pod-route"].splitlines() == [
         "unicast default via 169.254.1.1 dev eth0 proto boot scope global ",
@@ -421,11 +409,11 @@ def test_calico_netlink_cases(make_sandbox: MakeSandbox, tmp_path: Path) -> None
 
     code, result = out["stale"]
     assert code == 0, result
-    stale = calico.veth_name("apps", "stale")
+    stale = veth_name("apps", "stale")
     links = {link["ifname"]: link for link in out["stale-links"]}
     assert links[stale]["address"] == "ee:ee:ee:ee:ee:ee" and "old-peer" not in links
 
-    taken = calico.veth_name("apps", "taken")
+    taken = veth_name("apps", "taken")
     code, error = out["taken"]
     assert code == 1 and error["code"] == 100, error
     assert error["msg"] == f"failed to set up the veth pair and the host side routes of {taken}"
@@ -444,7 +432,7 @@ def test_calico_netlink_cases(make_sandbox: MakeSandbox, tmp_path: Path) -> None
     gone = tmp_path / "gone"
     code, error = out["nons"]
     assert code == 1 and error["code"] == 100, error
-    nons = calico.veth_name("apps", "nons")
+    nons = veth_name("apps", "nons")
     assert error["msg"] == f"failed to set up the veth pair and the host side routes of {nons}"
     assert error["details"] == f'cannot open network namespace "{gone}": No such file or directory'
 

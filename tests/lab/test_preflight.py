@@ -10,7 +10,7 @@ import pytest
 from kernel import netns, require_netns
 
 from multihome.cni import installed
-from multihome.lab import api, preflight
+from multihome.lab import api, canal, preflight
 from multihome.plan import build_plan
 from multihome.spec import load_lab_text, seed_path
 
@@ -147,3 +147,17 @@ def test_how_to_get_a_feature_follows_the_kernel_config(
     advice = preflight.how_to_get(preflight.FEATURES[kind], config)
     assert says in advice
     assert never not in advice
+
+
+def test_an_unbuilt_calico_plugin_stops_up_before_building(
+    state_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(canal, "PLUGIN", str(tmp_path / "build" / "calico"))
+    with pytest.raises(api.LabError) as caught:
+        api.up(load_lab_text(SEED, "seed.yaml", seed_path().parent))
+    message = str(caught.value)
+    assert caught.value.code == 2
+    assert f"the lab's calico CNI plugin is not built ({tmp_path}/build/calico)" in message
+    assert "build it with `make calico`" in message
+    assert message.endswith("Nothing was built.")
+    assert not (state_root / "multi-homed").exists()

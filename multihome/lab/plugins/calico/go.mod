@@ -1,0 +1,3 @@
+module multihome/calico
+
+go 1.19
