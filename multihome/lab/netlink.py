@@ -938,13 +938,9 @@ class NetNS:
     # -- neighbours (lab.neighbours says why) ------------------------------------------------
     def set_neighbours(self, entries: Sequence[tuple[str, str, str]]) -> None:
         """Make each ``(address, mac, dev)`` a permanent neighbour entry, replacing one the
-        kernel learnt (one RTM_NEWNEIGH each over the plain socket: ~20 us)."""
-        for address, mac, dev in entries:
-            ip = ipaddress.ip_address(address)
-            self._rtnl(
-                f"set neighbour {ip} on {dev}", self._raw.neighbour,
-                str(ip), self.index(dev), _mac(mac),
-            )  # fmt: skip
+        kernel learnt (``change_neighbour``'s requests, in one batch)."""
+        if entries:
+            self.apply([self.change_neighbour(address, mac, dev) for address, mac, dev in entries])
 
     def delete_neighbours(self, entries: Sequence[tuple[str, str]]) -> None:
         """Remove the ``(address, dev)`` entries; one that is gone already is no error."""
