@@ -417,8 +417,20 @@ class Rtnl:
         """Send ``msg`` as a ``kind`` request; the messages of the answer, with their
         ``wanted`` attributes."""
         self.seq += 1
+        return self._answer(_encode(msg, kind, flags, self.seq), flags, wanted)
+
+    def request_body(
+        self, kind: int, flags: int, body: bytes, wanted: Sequence[str] = ()
+    ) -> list[_Reply]:
+        """``request`` with the message after its header packed by the caller (as a
+        ``Change``'s body: pyroute2's encoder costs ~0.5 ms a message)."""
+        self.seq += 1
+        header = _HEADER.pack(_HEADER.size + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0)
+        return self._answer(header + body, flags, wanted)
+
+    def _answer(self, request: bytes, flags: int, wanted: Sequence[str]) -> list[_Reply]:
         seq = self.seq
-        self.sock.send(_encode(msg, kind, flags, seq))
+        self.sock.send(request)
         found: list[_Reply] = []
         while True:
             for mtype, mseq, body in _messages(self.sock.recv(1 << 17), wanted):
@@ -439,6 +451,10 @@ class Rtnl:
         self, index: int = 0, name: str | None = None, wanted: Sequence[str] = _LINK_ATTRS
     ) -> list[_Reply]:
         """Every link, or the one by index or name."""
+        if name is not None and not index:
+            body = _IFINFO.pack(0, 0, 0, 0, 0) + _name_attr(_IFLA_IFNAME, name)
+            found = self.request_body(RTM_GETLINK, 0, body, wanted)
+            return [m for m in found if m.kind == RTM_NEWLINK]
         msg = ifinfmsg()
         msg["index"] = index
         if name is not None:
@@ -938,13 +954,9 @@ class NetNS:
     # -- neighbours (lab.neighbours says why) ------------------------------------------------
     def set_neighbours(self, entries: Sequence[tuple[str, str, str]]) -> None:
         """Make each ``(address, mac, dev)`` a permanent neighbour entry, replacing one the
-        kernel learnt (one RTM_NEWNEIGH each over the plain socket: ~20 us)."""
-        for address, mac, dev in entries:
-            ip = ipaddress.ip_address(address)
-            self._rtnl(
-                f"set neighbour {ip} on {dev}", self._raw.neighbour,
-                str(ip), self.index(dev), _mac(mac),
-            )  # fmt: skip
+        kernel learnt (``change_neighbour``'s requests, in one batch)."""
+        if entries:
+            self.apply([self.change_neighbour(address, mac, dev) for address, mac, dev in entries])
 
     def delete_neighbours(self, entries: Sequence[tuple[str, str]]) -> None:
         """Remove the ``(address, dev)`` entries; one that is gone already is no error."""

@@ -15,6 +15,7 @@ import platform
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from multihome.cni import spawn
 from multihome.multus import Attachment
 from multihome.plan import Plan, PodPlan
 
@@ -68,6 +69,7 @@ def realize(
     the process that called it (``up`` killed with SIGKILL stops building at once, and
     releases the lab's lock, which this child shares)."""
     ns.die_with_parent()
+    spawn.seal()  # no descriptor of up's reaches a plugin or daemon; no /proc listing per plugin
     try:
         return _realize(plan, state, sb, progress, keep_going)
     except Exception as exc:

@@ -3,6 +3,7 @@ reaped later, no inherited descriptors), with real processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -72,3 +73,36 @@ def test_no_descriptor_of_ours_is_inherited(tmp_path: Path) -> None:
         os.close(r)
         os.close(w)
     assert out == b"closed\n"
+
+
+def test_a_sealed_process_lists_nothing_and_passes_nothing_on(tmp_path: Path) -> None:
+    """``seal`` in a child of ours (it changes the process for good): a descriptor it
+    inherited becomes close-on-exec, so a plugin started after still gets none, with no
+    /proc listing."""
+    path = _script(tmp_path, 'for fd in /proc/$$/fd/*; do echo "${fd##*/}"; done')
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            inherited, _ = os.pipe()
+            os.set_inheritable(inherited, True)
+            found = spawn.inheritable()
+            spawn.seal()
+            sealed = spawn.inheritable()
+            child = spawn.start(path, {"PATH": "/usr/bin:/bin"}, sealed or [])
+            out, _ = spawn.communicate(child, b"", 10)
+            fds = sorted(int(n) for n in out.split())
+            os.write(writer, json.dumps([inherited, found, sealed, fds]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    said = os.read(reader, 4096).decode()
+    os.close(reader)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    inherited, found, sealed, fds = json.loads(said)
+    assert inherited in found and sealed == []
+    assert fds[:3] == [0, 1, 2]
+    assert all(fd not in fds for fd in (inherited, reader, writer)), fds
