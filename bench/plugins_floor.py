@@ -334,7 +334,7 @@ def floor_build(
     spec: FloorSpec, workers: int, scratch: str, ns_dir: str, cpu: int
 ) -> dict[str, Any]:
     """Inside the sandbox: the nodes, then every pod through its plugins; seconds taken."""
-    from multihome.lab import launchers, nodes
+    from multihome.lab import canal, nodes
 
     t0 = time.perf_counter()
     lines = []
@@ -352,7 +352,7 @@ def floor_build(
                 f"link set {port} master {bridge} up",
             ]
     _ip_batch(lines)
-    calico = launchers.write_launcher(os.path.join(scratch, "cni-bin"), "calico")
+    calico = canal.write_launcher(os.path.join(scratch, "cni-bin"))
     for node in spec.nodes:
         lines = ["link set lo up"]
         for nic, _, address in node.nics:
