@@ -46,7 +46,7 @@ def table_stats() -> dict[str, dict[str, int]]:
             check=True,
         ).stdout
         block = text.split("\n\n", 1)[0].split()
-        values = {}
+        values: dict[str, int] = {}
         for key in ("entries", "table_fulls", "forced_gc_runs", "thresh3"):
             if key in block:
                 values[key] = int(block[block.index(key) + 1])
@@ -98,9 +98,9 @@ def _without_budget() -> Iterator[None]:
     def no_flush(netns: str) -> None:
         return None
 
-    neighbours.after_attach = lambda *a, **k: 0  # type: ignore[assignment]
-    neighbours.between_nodes = lambda *a, **k: 0  # type: ignore[assignment]
-    neighbours.forget_learnt = lambda *a, **k: 0  # type: ignore[assignment]
+    neighbours.after_attach = lambda *a, **k: 0
+    neighbours.between_nodes = lambda *a, **k: 0
+    neighbours.forget_learnt = lambda *a, **k: 0
     probes._flush = no_flush
     try:
         yield

@@ -120,8 +120,8 @@ def measure(paths: list[str], rounds: int, modules: dict[str, ModuleType]) -> di
                 results[label].append(read_all(m, opened[label]))
         return {"results": results, "differ": differ}
     finally:
-        for found in opened.values():
-            for target in found:
+        for targets in opened.values():
+            for target in targets:
                 target.close()
 
 
@@ -163,7 +163,8 @@ def main() -> int:
     def per_ns(label: str, read: str | None = None) -> float:
         """Median over rounds of the CPU ms per namespace (of one read, or all)."""
         reads = READS if read is None else (read,)
-        return statistics.median(sum(r[x] for x in reads) for r in results[label]) / args.n * 1e3
+        cpu = statistics.median(sum(r[x] for x in reads) for r in results[label])
+        return float(cpu / args.n * 1e3)
 
     print(
         f"verify's kernel reads of {args.n} pod-like namespaces, median of {args.rounds} rounds, "

@@ -683,10 +683,10 @@ def report(results: list[SizeResult], rounds: int, per_agent: int, dhcp: bool = 
     )
     if results:
         biggest = results[-1]
-        floor = biggest.floors[0].objects
+        objects = biggest.floors[0].objects
         print(
             f"floor objects at {biggest.agents} agents: "
-            + ", ".join(f"{v} {OBJECTS[k]}" for k, v in floor.items())
+            + ", ".join(f"{v} {OBJECTS[k]}" for k, v in objects.items())
         )
         print(
             "lab files: "

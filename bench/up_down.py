@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
         except (RuntimeError, subprocess.SubprocessError) as exc:
             print(f"bench.up_down: FAILED: {exc}", file=sys.stderr)
             return 1
-    bare, cli = _import_time(args.rounds)
+    python_start, cli = _import_time(args.rounds)
     print(
         f"seed lab (built-in rke2-multihomed: 6 nodes, 3 VLANs, 2 dnsmasq, 3 dhcp daemons, "
         f"web host, 7 pods: net-tools and Longhorn 1.4's engine and replica instance-managers "
@@ -176,7 +176,7 @@ def main(argv: list[str]) -> int:
         )
     _print_steps(steps)
     print(
-        f"  Python start-up {bare.fmt(digits=3)}; start-up + import multihome.cli "
+        f"  Python start-up {python_start.fmt(digits=3)}; start-up + import multihome.cli "
         f"{cli.fmt(digits=3)}"
     )
     print(
