@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
         except (RuntimeError, subprocess.SubprocessError) as exc:
             print(f"bench.up_down: FAILED: {exc}", file=sys.stderr)
             return 1
-    python_start, cli = _import_time(args.rounds)
+    python_start, cli_import = _import_time(args.rounds)
     print(
         f"seed lab (built-in rke2-multihomed: 6 nodes, 3 VLANs, 2 dnsmasq, 3 dhcp daemons, "
         f"web host, 7 pods: net-tools and Longhorn 1.4's engine and replica instance-managers "
@@ -177,7 +177,7 @@ def main(argv: list[str]) -> int:
     _print_steps(steps)
     print(
         f"  Python start-up {python_start.fmt(digits=3)}; start-up + import multihome.cli "
-        f"{cli.fmt(digits=3)}"
+        f"{cli_import.fmt(digits=3)}"
     )
     print(
         f"  CPU (user+sys, the command and the children it waited for): up "
