@@ -17,7 +17,8 @@ Called from inside the sandbox, the daemon lands in the lab's PID namespace too,
 dies with the sandbox's supervisor. A single-threaded caller that itself lives in the lab's
 PID namespace (a forkpool worker attaching pods) starts it with vfork, stepping into its
 namespaces for that moment: no fork of the caller, which is most of a daemon's start-up
-cost in a large Python process; others fork an intermediate that is gone at once.
+cost in a large Python process; the process that builds the lab asks its spawner
+(``spawner.py``), a helper of that kind; others fork an intermediate that is gone at once.
 """
 
 from __future__ import annotations
@@ -50,6 +51,18 @@ class ProcessError(RuntimeError):
 
 def start_time(pid: int) -> int | None:
     return ns.start_time(pid)
+
+
+Spawn = Callable[[list[str], dict[str, str], int, Sequence[tuple[int, int]], str], int]
+_spawner: tuple[Spawn | None, int] = (None, 0)  # and the PID of the process it serves
+
+
+def set_spawner(spawn: Spawn | None, owner: int) -> tuple[Spawn | None, int]:
+    """Start this process's daemons (PID ``owner``'s, not its forks') through ``spawn``
+    (``spawner.active``); returns the one before."""
+    global _spawner
+    previous, _spawner = _spawner, (spawn, owner)
+    return previous
 
 
 @dataclass(frozen=True)
@@ -386,8 +399,11 @@ def start(
             "close_fds": True,
         }
         try:
+            spawn, owner = _spawner
             if _nested_pid_namespace() and ns.thread_count() == 1:
                 pid = _spawn_here(args, child_env, out, targets, cwd)
+            elif spawn is not None and owner == os.getpid():
+                pid = spawn(args, child_env, out, targets, cwd)
             else:
                 pid = _spawn_detached(args, popen_args)
         except (ProcessError, OSError) as exc:

@@ -31,6 +31,7 @@ from . import (
     ns,
     pods,
     sandbox,
+    spawner,
     trunks,
     wiring,
 )
@@ -82,7 +83,7 @@ def _realize(
 ) -> dict[str, Any]:
     lab_dir = str(state.dir)
     record = state.record
-    with netlink.Netlink() as nl:
+    with netlink.Netlink() as nl, spawner.active():
         switch = nl.here()
         progress(Step("segments"))
         _layer2_only(switch)

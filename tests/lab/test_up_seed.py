@@ -253,6 +253,25 @@ def test_get_nodes_wide_and_pods_json(lab: dict[str, Any]) -> None:
     assert [e.get("default", False) for e in status] == [True, False, False]
 
 
+def test_every_daemon_is_the_labs_init_child(lab: dict[str, Any]) -> None:
+    """dnsmasq, the hosts' servers, the dhcp daemons, the pods' processes: once up returned,
+    each is a child of the lab's supervisor (PID 1 of its PID namespace), which reaps it,
+    whichever process started it; none waits on the host's init."""
+    holder = lab["status"]["sandbox"]["pid"]
+    objects = LabState("multi-homed").objects()
+    daemons = {
+        name: int(v["pid"])
+        for (kind, name), v in objects.items()
+        if kind == "process" and "pid" in v and not name.startswith("kube-apiserver")
+    }
+    assert any(n.startswith("dnsmasq-") for n in daemons)
+    assert any(n.startswith("serve-") for n in daemons)
+    for name, pid in daemons.items():
+        with open(f"/proc/{pid}/stat") as fh:
+            parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+        assert parent == holder, f"{name} (pid {pid}) is a child of {parent}, not {holder}"
+
+
 def test_up_again_says_it_runs(lab: dict[str, Any]) -> None:
     with pytest.raises(api.LabRunning, match="already up"):
         api.up(load_lab(None))
