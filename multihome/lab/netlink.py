@@ -724,9 +724,10 @@ class NetNS:
         carry no VLAN until ``bridge_vlan`` gives them one (default pvid 0, not 1)."""
         check_ifname(name)
         self._forget(name)
+        if not vlan_aware:  # the common case (the lab's segments): over the plain socket
+            return self._add_plain_bridge(name, mtu, up)
         spec: dict[str, Any] = {"ifname": name, "kind": "bridge"}
-        if vlan_aware:
-            spec.update(br_vlan_filtering=1, br_vlan_default_pvid=0)
+        spec.update(br_vlan_filtering=1, br_vlan_default_pvid=0)
         self._call(f"add bridge {name}", self._ipr.link, "add", **spec)
         idx = self.index(name)
         changes: dict[str, Any] = {}
@@ -737,6 +738,26 @@ class NetNS:
         if changes:
             self._call(f"set bridge {name}", self._ipr.link, "set", index=idx, **changes)
         return idx
+
+    def _add_plain_bridge(self, name: str, mtu: int | None, up: bool) -> int:
+        """``add_bridge`` without VLAN filtering: one send of two requests, the bridge made
+        down and then set (by name): an MTU given after it was made is kept whatever ports
+        join later (the kernel marks it set by the user), one given at its making is not."""
+        own = _name_attr(_IFLA_IFNAME, name)
+        kind = _attr(_IFLA_LINKINFO, _attr(_IFLA_INFO_KIND, b"bridge"))
+        changes = [
+            Change(f"add bridge {name}", RTM_NEWLINK, NLM_F_CREATE | _NLM_F_EXCL,
+                   _IFINFO.pack(0, 0, 0, 0, 0) + own + kind),
+        ]  # fmt: skip
+        if mtu is not None or up:
+            flag = IFF_UP if up else 0
+            extra = _attr(_IFLA_MTU, _U32.pack(mtu)) if mtu is not None else b""
+            changes.append(
+                Change(f"set bridge {name}", RTM_NEWLINK, 0,
+                       _IFINFO.pack(0, 0, 0, flag, flag) + own + extra)
+            )  # fmt: skip
+        self.apply(changes)
+        return self.index(name)
 
     def add_veth(
         self,
