@@ -247,13 +247,24 @@ def probe_link_kinds(kinds: list[str]) -> dict[str, str | None]:
     with NetNS(ns.ns_file("thread-self", "net")) as here:
         for n, kind in enumerate(kinds):
             options = dict(_PROBES.get(kind, {}))
-            spec: dict[str, Any] = {"ifname": f"mhprobe-k{n}", "kind": options.pop("kind", kind)}
+            name = f"mhprobe-k{n}"
+            parent = None
             if options.pop("parent", False):
-                here.add_veth(f"mhprobe{n}a", f"mhprobe{n}b")
-                spec["link"] = here.index(f"mhprobe{n}a")
-            spec.update(options)
+                here.apply([here.change_veth(f"mhprobe{n}a", f"mhprobe{n}b", peer_ns=here,
+                                             master=None, mtu=None)])  # fmt: skip
+                parent = here.index(f"mhprobe{n}a")
+            plain = _PLAIN_PROBES.get(kind)
             try:
-                here._ipr.link("add", **spec)
+                if plain is not None:
+                    here.apply([_new_link(name, *plain, parent=parent)])
+                else:
+                    spec: dict[str, Any] = {"ifname": name, "kind": options.pop("kind", kind)}
+                    if parent is not None:
+                        spec["link"] = parent
+                    spec.update(options)
+                    here._ipr.link("add", **spec)
+            except NetlinkError as exc:
+                found[kind] = f"{os.strerror(exc.errno)} (errno {exc.errno})"
             except _PyrNetlinkError as exc:
                 found[kind] = f"{exc.args[-1]} (errno {exc.code})"
             else:
@@ -538,7 +549,9 @@ _U32 = struct.Struct("=I")
 _CHUNK = 64  # requests a send: their acknowledgements fit the smallest receive buffer
 _NLM_F_EXCL = 0x200
 # attribute types: linux/if_link.h, veth.h, if_addr.h, rtnetlink.h, neighbour.h
-_IFLA_IFNAME, _IFLA_MTU, _IFLA_MASTER, _IFLA_LINKINFO, _IFLA_NET_NS_FD = 3, 4, 10, 18, 28
+_IFLA_IFNAME, _IFLA_MTU, _IFLA_LINK, _IFLA_MASTER, _IFLA_LINKINFO = 3, 4, 5, 10, 18
+_IFLA_NET_NS_FD = 28
+_MACVLAN_MODE, _MACVLAN_MODE_BRIDGE = 1, 4  # IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE
 _IFLA_INFO_KIND, _IFLA_INFO_DATA, _VETH_INFO_PEER = 1, 2, 1
 _IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST = 1, 2, 4
 _RTA_DST, _RTA_OIF, _RTA_GATEWAY = 1, 4, 5
@@ -560,6 +573,27 @@ class Change:
 def _attr(kind: int, payload: bytes) -> bytes:
     size = _NLA.size + len(payload)
     return _NLA.pack(size, kind) + payload + bytes(-size & 3)
+
+
+def _new_link(name: str, kind: bytes, data: bytes, *, parent: int | None = None) -> Change:
+    """A request that makes link ``name`` of ``kind`` (down), with its ``IFLA_INFO_DATA``
+    (``data``, already encoded) and on ``parent`` (an ifindex) if given."""
+    info = _attr(_IFLA_INFO_KIND, kind) + (_attr(_IFLA_INFO_DATA, data) if data else b"")
+    attrs = _name_attr(_IFLA_IFNAME, name) + _attr(_IFLA_LINKINFO, info)
+    if parent is not None:
+        attrs += _attr(_IFLA_LINK, _U32.pack(parent))
+    return Change(f"add {kind.decode()} {name}", RTM_NEWLINK, NLM_F_CREATE | _NLM_F_EXCL,
+                  _IFINFO.pack(0, 0, 0, 0, 0) + attrs)  # fmt: skip
+
+
+# The probes (``_PROBES``) sent over the plain socket, as (IFLA_INFO_KIND, IFLA_INFO_DATA):
+# those whose answer this kernel can confirm; the others go through pyroute2.
+_PLAIN_PROBES: dict[str, tuple[bytes, bytes]] = {
+    "bridge": (b"bridge", b""),
+    "macvlan": (b"macvlan", _attr(_MACVLAN_MODE, _U32.pack(_MACVLAN_MODE_BRIDGE))),
+    "dummy": (b"dummy", b""),
+    "bond": (b"bond", b""),
+}
 
 
 def _name_attr(kind: int, name: str) -> bytes:
@@ -744,11 +778,7 @@ class NetNS:
         down and then set (by name): an MTU given after it was made is kept whatever ports
         join later (the kernel marks it set by the user), one given at its making is not."""
         own = _name_attr(_IFLA_IFNAME, name)
-        kind = _attr(_IFLA_LINKINFO, _attr(_IFLA_INFO_KIND, b"bridge"))
-        changes = [
-            Change(f"add bridge {name}", RTM_NEWLINK, NLM_F_CREATE | _NLM_F_EXCL,
-                   _IFINFO.pack(0, 0, 0, 0, 0) + own + kind),
-        ]  # fmt: skip
+        changes = [_new_link(name, b"bridge", b"")]
         if mtu is not None or up:
             flag = IFF_UP if up else 0
             extra = _attr(_IFLA_MTU, _U32.pack(mtu)) if mtu is not None else b""
