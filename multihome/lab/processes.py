@@ -248,13 +248,19 @@ def _resolve(argv: Sequence[str]) -> list[str]:
     return [exe, *argv[1:]]
 
 
-def _spawn_detached(args: list[str], popen_args: dict[str, Any]) -> int:
+def _spawn_detached(
+    args: list[str], popen_args: dict[str, Any], targets: Sequence[tuple[int, int]]
+) -> int:
     """Start ``args`` from a short-lived intermediate child and return the daemon's PID (as
     this process sees it). The intermediate exits right after, so the daemon is re-parented
     to its PID namespace's init: inside the sandbox that is the lab's supervisor, which
-    reaps it the moment it exits (a daemon of ours never waits on the host's init)."""
+    reaps it the moment it exits (a daemon of ours never waits on the host's init). The
+    intermediate steps into ``targets`` (namespace fds) itself, so its ``Popen`` needs no
+    ``preexec_fn`` and starts the daemon with vfork: one fork of this process, not two."""
 
     def setup() -> None:  # in the intermediate child
+        for fd, kind in targets:
+            ns.setns(fd, kind)
         proc = subprocess.Popen(args, **popen_args)
         proc.returncode = 0  # not ours to wait for: the daemon outlives us
 
@@ -371,12 +377,6 @@ def start(
         if mntns is not None:
             fds.append((ns.open_ns(mntns), ns.CLONE_NEWNS))
         targets = tuple(fds)
-
-        def enter() -> None:  # pragma: no cover - runs in the child between fork and exec
-            for fd, kind in targets:
-                ns.setns(fd, kind)
-            os.chdir(cwd)
-
         out = (
             safefs.append_fd(log, mode=0o644)
             if log
@@ -394,7 +394,7 @@ def start(
             "stdout": out,
             "stderr": subprocess.STDOUT,
             "env": child_env,
-            "preexec_fn": enter,
+            "cwd": cwd,
             "start_new_session": True,
             "close_fds": True,
         }
@@ -405,7 +405,7 @@ def start(
             elif spawn is not None and owner == os.getpid():
                 pid = spawn(args, child_env, out, targets, cwd)
             else:
-                pid = _spawn_detached(args, popen_args)
+                pid = _spawn_detached(args, popen_args, targets)
         except (ProcessError, OSError) as exc:
             if record is not None:
                 record("process", name, phase="removed")
