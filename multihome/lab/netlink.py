@@ -367,6 +367,11 @@ def _messages(data: bytes, wanted: Sequence[str]) -> Iterator[tuple[int, int, An
         offset += (length + 3) & ~3
 
 
+def _frame(kind: int, flags: int, seq: int, body: bytes) -> bytes:
+    """A request: the netlink header, then ``body`` (the message after it)."""
+    return _HEADER.pack(_HEADER.size + len(body), kind, flags | NLM_F_REQUEST, seq, 0) + body
+
+
 def _encode(msg: Any, kind: int, flags: int, seq: int) -> bytes:
     msg["header"]["type"] = kind
     msg["header"]["flags"] = flags | NLM_F_REQUEST
@@ -436,8 +441,7 @@ class Rtnl:
         """``request`` with the message after its header packed by the caller (as a
         ``Change``'s body: pyroute2's encoder costs ~0.5 ms a message)."""
         self.seq += 1
-        header = _HEADER.pack(_HEADER.size + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0)
-        return self._answer(header + body, flags, wanted)
+        return self._answer(_frame(kind, flags, self.seq, body), flags, wanted)
 
     def _answer(self, request: bytes, flags: int, wanted: Sequence[str]) -> list[_Reply]:
         seq = self.seq
@@ -511,19 +515,14 @@ class Rtnl:
         found = self.request(ndmsg(), RTM_GETNEIGH, NLM_F_DUMP, ("NDA_DST", "NDA_LLADDR"))
         return [m for m in found if m["family"] in (socket.AF_INET, socket.AF_INET6)]
 
-    def neighbour(self, address: str, ifindex: int, mac: str | None) -> None:
-        """Replace (``mac``: a permanent entry) or delete (``mac`` None) an entry."""
+    def delete_neighbour(self, address: str, ifindex: int) -> None:
+        """Delete an entry (permanent ones are made by ``NetNS.change_neighbour``)."""
         ip = ipaddress.ip_address(address)
         msg = ndmsg()
         msg["family"] = socket.AF_INET if ip.version == 4 else socket.AF_INET6
         msg["ifindex"] = ifindex
-        msg["state"] = NUD_PERMANENT if mac is not None else 0
         msg["attrs"] = [("NDA_DST", str(ip))]
-        if mac is not None:
-            msg["attrs"].append(("NDA_LLADDR", mac))
-            self.request(msg, RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        else:
-            self.request(msg, RTM_DELNEIGH, NLM_F_ACK)
+        self.request(msg, RTM_DELNEIGH, NLM_F_ACK)
 
     def link_names(self) -> list[tuple[int, int, str | None]]:
         """``(index, flags, name)`` of every link."""
@@ -637,12 +636,10 @@ def send_all(rtnl: Rtnl, requests: Sequence[tuple[int, int, bytes]]) -> tuple[in
         last = rtnl.seq = rtnl.seq + len(chunk)
         rtnl.sock.send(
             b"".join(
-                _HEADER.pack(_HEADER.size + len(body), kind,
-                             flags | NLM_F_REQUEST | (NLM_F_ACK if first + n == last else 0),
-                             first + n, 0) + body
+                _frame(kind, flags | (NLM_F_ACK if first + n == last else 0), first + n, body)
                 for n, (kind, flags, body) in enumerate(chunk)
             )
-        )  # fmt: skip
+        )
         done, failed = False, None
         while not done:
             for mtype, seq, code in _messages(rtnl.sock.recv(1 << 17), ()):
@@ -1014,7 +1011,7 @@ class NetNS:
         for address, dev in entries:
             ip = ipaddress.ip_address(address)
             try:
-                self._raw.neighbour(str(ip), self.index(dev), None)
+                self._raw.delete_neighbour(str(ip), self.index(dev))
             except NetlinkError as exc:
                 if exc.errno != errno.ENODEV:
                     raise
@@ -1060,7 +1057,7 @@ class NetNS:
             if entry["state"] & (NUD_PERMANENT | NUD_NOARP) or dst is None:
                 continue
             try:
-                self._raw.neighbour(dst, entry["ifindex"], None)
+                self._raw.delete_neighbour(dst, entry["ifindex"])
             except OSError as exc:
                 if exc.errno not in (errno.ENOENT, errno.ESRCH, errno.ENODEV):
                     raise NetlinkError(
