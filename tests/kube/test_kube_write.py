@@ -251,6 +251,10 @@ def test_every_patch_type(lab: dict[str, Any]) -> None:
                '[{"op":"add","path":"/metadata/labels/b","value":"2"}]'))  # fmt: skip
     ok(kubectl(lab, *pod, "--type=strategic", "-p",
                '{"spec":{"containers":[{"name":"tools","image":"busybox"}]}}'))  # fmt: skip
+    # as a kubelet, the lab then reports the new image in the pod's status (a new
+    # resourceVersion): the PUT below reads the pod once that is done, or it races it
+    ok(kubectl(lab, "wait", "-n", NS, "--for=jsonpath={.status.containerStatuses[0].image}=busybox",
+               "pod/tools-p", "--timeout=90s"))  # fmt: skip
     got = json.loads(ok(kubectl(lab, "get", "pod", "-n", NS, "tools-p", "-o", "json")))
     assert got["metadata"]["labels"] == {"a": "1", "b": "2"}
     assert got["spec"]["containers"] == [{"name": "tools", "image": "busybox"}]
