@@ -46,13 +46,16 @@ class DaemonError(RuntimeError):
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``check`` until it holds. The checks are a stat or a /proc read (microseconds),
+    so a short period costs nothing, while a long one is paid in full by the waiter: a
+    daemon ready just after a 50 ms sleep began kept a pod (and up) waiting ~50 ms more."""
     deadline = time.monotonic() + timeout
-    delay = 0.002
+    delay = 0.001
     while not check():
         if time.monotonic() > deadline:
             raise DaemonError(f"timed out waiting for {what}")
         time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, 0.008)
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ def launch_server(
     )
     ready = os.path.join(lab_dir, "www", f"{name}.ready")
     safefs.unlink(ready, base=lab_dir)
-    argv = [sys.executable, "-I", SERVE_SCRIPT, "--bind", serves.bind, "--ready", ready]
+    argv = [sys.executable, "-I", "-S", SERVE_SCRIPT, "--bind", serves.bind, "--ready", ready]
     if serves.http is not None:
         argv += ["--http", str(serves.http), "--root", root]
     for port in serves.tcp:

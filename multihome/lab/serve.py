@@ -5,8 +5,10 @@ nginx at 172.16.60.31), a pod whose image is a known server (nginx, agnhost nete
 Longhorn's replication endpoint on an instance-manager's lhnet1 address. One process serves
 every port it is given, each listener on its own thread.
 
-Run as a script with the standard library only (``python -I serve.py``), so it starts in a
-few tens of milliseconds and needs nothing installed: ::
+Run as a script with the standard library only (``python -I -S serve.py``: no site-packages
+to scan), so it starts in a few tens of milliseconds and needs nothing installed; the HTTP
+server's modules (``http.server`` pulls in email, ssl and more, ~40% of the start) are
+imported only where a page is served: ::
 
     serve.py --bind ADDR [--http PORT --root DIR] [--tcp PORT]... [--udp PORT]... --ready FILE
 
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import http.server
 import os
 import signal
 import socket
 import socketserver
 import sys
 import threading
+from collections.abc import Callable
 
 
 class _TCPEcho(socketserver.BaseRequestHandler):
@@ -41,12 +43,17 @@ class _UDPEcho(socketserver.BaseRequestHandler):
         sock.sendto(data, self.client_address)
 
 
-class _QuietHTTP(http.server.SimpleHTTPRequestHandler):
-    server_version = "multihome"
-    sys_version = ""
+def _http_handler(root: str) -> Callable[..., socketserver.BaseRequestHandler]:
+    import http.server
 
-    def log_message(self, format: str, *args: object) -> None:
-        sys.stderr.write(f"{self.client_address[0]} {format % args}\n")
+    class _QuietHTTP(http.server.SimpleHTTPRequestHandler):
+        server_version = "multihome"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: object) -> None:
+            sys.stderr.write(f"{self.client_address[0]} {format % args}\n")
+
+    return functools.partial(_QuietHTTP, directory=root)
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
@@ -62,8 +69,7 @@ class _UDPServer(socketserver.ThreadingUDPServer):
 def _servers(args: argparse.Namespace) -> list[socketserver.BaseServer]:
     servers: list[socketserver.BaseServer] = []
     if args.http is not None:
-        handler = functools.partial(_QuietHTTP, directory=args.root)
-        servers.append(_TCPServer((args.bind, args.http), handler))
+        servers.append(_TCPServer((args.bind, args.http), _http_handler(args.root)))
     servers.extend(_TCPServer((args.bind, port), _TCPEcho) for port in args.tcp)
     servers.extend(_UDPServer((args.bind, port), _UDPEcho) for port in args.udp)
     return servers
