@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from .errors import ConfigError
@@ -20,6 +21,7 @@ LOWEST_VERSION = "0.3.0"
 Version = tuple[int, int, int]
 
 
+@functools.lru_cache(maxsize=64)  # a handful of strings, parsed at every plugin call
 def parse_version(text: str) -> Version:
     """'1.0.0' -> (1, 0, 0), '' -> (0, 1, 0) as the CNI library reads it; ValueError on
     anything else."""

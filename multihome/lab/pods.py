@@ -109,7 +109,14 @@ def ask_versions(
     every node), and each node's runtime, instead of each asking for itself with a plugin
     process of its own."""
     kinds: dict[str, None] = {}
+    seen: set[tuple[str, str | None]] = set()
     for pod in todo:
+        # the delegates' plugins follow from the pod's namespace (where its NADs are looked
+        # up) and its networks annotation: pods alike are read once, not once each
+        alike = (pod.namespace, pod.networks_annotation)
+        if alike in seen:
+            continue
+        seen.add(alike)
         try:
             delegates = _delegates(plan, pod, cluster_network)
         except Exception:  # the pod's attach reports it
