@@ -86,9 +86,9 @@ def write_conflist(node: NodePlan, where: Node) -> dict[str, Any]:
 
 def _node_path(where: Node, path: str) -> str:
     """Where ``path`` (on the node) lies in the node's directory."""
-    for mountpoint, sub in NODE_DIRS.items():
+    for mountpoint in NODE_DIRS:
         if path.startswith(mountpoint + "/"):
-            return os.path.join(where.root, sub, path[len(mountpoint) + 1 :])
+            return os.path.join(where.dir(mountpoint), path[len(mountpoint) + 1 :])
     raise ValueError(f"{path} is not under a node directory")
 
 

@@ -48,6 +48,8 @@ class Context:
     record: Recorder
     lab_dir: str
     ns_dir: str
+    scratch: str
+    """the sandbox's scratch tmpfs (the nodes' ``nodes.SCRATCH_DIRS`` are on it)"""
     cpu: int
     calico: str
     """the calico launcher (``canal.write_launcher``)"""
@@ -83,8 +85,10 @@ def config_yaml(plan: Plan, node: NodePlan) -> str:
 def make_node(ctx: Context, nl: netlink.Netlink, node: NodePlan, root: str) -> Built:
     """Node ``node``, whole (see the module's docstring); its directory at ``root``."""
     plan = ctx.plan
-    where = nodes.create_node(node.name, root=root, ns_dir=ctx.ns_dir, record=ctx.record,
-                              cpu=ctx.cpu)  # fmt: skip
+    where = nodes.create_node(
+        node.name, root=root, scratch=nodes.scratch_root(ctx.scratch, node.name),
+        ns_dir=ctx.ns_dir, record=ctx.record, cpu=ctx.cpu,
+    )  # fmt: skip
     inside = nl.ns(where.netns)
     inside.set_link("lo", up=True)
     macs = wire_machine(

@@ -98,7 +98,8 @@ def _realize(
         needing = dhcp_nodes(placed)
         scratch_bin = os.path.join(sb.scratch, "cni-bin")
         ctx = nodeup.Context(
-            plan=plan, record=record, lab_dir=lab_dir, ns_dir=sb.ns_dir, cpu=sb.cpu,
+            plan=plan, record=record, lab_dir=lab_dir, ns_dir=sb.ns_dir, scratch=sb.scratch,
+            cpu=sb.cpu,
             calico=canal.write_launcher(scratch_bin),
             whereabouts=ipam.write_launcher(
                 scratch_bin, ipam.store_dir(sb.scratch), [n.name for n in plan.nodes]

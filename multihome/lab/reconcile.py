@@ -95,6 +95,7 @@ def apply(
             netns=netlink.netns_path(n.name),
             mntns=os.path.join(sb.ns_dir, n.name),
             root=str(state.node_dir(n.name)),
+            scratch=nodes.scratch_root(sb.scratch, n.name),
         )
         for n in new.nodes
     }

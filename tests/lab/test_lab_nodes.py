@@ -71,6 +71,39 @@ def test_node_has_its_own_files(make_sandbox: MakeSandbox, tmp_path: Path) -> No
     assert host_snapshot() == before
 
 
+def test_node_working_files_on_the_sandbox_scratch(
+    make_sandbox: MakeSandbox, tmp_path: Path
+) -> None:
+    """A lab's node keeps /var/lib/cni (the CNI result cache, host-local's reservations)
+    on the sandbox's scratch tmpfs, its other directories in the state: the node sees the
+    same paths, the host none of the scratch's files."""
+    sb = make_sandbox("scratch", mountpoints=nodes.NODE_MOUNTPOINTS)
+    root = tmp_path / "nodes" / "wrk-1"
+
+    def work() -> dict[str, object]:
+        node = nodes.create_node(
+            "wrk-1", root=str(root), scratch=nodes.scratch_root(sb.scratch, "wrk-1"),
+            ns_dir=sb.ns_dir, cpu=sb.cpu,
+        )  # fmt: skip
+        out: dict[str, object] = {"dir": node.dir("/var/lib/cni")}
+        _on_node(node, ["sh", "-c", "echo x > /var/lib/cni/probe"])
+        with open(os.path.join(node.dir("/var/lib/cni"), "probe")) as fh:
+            out["seen_inside"] = fh.read()
+        out["fs"] = _on_node(node, ["stat", "-f", "-c", "%T", "/var/lib/cni"]).strip()
+        nodes.delete_node(node, remove_dirs=True)
+        out["left"] = os.path.exists(nodes.scratch_root(sb.scratch, "wrk-1"))
+        return out
+
+    out = sb.call(work)
+    assert out["dir"] == os.path.join(sb.scratch, "nodes", "wrk-1", "var-lib-cni")
+    assert out["seen_inside"] == "x\n"
+    assert out["fs"] == "tmpfs"
+    assert out["left"] is False
+    assert not (root / "var-lib-cni").exists()  # not in the state: on the scratch
+    assert os.listdir(sb.scratch) == []  # the host sees the scratch empty
+    assert not root.exists()  # remove_dirs took the state's part too
+
+
 def test_node_command_from_outside(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
     sb = make_sandbox("outside", mountpoints=nodes.NODE_MOUNTPOINTS)
 
