@@ -213,8 +213,13 @@ class NodeFS:
 
 
 def _open_root_of(mntns: str) -> int:
-    """An O_PATH fd on the root of the mount namespace at ``mntns``: a forked child enters it
-    (a multi-threaded process can't) and hands the fd back over a socketpair."""
+    """An O_PATH fd on the root of the mount namespace at ``mntns``: opened from inside it
+    where this thread may step in and back (:func:`inside`), else by a forked child that
+    enters it and hands the fd back over a socketpair (a fork of a large process costs a few
+    ms; up's build process, before its attach workers fork, opens one per node)."""
+    with inside(NodeNamespaces(mntns=mntns)) as there:
+        if there:
+            return os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     ns_fd = _open_ns(mntns)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import stat
 import subprocess
 import threading
 import time
@@ -29,7 +30,7 @@ from multihome.cni import (
     Result,
     load_network_config,
 )
-from multihome.cni.ns import inside
+from multihome.cni.ns import NodeFS, inside
 
 pytestmark = pytest.mark.netns
 
@@ -470,6 +471,49 @@ def test_inside_with_another_thread(node: Node, node_mount_ns: tuple[str, Path])
             thread.join()
         here = [os.readlink(f"/proc/thread-self/ns/{kind}") for kind in ("net", "mnt")]
         assert (here, os.getcwd()) == ours
+
+
+def test_node_fs_sees_the_node(
+    node_mount_ns: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``NodeFS`` stats paths as the node sees them. A single-threaded caller opens the
+    node's root itself, without a fork; one with a thread sharing its root and working
+    directory can't enter the mount namespace, and a forked child opens it."""
+    mntns, bindir = node_mount_ns
+    plugin = str(bindir / sorted(os.listdir(CNI_BIN_DIR))[0])
+    assert not os.path.exists(plugin)  # not from here
+    real_fork = os.fork
+    forks: list[int] = []
+
+    def counted_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    ours = os.readlink("/proc/thread-self/ns/mnt"), os.getcwd()
+    fs = NodeFS(mntns)
+    try:
+        assert stat.S_ISREG(fs.stat(plugin).st_mode)
+    finally:
+        fs.close()
+    assert forks == []
+    assert (os.readlink("/proc/thread-self/ns/mnt"), os.getcwd()) == ours
+    ready, done = threading.Event(), threading.Event()
+    thread = threading.Thread(target=lambda: (ready.set(), done.wait(10)))
+    thread.start()
+    try:
+        ready.wait(10)
+        fs = NodeFS(mntns)
+        try:
+            assert stat.S_ISREG(fs.stat(plugin).st_mode)
+        finally:
+            fs.close()
+    finally:
+        done.set()
+        thread.join()
+    assert len(forks) == 1
 
 
 def test_unreachable_node_namespace(node: Node) -> None:
