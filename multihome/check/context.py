@@ -221,9 +221,17 @@ class Context:
 
     def users_of(self, nad_key: str) -> list[PodInfo]:
         """Pods that select this NAD."""
-        return [
-            p for p in self.pods if any(f"{s.namespace}/{s.name}" == nad_key for s in p.selections)
-        ]
+        return self._users.get(nad_key, [])
+
+    @cached_property
+    def _users(self) -> dict[str, list[PodInfo]]:
+        """NAD key -> the pods that select it, in order (each pod once): one pass over the
+        pods, not one per NAD."""
+        users: dict[str, list[PodInfo]] = {}
+        for pod in self.pods:
+            for key in dict.fromkeys(f"{s.namespace}/{s.name}" for s in pod.selections):
+                users.setdefault(key, []).append(pod)
+        return users
 
     def nodes_running(self, nad_key: str) -> list[Node]:
         """Nodes that may run a pod using this NAD (all workload nodes when no pod does yet:

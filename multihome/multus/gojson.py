@@ -21,6 +21,7 @@ What differs from Python's ``json`` and matters for Multus's annotation:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ def kind(value: Any) -> str:
     return "array"
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat: the same few field names, pod after pod
 def fold(name: str) -> str:
     """Go's ``foldName``: keys equal under it match a field case-insensitively."""
     out = []

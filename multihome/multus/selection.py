@@ -22,6 +22,7 @@ Rejections raise :class:`SelectionError` whose message carries Multus's own erro
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,9 +122,16 @@ def parse_network_selection(value: str | None, pod_namespace: str) -> list[Netwo
         )
     if value == "":
         return []
+    return list(_parse(value, pod_namespace))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(value: str, pod_namespace: str) -> tuple[NetworkSelectionElement, ...]:
+    """The elements of ``value`` (immutable, shared): an ``up`` reads each pod's annotation
+    in its checks, its plan and its attachment; the Go-exact scan costs ~0.1 ms a pod."""
     json_form = any(c in value for c in '[{"')
     raws = _parse_json_form(value) if json_form else _parse_text_form(value)
-    return [_finish(index, raw, pod_namespace) for index, raw in enumerate(raws, start=1)]
+    return tuple(_finish(index, raw, pod_namespace) for index, raw in enumerate(raws, start=1))
 
 
 # -- shared ---------------------------------------------------------------------------------
