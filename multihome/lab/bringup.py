@@ -255,7 +255,9 @@ def _write_plan(state: LabState, plan: Plan) -> None:
 
 
 def _write_status(state: LabState, status: dict[str, Any]) -> None:
-    state.write_atomic(status_path(state), json.dumps(status, indent=2) + "\n")
+    # no indent: json's C encoder then does it (indented, the Python one took ~0.1 s at 1000
+    # pods, as up returns); `python -m json.tool` shows it indented
+    state.write_atomic(status_path(state), json.dumps(status) + "\n")
 
 
 _END = "end\n"
