@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multihome.cni.spawn import inheritable
+
 from . import ns, safefs
 from .names import check_name
 
@@ -296,24 +298,22 @@ def _spawn_here(
     steps into ``targets`` (namespace fds) and ``cwd`` for that moment; the daemon's PID as
     /proc names it. It is our child until we exit (forkpool workers are short-lived), then
     the lab's init's. Close-on-exec keeps our descriptors from it; any that are
-    inheritable (from whoever started us) are closed in it."""
+    inheritable (from whoever started us: ``cni.spawn.inheritable``) are closed in it."""
     if out < 3:  # a caller started without stdin (say) may get its log on 0, 1 or 2
         moved = fcntl.fcntl(out, fcntl.F_DUPFD_CLOEXEC, 3)
         try:
             return _spawn_here(args, env, moved, targets, cwd)
         finally:
             os.close(moved)
-    keep = {0, 1, 2, out}
+    inherited = inheritable()  # [] at once in up's sealed build process and its workers
+    if inherited is None:
+        raise ProcessError("cannot list this process's descriptors (/proc/self/fd)")
     actions: list[tuple[Any, ...]] = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, out, 1),
         (os.POSIX_SPAWN_DUP2, out, 2),
     ]
-    for entry in os.listdir("/proc/self/fd"):
-        fd = int(entry)
-        with contextlib.suppress(OSError):
-            if fd not in keep and os.get_inheritable(fd):
-                actions.append((os.POSIX_SPAWN_CLOSE, fd))
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited if fd != out]
     homes: list[tuple[int, int]] = []
     here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
