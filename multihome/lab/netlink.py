@@ -825,17 +825,8 @@ class NetNS:
         check_ifname(name)
         if mode not in ("bridge", "private", "vepa", "passthru"):
             raise ValueError(f"macvlan mode {mode!r} is not one of bridge/private/vepa/passthru")
-        spec: dict[str, Any] = {
-            "ifname": name,
-            "kind": "macvlan",
-            "link": self.index(master),
-            "macvlan_mode": mode,
-        }
-        if mtu is not None:
-            spec["mtu"] = mtu
-        self._forget(name)
-        self._call(f"add macvlan {name} on {master}", self._ipr.link, "add", **spec)
-        return self.index(name)
+        what = f"add macvlan {name} on {master}"
+        return self._add_on(name, "macvlan", master, mtu, what, macvlan_mode=mode)
 
     def add_vlan(self, name: str, parent: str, vid: int, *, mtu: int | None = None) -> int:
         """An 802.1q sub-interface of ``parent`` (``ip link add link ens224 name ens224.50
@@ -843,16 +834,19 @@ class NetNS:
         check_ifname(name)
         if not 1 <= vid <= 4094:
             raise ValueError(f"VLAN id {vid} is not between 1 and 4094")
-        spec: dict[str, Any] = {
-            "ifname": name,
-            "kind": "vlan",
-            "link": self.index(parent),
-            "vlan_id": vid,
-        }
+        what = f"add vlan {name} (id {vid} on {parent})"
+        return self._add_on(name, "vlan", parent, mtu, what, vlan_id=vid)
+
+    def _add_on(
+        self, name: str, kind: str, parent: str, mtu: int | None, what: str, **attrs: Any
+    ) -> int:
+        """A link of ``kind`` on ``parent`` in this namespace (``ip link add link PARENT``);
+        its index."""
+        spec: dict[str, Any] = {"ifname": name, "kind": kind, "link": self.index(parent), **attrs}
         if mtu is not None:
             spec["mtu"] = mtu
         self._forget(name)
-        self._call(f"add vlan {name} (id {vid} on {parent})", self._ipr.link, "add", **spec)
+        self._call(what, self._ipr.link, "add", **spec)
         return self.index(name)
 
     def bridge_vlan(self, port: str, vid: int, *, untagged: bool = False) -> None:
