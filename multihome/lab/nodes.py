@@ -77,6 +77,8 @@ def scratch_root(scratch: str, node: str) -> str:
 
 
 def node_dir(root: str, scratch: str | None, mountpoint: str) -> str:
+    """The directory behind ``mountpoint`` of a node whose directories are at ``root``
+    (``SCRATCH_DIRS`` at ``scratch``, when given)."""
     base = scratch if scratch is not None and mountpoint in SCRATCH_DIRS else root
     return os.path.join(base, NODE_DIRS[mountpoint])
 
