@@ -1,12 +1,14 @@
 """The one module of multihome that speaks netlink (pyroute2).
 
-A ``NetNS`` is one network namespace and the sockets the lab uses in it, reused for every
-object: a plain NETLINK_ROUTE socket for the frequent reads and neighbour entries (messages
-built and parsed by pyroute2's message classes), pyroute2's ``IPRoute`` for the rest:
-bridges, veth pairs (one end created directly in another namespace under its final name,
-the other enslaved to a bridge), addresses, routes, link state, and the namespace's own
-net.* sysctls (through /proc/sys). ``Netlink`` keeps one ``NetNS``
-per path. Named namespaces (``ip netns add`` semantics: a bind mount of the namespace on
+A ``NetNS`` is one network namespace and the socket the lab uses in it, reused for every
+object: a plain NETLINK_ROUTE socket that carries pyroute2's message layouts (its message
+classes give the fixed parts and decode the attributes asked for; the requests are packed
+here): links, bridges (VLAN-aware or not), veth pairs (one end created directly in another
+namespace under its final name, the other enslaved to a bridge), macvlan and VLAN links,
+addresses, routes, neighbour entries, link state; and the namespace's own net.* sysctls
+(through /proc/sys). pyroute2's ``IPRoute`` (an event loop a call, ~0.09 s to import) is
+left to the probes of rarer link kinds. ``Netlink`` keeps one ``NetNS`` per path. Named
+namespaces (``ip netns add`` semantics: a bind mount of the namespace on
 ``/run/netns/NAME``) are made and removed by ``create_netns``/``delete_netns`` without a
 subprocess.
 
@@ -31,7 +33,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from pyroute2 import IPRoute
+from . import pyroute2_parts  # noqa: F401  first: pyroute2's modules without its __init__
+
+# isort: split
 from pyroute2.netlink import (
     NLA_F_NESTED,
     NLA_F_NET_BYTEORDER,
@@ -549,13 +553,23 @@ _CHUNK = 64  # requests a send: their acknowledgements fit the smallest receive 
 _NLM_F_EXCL = 0x200
 # attribute types: linux/if_link.h, veth.h, if_addr.h, rtnetlink.h, neighbour.h
 _IFLA_IFNAME, _IFLA_MTU, _IFLA_LINK, _IFLA_MASTER, _IFLA_LINKINFO = 3, 4, 5, 10, 18
-_IFLA_NET_NS_FD = 28
+_IFLA_NET_NS_FD, _IFLA_AF_SPEC = 28, 26
 _MACVLAN_MODE, _MACVLAN_MODE_BRIDGE = 1, 4  # IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE
+_MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}  # if_link.h
+_IFLA_VLAN_ID = 1
+_IFLA_BR_VLAN_FILTERING, _IFLA_BR_VLAN_DEFAULT_PVID = 7, 39
+_IFLA_BRIDGE_VLAN_INFO = 2  # in IFLA_AF_SPEC of an AF_BRIDGE message: struct bridge_vlan_info
+_BRIDGE_VLAN_INFO_PVID, _BRIDGE_VLAN_INFO_UNTAGGED = 0x2, 0x4
 _IFLA_INFO_KIND, _IFLA_INFO_DATA, _VETH_INFO_PEER = 1, 2, 1
 _IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST = 1, 2, 4
-_RTA_DST, _RTA_OIF, _RTA_GATEWAY = 1, 4, 5
+_RTA_DST, _RTA_OIF, _RTA_GATEWAY, _RTA_PRIORITY, _RTA_PREFSRC = 1, 4, 5, 6, 7
 _NDA_DST, _NDA_LLADDR = 1, 2
 _RTN_UNICAST = 1
+_RT_SCOPE_UNIVERSE, _RT_SCOPE_LINK = 0, 253
+_RTM_DELLINK, _RTM_SETLINK = 17, 19
+_U16 = struct.Struct("=H")
+_U8 = struct.Struct("=B")
+_BRIDGE_VLAN = struct.Struct("=HH")  # flags, vid
 
 
 @dataclass(frozen=True)
@@ -574,13 +588,17 @@ def _attr(kind: int, payload: bytes) -> bytes:
     return _NLA.pack(size, kind) + payload + bytes(-size & 3)
 
 
-def _new_link(name: str, kind: bytes, data: bytes, *, parent: int | None = None) -> Change:
+def _new_link(
+    name: str, kind: bytes, data: bytes, *, parent: int | None = None, mtu: int | None = None
+) -> Change:
     """A request that makes link ``name`` of ``kind`` (down), with its ``IFLA_INFO_DATA``
-    (``data``, already encoded) and on ``parent`` (an ifindex) if given."""
+    (``data``, already encoded), on ``parent`` (an ifindex) and of ``mtu`` if given."""
     info = _attr(_IFLA_INFO_KIND, kind) + (_attr(_IFLA_INFO_DATA, data) if data else b"")
     attrs = _name_attr(_IFLA_IFNAME, name) + _attr(_IFLA_LINKINFO, info)
     if parent is not None:
         attrs += _attr(_IFLA_LINK, _U32.pack(parent))
+    if mtu is not None:
+        attrs += _attr(_IFLA_MTU, _U32.pack(mtu))
     return Change(f"add {kind.decode()} {name}", RTM_NEWLINK, NLM_F_CREATE | _NLM_F_EXCL,
                   _IFINFO.pack(0, 0, 0, 0, 0) + attrs)  # fmt: skip
 
@@ -675,6 +693,8 @@ class NetNS:
         """pyroute2's socket in this namespace, made when a call first needs it (the reads
         and neighbour entries go over ``_raw``)."""
         if self._pyroute2 is None:
+            from pyroute2.iproute.linux import IPRoute  # ~0.09 s: only the rarer probes
+
             with ns.thread_in_netns(self.fd):
                 self._pyroute2 = IPRoute(groups=0)
         return self._pyroute2
@@ -704,12 +724,6 @@ class NetNS:
             self._raw.close()
             os.close(self.fd)
             self.fd = -1
-
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except _PyrNetlinkError as exc:
-            raise NetlinkError(f"{self.path}: {what}: {exc.args[-1]}", exc.code) from exc
 
     # -- links ------------------------------------------------------------------------------
     def index(self, name: str) -> int:
@@ -755,27 +769,16 @@ class NetNS:
         carry no VLAN until ``bridge_vlan`` gives them one (default pvid 0, not 1)."""
         check_ifname(name)
         self._forget(name)
-        if not vlan_aware:  # the common case (the lab's segments): over the plain socket
-            return self._add_plain_bridge(name, mtu, up)
-        spec: dict[str, Any] = {"ifname": name, "kind": "bridge"}
-        spec.update(br_vlan_filtering=1, br_vlan_default_pvid=0)
-        self._call(f"add bridge {name}", self._ipr.link, "add", **spec)
-        idx = self.index(name)
-        changes: dict[str, Any] = {}
-        if mtu is not None:
-            changes["mtu"] = mtu
-        if up:
-            changes["state"] = "up"
-        if changes:
-            self._call(f"set bridge {name}", self._ipr.link, "set", index=idx, **changes)
-        return idx
-
-    def _add_plain_bridge(self, name: str, mtu: int | None, up: bool) -> int:
-        """``add_bridge`` without VLAN filtering: one send of two requests, the bridge made
-        down and then set (by name): an MTU given after it was made is kept whatever ports
-        join later (the kernel marks it set by the user), one given at its making is not."""
+        data = b""
+        if vlan_aware:
+            data = _attr(_IFLA_BR_VLAN_FILTERING, _U8.pack(1)) + _attr(
+                _IFLA_BR_VLAN_DEFAULT_PVID, _U16.pack(0)
+            )
+        # one send of two requests, the bridge made down and then set (by name): an MTU
+        # given after it was made is kept whatever ports join later (the kernel marks it
+        # set by the user), one given at its making is not
         own = _name_attr(_IFLA_IFNAME, name)
-        changes = [_new_link(name, b"bridge", b"")]
+        changes = [_new_link(name, b"bridge", data)]
         if mtu is not None or up:
             flag = IFF_UP if up else 0
             extra = _attr(_IFLA_MTU, _U32.pack(mtu)) if mtu is not None else b""
@@ -799,23 +802,11 @@ class NetNS:
         """A veth pair: ``name`` here (enslaved to bridge ``master``, up), ``peer`` made
         directly inside ``peer_ns`` under its final name (e.g. a node's ``ens224``), left
         down for its namespace to configure. One netlink request; returns ``name``'s index."""
-        check_ifname(name)
-        check_ifname(peer, "peer name")
-        peer_spec: dict[str, Any] = {"ifname": peer}
-        if peer_ns is not None:
-            peer_spec["net_ns_fd"] = peer_ns.fd
-            peer_ns._forget(peer)
-        if mtu is not None:
-            peer_spec["mtu"] = mtu
-        spec: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
-        if mtu is not None:
-            spec["mtu"] = mtu
-        if master is not None:
-            spec["master"] = self.index(master)
-        if up:
-            spec["state"] = "up"
-        self._forget(name)
-        self._call(f"add veth {name} (peer {peer})", self._ipr.link, "add", **spec)
+        change = self.change_veth(
+            name, peer, peer_ns=self if peer_ns is None else peer_ns, master=master, mtu=mtu,
+            up=up,
+        )  # fmt: skip
+        self.apply([change])
         return self.index(name)
 
     def add_macvlan(
@@ -823,10 +814,10 @@ class NetNS:
     ) -> int:
         """A macvlan child of ``master`` in this namespace (a host's NIC on a segment)."""
         check_ifname(name)
-        if mode not in ("bridge", "private", "vepa", "passthru"):
+        if mode not in _MACVLAN_MODES:
             raise ValueError(f"macvlan mode {mode!r} is not one of bridge/private/vepa/passthru")
-        what = f"add macvlan {name} on {master}"
-        return self._add_on(name, "macvlan", master, mtu, what, macvlan_mode=mode)
+        data = _attr(_MACVLAN_MODE, _U32.pack(_MACVLAN_MODES[mode]))
+        return self._add_on(name, b"macvlan", data, master, mtu, f"add macvlan {name} on {master}")
 
     def add_vlan(self, name: str, parent: str, vid: int, *, mtu: int | None = None) -> int:
         """An 802.1q sub-interface of ``parent`` (``ip link add link ens224 name ens224.50
@@ -835,30 +826,26 @@ class NetNS:
         if not 1 <= vid <= 4094:
             raise ValueError(f"VLAN id {vid} is not between 1 and 4094")
         what = f"add vlan {name} (id {vid} on {parent})"
-        return self._add_on(name, "vlan", parent, mtu, what, vlan_id=vid)
+        return self._add_on(name, b"vlan", _attr(_IFLA_VLAN_ID, _U16.pack(vid)), parent, mtu, what)
 
     def _add_on(
-        self, name: str, kind: str, parent: str, mtu: int | None, what: str, **attrs: Any
+        self, name: str, kind: bytes, data: bytes, parent: str, mtu: int | None, what: str
     ) -> int:
-        """A link of ``kind`` on ``parent`` in this namespace (``ip link add link PARENT``);
-        its index."""
-        spec: dict[str, Any] = {"ifname": name, "kind": kind, "link": self.index(parent), **attrs}
-        if mtu is not None:
-            spec["mtu"] = mtu
+        """A link of ``kind`` (its ``IFLA_INFO_DATA``: ``data``) on ``parent`` in this
+        namespace (``ip link add link PARENT``); its index."""
+        change = _new_link(name, kind, data, parent=self.index(parent), mtu=mtu)
         self._forget(name)
-        self._call(what, self._ipr.link, "add", **spec)
+        self.apply([Change(what, change.kind, change.flags, change.body)])
         return self.index(name)
 
     def bridge_vlan(self, port: str, vid: int, *, untagged: bool = False) -> None:
         """Let a port of a VLAN-aware bridge carry VLAN ``vid`` (``bridge vlan add dev PORT vid
         VID``): tagged, or ``untagged`` (``pvid untagged``: its untagged frames are that VLAN's)."""
-        info: dict[str, Any] = {"vid": vid}
-        if untagged:
-            info["pvid"] = True
-        self._call(
-            f"bridge vlan add vid {vid} dev {port}",
-            self._ipr.vlan_filter, "add", index=self.index(port), vlan_info=info,
-        )  # fmt: skip
+        flags = _BRIDGE_VLAN_INFO_PVID | _BRIDGE_VLAN_INFO_UNTAGGED if untagged else 0
+        spec = _attr(_IFLA_BRIDGE_VLAN_INFO, _BRIDGE_VLAN.pack(flags, vid))
+        body = _IFINFO.pack(socket.AF_BRIDGE, 0, self.index(port), 0, 0)
+        body += _attr(_IFLA_AF_SPEC, spec)
+        self.apply([Change(f"bridge vlan add vid {vid} dev {port}", _RTM_SETLINK, 0, body)])
 
     def set_link(
         self,
@@ -868,27 +855,26 @@ class NetNS:
         mtu: int | None = None,
         master: str | None = None,
     ) -> None:
-        changes: dict[str, Any] = {}
+        attrs = b""
         if mtu is not None:
-            changes["mtu"] = mtu
+            attrs += _attr(_IFLA_MTU, _U32.pack(mtu))
         if master is not None:
-            changes["master"] = self.index(master)
-        if up is not None:
-            if not changes:  # the common case: one RTM_NEWLINK of our own
-                self._rtnl(f"set {name}", self._raw.set_up, self.index(name), up)
-                return
-            changes["state"] = "up" if up else "down"
-        if changes:
-            self._call(f"set {name}", self._ipr.link, "set", index=self.index(name), **changes)
+            attrs += _attr(_IFLA_MASTER, _U32.pack(self.index(master)))
+        if up is None and not attrs:
+            return
+        change = 0 if up is None else IFF_UP
+        flags = IFF_UP if up else 0
+        body = _IFINFO.pack(0, 0, self.index(name), flags, change) + attrs
+        self.apply([Change(f"set {name}", RTM_NEWLINK, 0, body)])
 
     def move_link(self, name: str, target: NetNS, new_name: str | None = None) -> None:
         """Move link ``name`` into ``target``'s namespace, renamed to ``new_name``."""
-        changes: dict[str, Any] = {"net_ns_fd": target.fd}
+        attrs = _attr(_IFLA_NET_NS_FD, _U32.pack(target.fd))
         if new_name is not None:
-            changes["ifname"] = check_ifname(new_name)
+            attrs += _name_attr(_IFLA_IFNAME, check_ifname(new_name))
             target._forget(new_name)
-        idx = self.index(name)
-        self._call(f"move {name} to {target.path}", self._ipr.link, "set", index=idx, **changes)
+        body = _IFINFO.pack(0, 0, self.index(name), 0, 0) + attrs
+        self.apply([Change(f"move {name} to {target.path}", RTM_NEWLINK, 0, body)])
         self._forget(name)
 
     def delete_link(self, name: str, *, missing_ok: bool = True) -> None:
@@ -899,8 +885,9 @@ class NetNS:
                 return
             raise
         self._forget(name)
+        body = _IFINFO.pack(0, 0, idx, 0, 0)
         try:
-            self._call(f"delete {name}", self._ipr.link, "del", index=idx)
+            self.apply([Change(f"delete {name}", _RTM_DELLINK, 0, body)])
         except NetlinkError as exc:
             if not (missing_ok and exc.errno == errno.ENODEV):
                 raise
@@ -930,16 +917,8 @@ class NetNS:
     # -- addresses and routes ---------------------------------------------------------------
     def add_address(self, dev: str, cidr: str, *, exist_ok: bool = False) -> None:
         """Add ``cidr`` (``172.16.40.46/24``, IPv4 or IPv6) to ``dev``."""
-        iface = ipaddress.ip_interface(cidr)
-        spec: dict[str, Any] = {
-            "index": self.index(dev),
-            "address": str(iface.ip),
-            "prefixlen": iface.network.prefixlen,
-        }
-        if iface.version == 4 and iface.network.prefixlen < 31:
-            spec["broadcast"] = str(iface.network.broadcast_address)
         try:
-            self._call(f"add address {cidr} to {dev}", self._ipr.addr, "add", **spec)
+            self.apply([self.change_address(dev, cidr)])
         except NetlinkError as exc:
             if not (exist_ok and exc.errno == errno.EEXIST):
                 raise
@@ -967,31 +946,10 @@ class NetNS:
         there (as flannel host-gw does over an interface it was wrongly pinned to).
         ``proto``: who made it, as ``ip route`` shows it (static: the node's network config;
         boot, which ``ip route`` does not print: a program such as flannel)."""
-        if via is None and dev is None:
-            raise ValueError("a route needs via, dev or both")
-        spec: dict[str, Any] = {}
-        if dst == "default":
-            family = ipaddress.ip_address(via).version if via else 4
-            spec["dst"] = "0.0.0.0" if family == 4 else "::"
-            spec["dst_len"] = 0
-        else:
-            net = ipaddress.ip_network(dst, strict=True)
-            family = net.version
-            spec["dst"] = str(net.network_address)
-            spec["dst_len"] = net.prefixlen
-        spec["family"] = 2 if family == 4 else 10
-        if via is not None:
-            spec["gateway"] = str(ipaddress.ip_address(via))
-        if dev is not None:
-            spec["oif"] = self.index(dev)
-        if metric is not None:
-            spec["priority"] = metric
-        if src is not None:
-            spec["prefsrc"] = str(ipaddress.ip_address(src))
-        if onlink:
-            spec["flags"] = _RTNH_F_ONLINK
-        spec["proto"] = proto
-        self._call(f"add route {dst}", self._ipr.route, "add", **spec)
+        change = self.change_route(
+            dst, via=via, dev=dev, onlink=onlink, proto=proto, metric=metric, src=src
+        )
+        self.apply([change])
 
     # -- neighbours (lab.neighbours says why) ------------------------------------------------
     def set_neighbours(self, entries: Sequence[tuple[str, str, str]]) -> None:
@@ -1141,10 +1099,18 @@ class NetNS:
             raise NetlinkError(f"{self.path}: {changes[index].what}: {os.strerror(code)}", code)
 
     def change_veth(
-        self, name: str, peer: str, *, peer_ns: NetNS, master: str | None, mtu: int | None
+        self,
+        name: str,
+        peer: str,
+        *,
+        peer_ns: NetNS,
+        master: str | None,
+        mtu: int | None,
+        up: bool = True,
     ) -> Change:
-        """``add_veth``'s request: ``name`` up, ``peer`` down in ``peer_ns`` (the kernel
-        can't open a veth's end before the pair is whole: ``change_up`` it after)."""
+        """``add_veth``'s request: ``name`` up (unless not ``up``), ``peer`` down in
+        ``peer_ns`` (the kernel can't open a veth's end before the pair is whole:
+        ``change_up`` it after)."""
         check_ifname(name)
         check_ifname(peer, "peer name")
         self._forget(name)
@@ -1161,7 +1127,8 @@ class NetNS:
             _IFLA_INFO_DATA, _attr(_VETH_INFO_PEER, peer_msg)
         )
         own.append(_attr(_IFLA_LINKINFO, info))
-        body = _IFINFO.pack(0, 0, 0, IFF_UP, IFF_UP) + b"".join(own)
+        flag = IFF_UP if up else 0
+        body = _IFINFO.pack(0, 0, 0, flag, flag) + b"".join(own)
         return Change(f"add veth {name} (peer {peer})", RTM_NEWLINK,
                       NLM_F_CREATE | _NLM_F_EXCL, body)  # fmt: skip
 
@@ -1188,26 +1155,37 @@ class NetNS:
         dst: str,
         *,
         via: str | None,
-        dev: str,
+        dev: str | None,
         onlink: bool = False,
         proto: int = RTPROT_STATIC,
+        metric: int | None = None,
+        src: str | None = None,
     ) -> Change:
-        """``add_route``'s request for a route out of ``dev`` (``dst``: a CIDR or
-        ``default``), optionally via a gateway."""
+        """``add_route``'s request for a route to ``dst`` (a CIDR or ``default``) via a
+        gateway and/or out of ``dev``. One without a gateway has the link's scope, as ``ip
+        route add`` gives it."""
+        if via is None and dev is None:
+            raise ValueError("a route needs via, dev or both")
         gateway = _ip(via) if via is not None else None
         attrs = []
         if dst == "default":
-            if gateway is None:
-                raise ValueError("a default route needs via")
-            family, dst_len = gateway[0], 0
+            family, dst_len = (gateway[0] if gateway else socket.AF_INET), 0
         else:
             family, dst_len, packed = _net(dst)
             attrs.append(_attr(_RTA_DST, packed))
         if gateway is not None:
             attrs.append(_attr(_RTA_GATEWAY, gateway[1]))
-        attrs.append(_attr(_RTA_OIF, _U32.pack(self.index(dev))))
+        if dev is not None:
+            attrs.append(_attr(_RTA_OIF, _U32.pack(self.index(dev))))
+        if metric is not None:
+            attrs.append(_attr(_RTA_PRIORITY, _U32.pack(metric)))
+        if src is not None:
+            attrs.append(_attr(_RTA_PREFSRC, _ip(src)[1]))
         flags = _RTNH_F_ONLINK if onlink else 0
-        fixed = _RTMSG.pack(family, dst_len, 0, 0, _RT_TABLE_MAIN, proto, 0, _RTN_UNICAST, flags)
+        scope = _RT_SCOPE_UNIVERSE if gateway is not None else _RT_SCOPE_LINK
+        fixed = _RTMSG.pack(
+            family, dst_len, 0, 0, _RT_TABLE_MAIN, proto, scope, _RTN_UNICAST, flags
+        )
         return Change(f"add route {dst}", RTM_NEWROUTE, NLM_F_CREATE | _NLM_F_EXCL,
                       fixed + b"".join(attrs))  # fmt: skip
 

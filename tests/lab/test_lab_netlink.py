@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import subprocess
+from typing import Any
 
 import pytest
 from labkit import MakeSandbox, ping
@@ -271,3 +273,66 @@ def test_plain_socket_reads_what_pyroute2_reads(make_sandbox: MakeSandbox) -> No
     assert r["flushed"] == 2
     assert [x for x in r["after_flush"] if x[1] != "noarp"] == [("fd00:50::1", "permanent")]
     assert r["missing"] == errno.ENODEV
+
+
+def test_vlan_requests_read_back_by_pyroute2_as_iproute2_sends_them(
+    make_sandbox: MakeSandbox,
+) -> None:
+    """VLAN links, VLAN-aware bridges and their ports' VLANs, which this kernel may lack
+    (test_trunks.py then skips): each request, decoded by pyroute2's own message classes,
+    says what ``ip link add link P name P.50 type vlan id 50``, ``ip link add B type bridge
+    vlan_filtering 1 vlan_default_pvid 0`` and ``bridge vlan add dev P vid 50 pvid
+    untagged`` say."""
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    sb = make_sandbox("nlvlan")
+
+    def work() -> list[Any]:
+        sent: list[netlink.Change] = []
+        with netlink.Netlink() as nl:
+            top = nl.here()
+            top.add_veth("p0", "p1")
+            parent = top.index("p0")
+            top.apply = sent.extend  # type: ignore[method-assign]  # kept, not sent
+            for make in (
+                lambda: top.add_vlan("p0.50", "p0", 50, mtu=1400),
+                lambda: top.add_bridge("trunk", vlan_aware=True),
+                lambda: top.bridge_vlan("p0", 50, untagged=True),
+                lambda: top.bridge_vlan("p0", 60),
+            ):
+                with contextlib.suppress(netlink.NetlinkError):  # made nothing: no index
+                    make()
+        decoded = []
+        for change in sent:
+            msg = ifinfmsg(netlink._frame(change.kind, change.flags, 1, change.body))
+            msg.decode()
+            info = msg.get("IFLA_LINKINFO")
+            data = info.get("IFLA_INFO_DATA") if info else None
+            spec = msg.get("IFLA_AF_SPEC")
+            decoded.append(
+                {
+                    "type": change.kind,
+                    "family": msg["family"],
+                    "index": msg["index"] == parent or msg["index"],
+                    "name": msg.get("IFLA_IFNAME"),
+                    "link": msg.get("IFLA_LINK") == parent or msg.get("IFLA_LINK"),
+                    "mtu": msg.get("IFLA_MTU"),
+                    "kind": info.get("IFLA_INFO_KIND") if info else None,
+                    "data": dict(data["attrs"]) if data else None,
+                    "vlans": [(v["flags"], v["vid"]) for _, v in spec["attrs"]] if spec else None,
+                }
+            )
+        return decoded
+
+    vlan, bridge, bridge_up, pvid, tagged = sb.call(work)
+    assert vlan == {"type": 16, "family": 0, "index": 0, "name": "p0.50", "link": True,
+                    "mtu": 1400, "kind": "vlan", "data": {"IFLA_VLAN_ID": 50},
+                    "vlans": None}  # fmt: skip
+    assert bridge["kind"] == "bridge" and bridge["name"] == "trunk"
+    assert bridge["data"] == {"IFLA_BR_VLAN_FILTERING": 1, "IFLA_BR_VLAN_DEFAULT_PVID": 0}
+    assert bridge_up["name"] == "trunk" and bridge_up["kind"] is None
+    # RTM_SETLINK of family AF_BRIDGE on the port; flags: pvid 0x2 | untagged 0x4
+    assert pvid == {"type": 19, "family": 7, "index": True, "name": None, "link": None,
+                    "mtu": None, "kind": None, "data": None,
+                    "vlans": [(6, 50)]}  # fmt: skip
+    assert tagged["vlans"] == [(0, 60)]
