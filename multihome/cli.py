@@ -21,6 +21,7 @@ from rich.text import Text
 if TYPE_CHECKING:  # the layers are imported where a command needs them: down, get and
     # exec start in a fraction of the time
     from multihome.check import Finding
+    from multihome.lab import apiserver
     from multihome.spec import LabFile
 
 app = typer.Typer(
@@ -259,22 +260,14 @@ def up(
     import gc
 
     gc.disable()  # until the plan is made: bringup.up turns it on before it builds
-    from multihome.display import BuildDisplay
-    from multihome.lab import api
-    from multihome.plan import PlanError
+    from multihome.lab import apiserver
 
-    lab_file = _load(lab)
-    _design_gate(api, lab_file)
+    early = apiserver.prestart()  # first: it starts up on the core this start-up leaves idle
     try:
-        with BuildDisplay(err) as display:
-            status = api.up(lab_file, progress=display, keep_going=keep_going, checked=True)
-    except api.LabRunning as exc:
-        out.print(str(exc))
-        if run_verify:
-            _verify_after_up(lab_file.lab.metadata.name)
-        raise typer.Exit(EXIT_OK) from None
-    except (api.LabError, PlanError, OSError, RuntimeError, ValueError) as exc:
-        _lab_error(exc)
+        status = _build(lab, keep_going, run_verify, early)
+    finally:
+        if early is not None:
+            early.release()  # unless up adopted it
     _print_nodes(status, wide=False)
     out.print()
     _print_pods(status, wide=True)
@@ -306,6 +299,30 @@ def up(
         _verify_after_up(status["name"])
     if stuck:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _build(
+    lab: Path | None, keep_going: bool, run_verify: bool, early: apiserver.Early | None
+) -> dict[str, Any]:
+    """``up``'s load, gate and build; its status."""
+    from multihome.display import BuildDisplay
+    from multihome.lab import api
+    from multihome.plan import PlanError
+
+    lab_file = _load(lab)
+    _design_gate(api, lab_file)
+    try:
+        with BuildDisplay(err) as display:
+            return api.up(
+                lab_file, progress=display, keep_going=keep_going, checked=True, early=early
+            )
+    except api.LabRunning as exc:
+        out.print(str(exc))
+        if run_verify:
+            _verify_after_up(lab_file.lab.metadata.name)
+        raise typer.Exit(EXIT_OK) from None
+    except (api.LabError, PlanError, OSError, RuntimeError, ValueError) as exc:
+        _lab_error(exc)
 
 
 def _design_gate(api: Any, lab_file: LabFile) -> None:

@@ -213,7 +213,9 @@ def test_lab_errors_print_literally(
 def test_up_prints_the_summary_and_a_stuck_pod_literally(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(api, "up", lambda lab_file, progress, keep_going, checked: _fake_status())
+    monkeypatch.setattr(
+        api, "up", lambda lab_file, progress, keep_going, checked, early: _fake_status()
+    )
     code, out, _ = run("up")
     assert code == 1  # a pod is not Running
     _literal(out)

@@ -1,13 +1,16 @@
-"""``python -m multihome.kube serve LABDIR``: the lab's API server process (started by ``up``).
+"""``python -m multihome.kube serve LABDIR|-``: the lab's API server process (started by ``up``).
 
 Makes the credentials, listens on a free port of 127.0.0.1, writes ``LABDIR/kubeconfig``
-(mode 0600, through the lab's safefs), then serves until SIGTERM (``down``).
+(mode 0600, through the lab's safefs), then serves until SIGTERM (``down``). With ``-`` it
+starts up before its lab exists and is handed the lab on its standard input
+(``multihome.lab.apiserver``: the CLI's ``up`` starts it first of all, on the core its own
+start-up leaves idle).
 
-``up`` starts it first and waits for its kubeconfig last: its start-up (imports of aiohttp
-and cryptography, the keys: ~0.5 s of CPU) runs while ``up`` attaches the pods, on the same
-few cores. So that start-up runs in a thread of lower priority (``START_NICE``: a Linux nice
-value is a thread's own), which uses the CPU the attach leaves; the thread that then serves,
-and the processes it starts (``exec``), keep the priority ``up`` gave the process."""
+``up`` waits for its kubeconfig last: its start-up (imports of aiohttp and cryptography, the
+keys: ~0.4 s of CPU) may run while ``up`` attaches the pods, on the same few cores. So that
+start-up runs in a thread of lower priority (``START_NICE``: a Linux nice value is a
+thread's own), which uses the CPU the attach leaves; the thread that then serves, and the
+processes it starts (``exec``), keep the priority ``up`` gave the process."""
 
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import yaml
 
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from . import tls
     from .state import LabSource
 
+T = TypeVar("T")
 WARM_UP_AFTER = 120.0  # s: the longest the warm-up waits for up to finish
 START_NICE = 10  # added to the start-up thread's nice value (weight ~1/10 of up's threads)
 
@@ -71,11 +76,41 @@ class Prepared:
     creds: tls.Credentials
 
 
+def _import_aiohttp() -> None:
+    """aiohttp, whose client module builds its default verified SSL context at import:
+    the system's CA bundle parsed, ~45-80 ms of CPU here. This server makes no client
+    connection (it serves, with its own context: ``tls.server_context``), so that context
+    is built with an empty trust store: OpenSSL's ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    point at nothing for the moment of the import, then are put back, before this process
+    starts anything (the commands of ``exec`` get the environment it was given). A client
+    connection made with that context would fail to verify, never pass unverified."""
+    saved = {key: os.environ.get(key) for key in _CA_ENV}
+    os.environ.update(dict.fromkeys(_CA_ENV, os.devnull))
+    try:
+        import aiohttp.web  # noqa: F401
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
+
+
+_CA_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def start_up() -> None:
+    """The server's modules imported (most of its start-up)."""
+    _import_aiohttp()
+
+    from . import server, state, tls  # noqa: F401
+
+
 def prepare(lab_dir: Path) -> Prepared:
     """The server's start-up: its modules imported, the plan read, the credentials made."""
-    import aiohttp.web  # noqa: F401  (imported here, in the start-up thread)
+    start_up()  # here, in the start-up thread
 
-    from . import server, tls  # noqa: F401
+    from . import tls
     from .state import LabSource
 
     source = LabSource(lab_dir)
@@ -112,22 +147,32 @@ def warm_up(source: LabSource) -> None:
 
 def prepare_niced(lab_dir: Path) -> Prepared:
     """``prepare`` in a thread whose nice value is ``START_NICE`` more than this one's."""
-    done: list[Prepared] = []
+    return _niced(lambda: prepare(lab_dir))()
+
+
+def _niced(work: Callable[[], T]) -> Callable[[], T]:
+    """``work()`` started in a thread whose nice value is ``START_NICE`` more than this
+    one's; returns what waits for its result (its exception raised in the caller)."""
+    done: list[T] = []
     failed: list[BaseException] = []
 
     def run() -> None:
         _lower_priority()
         try:
-            done.append(prepare(lab_dir))
+            done.append(work())
         except BaseException as exc:  # re-raised in the caller's thread
             failed.append(exc)
 
     thread = threading.Thread(target=run, name="start-up")
     thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return done[0]
+
+    def result() -> T:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    return result
 
 
 async def serve(lab_dir: Path, prepared: Prepared | None = None) -> None:
@@ -162,11 +207,39 @@ async def serve(lab_dir: Path, prepared: Prepared | None = None) -> None:
     await runner.cleanup()
 
 
+def _handed_over() -> Path | None:
+    """``serve -``: the lab ``up`` hands this server over on its standard input (a line of
+    JSON: the lab's directory and the log), once it recorded it in the lab's journal; None
+    when the input ends first (``up`` ended without it). Its output then goes to the log,
+    its input is /dev/null, as for a server started with its lab."""
+    line = sys.stdin.buffer.readline()
+    if not line.endswith(b"\n"):
+        return None
+    given = json.loads(line)
+    from multihome.lab import safefs
+
+    log = safefs.append_fd(str(given["log"]), mode=0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((log, 1), (log, 2), (null, 0)):
+        os.dup2(fd, target)
+    os.close(log)
+    os.close(null)
+    return Path(given["lab_dir"])
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "serve":
-        sys.stderr.write("usage: python -m multihome.kube serve LABDIR\n")
+        sys.stderr.write("usage: python -m multihome.kube serve LABDIR|-\n")
         return 2
-    lab_dir = Path(argv[1]).absolute()
+    if argv[1] == "-":
+        started = _niced(start_up)  # before the lab exists: most of the start-up
+        handed = _handed_over()  # meanwhile: the input may end before the start-up does
+        if handed is None:
+            os._exit(0)  # up ended without it: at once (not when the imports are done)
+        started()
+        lab_dir = handed
+    else:
+        lab_dir = Path(argv[1]).absolute()
     # lab.api's helpers (exec_argv) find the lab under the state root it is in
     os.environ[ENV_STATE_DIR] = str(lab_dir.parent)
     level = logging.DEBUG if os.environ.get("MULTIHOME_KUBE_DEBUG") else logging.INFO

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from multihome.plan import Plan
     from multihome.spec import LabFile
 
+    from . import apiserver
+
 STATUS_FILE = "status.json"
 PLAN_FILE = "plan.json"
 SERVER_ROLES = "control-plane,etcd,master"
@@ -102,17 +104,20 @@ def up(
     *,
     keep_going: bool = False,
     checked: bool = False,
+    early: apiserver.Early | None = None,
 ) -> dict[str, Any]:
     """Build the lab (see ``bringup.up``); returns its status (as ``status()`` would).
     First the gate: :class:`DesignRefused` (nothing built) for a design a real cluster
     would refuse (see :func:`check_design`); ``checked``: the caller ran it on this
-    ``lab_file`` already (the CLI, which prints the findings)."""
+    ``lab_file`` already (the CLI, which prints the findings). ``early``: the lab's API
+    server started ahead (``apiserver.prestart``; the caller releases it whatever
+    happens)."""
     from . import bringup
 
     if not checked:
         check_design(lab_file)
 
-    return bringup.up(lab_file, progress, keep_going=keep_going)
+    return bringup.up(lab_file, progress, keep_going=keep_going, early=early)
 
 
 def down(name: str | None = None) -> list[str]:

@@ -25,7 +25,17 @@ from typing import Any, TypeVar
 from multihome.plan import NodePlan, Plan, build_plan
 from multihome.spec import LabFile
 
-from . import daemons, design, netlink, nodes, preflight, processes, realize, reconcile, sandbox
+from . import (
+    apiserver,
+    daemons,
+    design,
+    netlink,
+    nodes,
+    preflight,
+    realize,
+    reconcile,
+    sandbox,
+)
 from .api import (
     AGENT_ROLES,
     PLAN_FILE,
@@ -45,14 +55,19 @@ T = TypeVar("T")
 
 
 def up(
-    lab_file: LabFile, progress: Progress = quiet, *, keep_going: bool = False
+    lab_file: LabFile,
+    progress: Progress = quiet,
+    *,
+    keep_going: bool = False,
+    early: apiserver.Early | None = None,
 ) -> dict[str, Any]:
     """Build the lab; returns its status (as ``status()`` would). A pod whose attachment
     fails fails ``up`` (rolled back), or with ``keep_going`` stays ContainerCreating with
     its error, as on a real cluster. On a lab that runs, applies a change of its pods
     (``reconcile``; the status then says what in ``reconciled``), or raises
-    ``LabRunning`` when nothing changed."""
-    state = LabState(lab_file.lab.metadata.name)
+    ``LabRunning`` when nothing changed. ``early``: the lab's API server, started ahead
+    (``apiserver.prestart``), to adopt."""
+    state = LabState(lab_file.lab.metadata.name, new_token=early.lab_token if early else None)
     try:
         is_running = state.exists() and running(state)
     except StateError as exc:
@@ -82,7 +97,7 @@ def up(
         try:
             _write_plan(state, plan)
             design.write(state, lab_file)
-            api_server = _start_api(state)  # it starts (imports, certificates) while we build
+            api_server = apiserver.start(state, early)  # it starts while we build
         except BaseException:
             starting.abandon()
             raise
@@ -91,7 +106,7 @@ def up(
         with _relay(progress) as emit:
             built = sb.call(_in_lab, token, realize.realize, plan, state, sb, emit, keep_going)
         progress(Step("api server"))
-        _wait_api(state, api_server)
+        apiserver.wait(state, api_server)
         status = _status(plan, sb, built, time.monotonic() - started)
         _write_status(state, status)
         return status
@@ -215,32 +230,6 @@ def _reconcile(
         return status
     finally:
         state.release()
-
-
-KUBE_API = "kube-apiserver"
-
-
-def _start_api(state: LabState) -> processes.Daemon:
-    """The lab's Kubernetes API (``multihome.kube``, named by module so that lab/ does not
-    import it): a process on the host's loopback, recorded and stopped by ``down`` like the
-    lab's daemons; it reads plan.json at start and status.json on each request."""
-    argv = [sys.executable, "-m", "multihome.kube", "serve", str(state.dir)]
-    log = str(state.dir / f"{KUBE_API}.log")
-    return processes.start(KUBE_API, argv, log=log, record=state.record, lab_token=state.token)
-
-
-def _wait_api(state: LabState, server: processes.Daemon, timeout: float = 60.0) -> None:
-    """Until the API server is ready: it wrote the lab's kubeconfig."""
-    log = str(state.dir / f"{KUBE_API}.log")
-    kubeconfig = state.dir / "kubeconfig"
-    try:
-        daemons.wait_for(
-            lambda: state.has(kubeconfig) or not server.alive(), "the lab's API server", timeout
-        )
-    except daemons.DaemonError as exc:
-        raise LabError(f"{exc} (see {log})") from exc
-    if not server.alive():
-        raise LabError(f"the lab's API server exited: {processes.log_tail(log)}")
 
 
 def _in_lab(token: str, fn: Callable[..., T], *args: Any) -> T:

@@ -360,12 +360,15 @@ def start(
     cwd: str = "/",
     record: Recorder | None = None,
     lab_token: str | None = None,
+    stdin: int | None = None,
 ) -> Daemon:
     """Start a daemon named ``name`` (journal key) running ``argv`` inside ``netns`` (and
     ``mntns``), both given as paths. ``record(kind, name, phase=..., **data)`` (e.g.
     ``LabState.record``) is called before the fork and once the PID is known. ``log``: a
     file in the lab's state (appended to; its directory must be a real one of ours).
-    ``lab_token`` (default ``$MULTIHOME_LAB``) goes into its environment."""
+    ``lab_token`` (default ``$MULTIHOME_LAB``) goes into its environment. ``stdin``: a
+    descriptor for its standard input (default /dev/null), for a daemon of the host (started
+    where no namespace is entered, outside the sandbox)."""
     check_name(name, "process name")
     args = _resolve(argv)
     token = secrets.token_hex(8)
@@ -390,7 +393,7 @@ def start(
         if record is not None:
             record("process", name, phase="intent", argv=args, token=token, netns=netns)
         popen_args: dict[str, Any] = {
-            "stdin": subprocess.DEVNULL,
+            "stdin": subprocess.DEVNULL if stdin is None else stdin,
             "stdout": out,
             "stderr": subprocess.STDOUT,
             "env": child_env,
@@ -400,7 +403,11 @@ def start(
         }
         try:
             spawn, owner = _spawner
-            if _nested_pid_namespace() and ns.thread_count() == 1:
+            if stdin is not None:
+                if targets or _nested_pid_namespace():
+                    raise ProcessError("a standard input is for a daemon of the host")
+                pid = _spawn_detached(args, popen_args, targets)
+            elif _nested_pid_namespace() and ns.thread_count() == 1:
                 pid = _spawn_here(args, child_env, out, targets, cwd)
             elif spawn is not None and owner == os.getpid():
                 pid = spawn(args, child_env, out, targets, cwd)

@@ -89,13 +89,20 @@ class LabState:
     """One lab's directory. ``lock()`` before changing anything; ``record()`` before each
     kernel object or process is made."""
 
-    def __init__(self, name: str, root: Path | None = None) -> None:
+    def __init__(
+        self, name: str, root: Path | None = None, *, new_token: str | None = None
+    ) -> None:
+        """``new_token``: the token the lab gets if this makes its directory (default a
+        random one): ``up`` gives the one a process it started early already carries."""
         self.name = check_name(name, "lab name")
         self.root = Path(root) if root is not None else state_root()
         self.dir = self.root / self.name
         self._lock_fd: int | None = None
         self._journal_fd: tuple[int, int] | None = None  # (pid that opened it, fd)
         self._token: str | None = None
+        if new_token is not None and not _TOKEN.fullmatch(new_token):
+            raise ValueError(f"a lab token is 16-64 hex digits, not {new_token!r}")
+        self._new_token = new_token
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -185,7 +192,8 @@ class LabState:
         finally:
             os.close(fd)
         if made or empty:  # an empty one holds nothing: e.g. left by an up killed here
-            marker = {"kind": MARKER_KIND, "name": self.name, "token": secrets.token_hex(16)}
+            token = self._new_token or secrets.token_hex(16)
+            marker = {"kind": MARKER_KIND, "name": self.name, "token": token}
             with contextlib.suppress(FileExistsError):  # another up made it first: fine
                 safefs.write_new(
                     str(self.marker_path), json.dumps(marker).encode(), base=str(self.root)

@@ -300,3 +300,32 @@ def test_network_status_text_follows_the_entries_across_readings() -> None:
     )
     assert texts[1] == format_network_status(built["network_status"])
     assert "172.16.50.77" in texts[1] and "172.16.50.77" not in texts[0]
+
+
+def test_server_imports_aiohttp_without_the_system_ca_bundle_and_restores_the_env() -> None:
+    """aiohttp builds a verified client context at import: in the API server (it makes no
+    client connection) that context gets an empty trust store, and the environment the
+    server's commands inherit is the one it was given (a variable unset stays unset)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import os, sys\n"
+        "from multihome.kube.__main__ import _import_aiohttp\n"
+        "assert 'aiohttp' not in sys.modules\n"
+        "_import_aiohttp()\n"
+        "import aiohttp.connector as c\n"
+        "print(c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509'],"
+        " os.environ.get('SSL_CERT_FILE'), os.environ.get('SSL_CERT_DIR'))\n"
+        "import ssl; print(ssl.create_default_context().cert_store_stats()['x509'] > 0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    env["SSL_CERT_FILE"] = "/etc/ssl/certs/ca-certificates.crt"
+    if not os.path.exists(env["SSL_CERT_FILE"]):
+        pytest.skip("no system CA bundle at /etc/ssl/certs/ca-certificates.crt")
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "0 /etc/ssl/certs/ca-certificates.crt None"
+    assert out[1] == "True"  # later contexts of the process see the system's CAs again
