@@ -29,7 +29,7 @@ import re
 import socket
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -835,7 +835,7 @@ class NetNS:
         namespace (``ip link add link PARENT``); its index."""
         change = _new_link(name, kind, data, parent=self.index(parent), mtu=mtu)
         self._forget(name)
-        self.apply([Change(what, change.kind, change.flags, change.body)])
+        self.apply([replace(change, what=what)])
         return self.index(name)
 
     def bridge_vlan(self, port: str, vid: int, *, untagged: bool = False) -> None:
