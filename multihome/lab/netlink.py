@@ -554,8 +554,8 @@ _NLM_F_EXCL = 0x200
 # attribute types: linux/if_link.h, veth.h, if_addr.h, rtnetlink.h, neighbour.h
 _IFLA_IFNAME, _IFLA_MTU, _IFLA_LINK, _IFLA_MASTER, _IFLA_LINKINFO = 3, 4, 5, 10, 18
 _IFLA_NET_NS_FD, _IFLA_AF_SPEC = 28, 26
-_MACVLAN_MODE, _MACVLAN_MODE_BRIDGE = 1, 4  # IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE
-_MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}  # if_link.h
+_MACVLAN_MODE = 1  # IFLA_MACVLAN_MODE; its values, MACVLAN_MODE_*:
+_MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 _IFLA_VLAN_ID = 1
 _IFLA_BR_VLAN_FILTERING, _IFLA_BR_VLAN_DEFAULT_PVID = 7, 39
 _IFLA_BRIDGE_VLAN_INFO = 2  # in IFLA_AF_SPEC of an AF_BRIDGE message: struct bridge_vlan_info
@@ -603,11 +603,16 @@ def _new_link(
                   _IFINFO.pack(0, 0, 0, 0, 0) + attrs)  # fmt: skip
 
 
+def _macvlan_data(mode: str) -> bytes:
+    """A macvlan link's ``IFLA_INFO_DATA``: its mode."""
+    return _attr(_MACVLAN_MODE, _U32.pack(_MACVLAN_MODES[mode]))
+
+
 # The probes (``_PROBES``) sent over the plain socket, as (IFLA_INFO_KIND, IFLA_INFO_DATA):
 # those whose answer this kernel can confirm; the others go through pyroute2.
 _PLAIN_PROBES: dict[str, tuple[bytes, bytes]] = {
     "bridge": (b"bridge", b""),
-    "macvlan": (b"macvlan", _attr(_MACVLAN_MODE, _U32.pack(_MACVLAN_MODE_BRIDGE))),
+    "macvlan": (b"macvlan", _macvlan_data("bridge")),
     "dummy": (b"dummy", b""),
     "bond": (b"bond", b""),
 }
@@ -816,7 +821,7 @@ class NetNS:
         check_ifname(name)
         if mode not in _MACVLAN_MODES:
             raise ValueError(f"macvlan mode {mode!r} is not one of bridge/private/vepa/passthru")
-        data = _attr(_MACVLAN_MODE, _U32.pack(_MACVLAN_MODES[mode]))
+        data = _macvlan_data(mode)
         return self._add_on(name, b"macvlan", data, master, mtu, f"add macvlan {name} on {master}")
 
     def add_vlan(self, name: str, parent: str, vid: int, *, mtu: int | None = None) -> int:
