@@ -336,3 +336,24 @@ def test_vlan_requests_read_back_by_pyroute2_as_iproute2_sends_them(
                     "mtu": None, "kind": None, "data": None,
                     "vlans": [(6, 50)]}  # fmt: skip
     assert tagged["vlans"] == [(0, 60)]
+
+
+def test_pyroute2_init_runs_only_when_a_top_level_name_is_asked_for() -> None:
+    """netlink loads pyroute2's rtnetlink modules without its package __init__ (which
+    imports its whole library); a submodule asked for by name is just imported, and the
+    first top-level name (``from pyroute2 import IPRoute``) runs the real __init__."""
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import multihome.lab.netlink\n"
+        "loaded = lambda: 'pyroute2.ndb.main' in sys.modules\n"
+        "print(loaded())\n"
+        "from pyroute2 import config\n"
+        "print(loaded())\n"
+        "from pyroute2 import IPRoute\n"
+        "import pyroute2\n"
+        "print(loaded(), IPRoute.__name__, bool(pyroute2.__version__))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:3] == ["False", "False", "True IPRoute True"]
