@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import os
@@ -108,8 +109,13 @@ def start_up() -> None:
 
 def prepare(lab_dir: Path) -> Prepared:
     """The server's start-up: its modules imported, the plan read, the credentials made."""
-    start_up()  # here, in the start-up thread
+    start_up()
+    return for_lab(lab_dir)
 
+
+def for_lab(lab_dir: Path) -> Prepared:
+    """The lab's part of the start-up (``start_up`` done): the plan read, the credentials
+    made."""
     from . import tls
     from .state import LabSource
 
@@ -143,11 +149,6 @@ def warm_up(source: LabSource) -> None:
         system.import_planner()
 
     threading.Thread(target=run, name="warm-up", daemon=True).start()
-
-
-def prepare_niced(lab_dir: Path) -> Prepared:
-    """``prepare`` in a thread whose nice value is ``START_NICE`` more than this one's."""
-    return _niced(lambda: prepare(lab_dir))()
 
 
 def _niced(work: Callable[[], T]) -> Callable[[], T]:
@@ -238,13 +239,15 @@ def main(argv: list[str]) -> int:
             os._exit(0)  # up ended without it: at once (not when the imports are done)
         started()
         lab_dir = handed
+        rest = functools.partial(for_lab, handed)
     else:
         lab_dir = Path(argv[1]).absolute()
+        rest = functools.partial(prepare, lab_dir)
     # lab.api's helpers (exec_argv) find the lab under the state root it is in
     os.environ[ENV_STATE_DIR] = str(lab_dir.parent)
     level = logging.DEBUG if os.environ.get("MULTIHOME_KUBE_DEBUG") else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve(lab_dir, prepare_niced(lab_dir)))
+    asyncio.run(serve(lab_dir, _niced(rest)()))  # the rest of the start-up, niced too
     return 0
 
 

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 
 from . import daemons, processes
+from .api import LabError
 from .state import LabState
 
 KUBE_API = "kube-apiserver"
@@ -108,8 +109,6 @@ def start(state: LabState, early: Early | None = None) -> processes.Daemon:
 
 def wait(state: LabState, server: processes.Daemon, timeout: float = 60.0) -> None:
     """Until the server is ready: it wrote the lab's kubeconfig."""
-    from .api import LabError
-
     kubeconfig = state.dir / "kubeconfig"
     try:
         daemons.wait_for(

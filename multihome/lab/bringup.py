@@ -97,7 +97,7 @@ def up(
         try:
             _write_plan(state, plan)
             design.write(state, lab_file)
-            api_server = apiserver.start(state, early)  # it starts while we build
+            api_server = apiserver.start(state, early)  # its start-up runs while we build
         except BaseException:
             starting.abandon()
             raise

@@ -367,8 +367,7 @@ def start(
     ``LabState.record``) is called before the fork and once the PID is known. ``log``: a
     file in the lab's state (appended to; its directory must be a real one of ours).
     ``lab_token`` (default ``$MULTIHOME_LAB``) goes into its environment. ``stdin``: a
-    descriptor for its standard input (default /dev/null), for a daemon of the host (started
-    where no namespace is entered, outside the sandbox)."""
+    descriptor for its standard input (default /dev/null)."""
     check_name(name, "process name")
     args = _resolve(argv)
     token = secrets.token_hex(8)
@@ -403,9 +402,7 @@ def start(
         }
         try:
             spawn, owner = _spawner
-            if stdin is not None:
-                if targets or _nested_pid_namespace():
-                    raise ProcessError("a standard input is for a daemon of the host")
+            if stdin is not None:  # the other two ways give it /dev/null
                 pid = _spawn_detached(args, popen_args, targets)
             elif _nested_pid_namespace() and ns.thread_count() == 1:
                 pid = _spawn_here(args, child_env, out, targets, cwd)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from multihome.lab import apiserver, processes
+from multihome.lab import apiserver, ns, processes
 from multihome.lab.state import LabState
 
 LAB = Path(__file__).parent / "labs" / "kill.yaml"
@@ -37,19 +37,9 @@ def _env(root: Path) -> dict[str, str]:
 
 def _servers_of(root: Path) -> list[int]:
     """The API servers started for state root ``root`` (they inherit it)."""
-    wanted = f"MULTIHOME_STATE_DIR={root}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except OSError:
-            continue
-        if b"multihome.kube" in cmdline and wanted in processes.environment(int(entry)):
-            found.append(int(entry))
-    return found
+    servers = ns.pids_with("cmdline", b"multihome.kube")
+    return [pid for pid in ns.pids_with("environ", f"MULTIHOME_STATE_DIR={root}".encode())
+            if pid in servers]  # fmt: skip
 
 
 def test_release_stops_a_server_never_adopted() -> None:
