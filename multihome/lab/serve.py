@@ -12,14 +12,15 @@ imported only where a page is served: ::
 
     serve.py --bind ADDR [--http PORT --root DIR] [--tcp PORT]... [--udp PORT]... --ready FILE
 
-``--ready`` is written once every socket is bound and listening: the lab waits for it.
+``--ready`` is written once every socket is bound and listening: the lab waits for it. The
+options are read without argparse, whose imports (``re``, ``gettext``, ``shutil``) were a
+third of this server's start-up; ``lab/daemons.py`` is the one caller.
 The TCP listener echoes what it receives (a probe can send a stream and count it back);
 UDP answers each datagram with the same bytes.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import signal
@@ -66,7 +67,44 @@ class _UDPServer(socketserver.ThreadingUDPServer):
     daemon_threads = True
 
 
-def _servers(args: argparse.Namespace) -> list[socketserver.BaseServer]:
+class Options:
+    """What serve.py is told to serve."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.bind = ""
+        self.ready = ""
+        self.http: int | None = None
+        self.root = os.getcwd()
+        self.tcp: list[int] = []
+        self.udp: list[int] = []
+        if len(argv) % 2:
+            raise ValueError(f"options come as --name value pairs: {' '.join(argv)}")
+        for name, value in zip(argv[::2], argv[1::2], strict=True):
+            if name == "--bind":
+                self.bind = value
+            elif name == "--ready":
+                self.ready = value
+            elif name == "--http":
+                self.http = _port(value)
+            elif name == "--root":
+                self.root = value
+            elif name == "--tcp":
+                self.tcp.append(_port(value))
+            elif name == "--udp":
+                self.udp.append(_port(value))
+            else:
+                raise ValueError(f"unknown option {name}")
+        if not self.bind or not self.ready:
+            raise ValueError("--bind and --ready are required")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f"not a port: {value}")
+    return int(value)
+
+
+def _servers(args: Options) -> list[socketserver.BaseServer]:
     servers: list[socketserver.BaseServer] = []
     if args.http is not None:
         servers.append(_TCPServer((args.bind, args.http), _http_handler(args.root)))
@@ -76,14 +114,11 @@ def _servers(args: argparse.Namespace) -> list[socketserver.BaseServer]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="serve.py")
-    parser.add_argument("--bind", required=True)
-    parser.add_argument("--http", type=int)
-    parser.add_argument("--root", default=os.getcwd())
-    parser.add_argument("--tcp", type=int, action="append", default=[])
-    parser.add_argument("--udp", type=int, action="append", default=[])
-    parser.add_argument("--ready", required=True)
-    args = parser.parse_args(argv)
+    try:
+        args = Options(sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:
+        sys.stderr.write(f"serve.py: {exc}\n")
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
         servers = _servers(args)
