@@ -224,7 +224,7 @@ def attach_pods(
     if todo and todo[0].node is not None:
         first = todo[0].node
         on = [made[n] for n in dict.fromkeys(p.node for p in todo if p.node in made)]
-        pods.ask_versions(plan, todo, on, canal.conflist(plan.node(first)))
+        pods.prepare_attach(plan, todo, on, canal.conflist(plan.node(first)))
     try:
         return forkpool.fork_map(attach, todo, forkpool.attach_workers(), on_result=report)
     finally:
