@@ -867,10 +867,7 @@ class NetNS:
             attrs += _attr(_IFLA_MASTER, _U32.pack(self.index(master)))
         if up is None and not attrs:
             return
-        change = 0 if up is None else IFF_UP
-        flags = IFF_UP if up else 0
-        body = _IFINFO.pack(0, 0, self.index(name), flags, change) + attrs
-        self.apply([Change(f"set {name}", RTM_NEWLINK, 0, body)])
+        self.apply([self._change_link(name, up, attrs, f"set {name}")])
 
     def move_link(self, name: str, target: NetNS, new_name: str | None = None) -> None:
         """Move link ``name`` into ``target``'s namespace, renamed to ``new_name``."""
@@ -878,8 +875,7 @@ class NetNS:
         if new_name is not None:
             attrs += _name_attr(_IFLA_IFNAME, check_ifname(new_name))
             target._forget(new_name)
-        body = _IFINFO.pack(0, 0, self.index(name), 0, 0) + attrs
-        self.apply([Change(f"move {name} to {target.path}", RTM_NEWLINK, 0, body)])
+        self.apply([self._change_link(name, None, attrs, f"move {name} to {target.path}")])
         self._forget(name)
 
     def delete_link(self, name: str, *, missing_ok: bool = True) -> None:
@@ -1139,8 +1135,15 @@ class NetNS:
 
     def change_up(self, dev: str) -> Change:
         """``set_link(dev, up=True)``'s request."""
-        body = _IFINFO.pack(0, 0, self.index(dev), IFF_UP, IFF_UP)
-        return Change(f"set {dev} up", RTM_NEWLINK, 0, body)
+        return self._change_link(dev, True, b"", f"set {dev} up")
+
+    def _change_link(self, name: str, up: bool | None, attrs: bytes, what: str) -> Change:
+        """An RTM_NEWLINK that changes link ``name``: up or down if ``up`` is given, and
+        ``attrs`` (encoded IFLA_* attributes)."""
+        change = 0 if up is None else IFF_UP
+        flags = IFF_UP if up else 0
+        body = _IFINFO.pack(0, 0, self.index(name), flags, change) + attrs
+        return Change(what, RTM_NEWLINK, 0, body)
 
     def change_address(self, dev: str, cidr: str) -> Change:
         """``add_address(dev, cidr)``'s request."""
